@@ -1,0 +1,91 @@
+/**
+ * Stable error codes. Other tools script against these: add freely, rename none.
+ * Each one is described in `docs/errors.md`.
+ */
+export const ErrorCode = {
+  /** The backup ID is not 1-200 chars of `[A-Za-z0-9._-]`, starts with `.`/`-`, or holds `..`. */
+  INVALID_ID: 'INVALID_ID',
+  /** An option or argument has a wrong type or value. */
+  INVALID_OPTION: 'INVALID_OPTION',
+  /** A sink/store URL cannot be understood. */
+  INVALID_URL: 'INVALID_URL',
+  /** The server could not be reached or refused the connection (after bounded retries). */
+  CONNECTION_FAILED: 'CONNECTION_FAILED',
+  /** The server is older than PostgreSQL 10, or otherwise not supported. */
+  UNSUPPORTED_SERVER: 'UNSUPPORTED_SERVER',
+  /** A server setting makes the backup impossible or unsafe (wal_level, archive_mode, hot_standby...). */
+  SERVER_SETTING: 'SERVER_SETTING',
+  /** The role lacks a privilege the backup needs (EXECUTE on the backup functions...). */
+  PRIVILEGE: 'PRIVILEGE',
+  /** A summary with this ID exists already with other content, or a backup with this ID is running. */
+  ALREADY_EXISTS: 'ALREADY_EXISTS',
+  /** No summary or running backup with this ID. */
+  NOT_FOUND: 'NOT_FOUND',
+  /** The backup was aborted or its session lost; it is not valid. */
+  BACKUP_ABORTED: 'BACKUP_ABORTED',
+  /** A method was called in a state that does not allow it. Nothing was changed. */
+  INVALID_STATE: 'INVALID_STATE',
+  /** The server rejected a backup function call. */
+  SERVER_ERROR: 'SERVER_ERROR',
+  /** At least one sink did not accept the summary after retries. The summary is in the spool. */
+  SINK_FAILED: 'SINK_FAILED',
+  /** The summary was saved, but the WAL it needs was not archived in time. */
+  ARCHIVE_TIMEOUT: 'ARCHIVE_TIMEOUT',
+  /** A stored summary fails its checksums or cannot be parsed. */
+  CORRUPT_SUMMARY: 'CORRUPT_SUMMARY',
+  /** An operation was cancelled through its AbortSignal. */
+  ABORTED: 'ABORTED',
+} as const;
+
+/** One of the stable {@link ErrorCode} values. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const BRAND = Symbol.for('pg-split-backup.BackupError');
+
+/** Options accepted by {@link BackupError}. */
+export interface BackupErrorOptions {
+  /** The underlying error. */
+  cause?: unknown;
+  /** Extra machine-readable facts (paths, setting names...). Never secrets. */
+  details?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The one error type the library throws. Switch on {@link BackupError.code}, never on the message.
+ *
+ * @example
+ * ```ts
+ * try { await session.stop(); }
+ * catch (err) {
+ *   if (isBackupError(err) && err.code === 'SINK_FAILED') console.error(err.details?.spoolPath);
+ *   throw err;
+ * }
+ * ```
+ */
+export class BackupError extends Error {
+  override readonly name = 'BackupError';
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: BackupErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = Object.freeze({ ...(options.details ?? {}) });
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /** A JSON form for `--json` output and logs. */
+  toJSON(): { code: ErrorCode; message: string; details: Readonly<Record<string, unknown>> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/**
+ * True for a {@link BackupError}, also one created by another copy of this package
+ * (another realm or a duplicated install), optionally with the given code.
+ */
+export function isBackupError(value: unknown, code?: ErrorCode): value is BackupError {
+  if (typeof value !== 'object' || value === null) return false;
+  if (!(value instanceof BackupError) && (value as Record<symbol, unknown>)[BRAND] !== true) return false;
+  return code === undefined || (value as BackupError).code === code;
+}

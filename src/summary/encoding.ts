@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import { BackupError } from '../errors.js';
+import { assertBackupId } from './backup-id.js';
+import { SUMMARY_FORMAT_VERSION, type BackupSummary } from './summary.js';
+
+/** One file of a stored summary, relative to the summary's own directory or key prefix. */
+export interface SummaryFile {
+  /** `backup_label`, `tablespace_map` or `summary.json`. */
+  readonly name: string;
+  readonly body: Buffer;
+}
+
+/** The name of the metadata file, written last: its presence means the summary is complete. */
+export const SUMMARY_JSON = 'summary.json';
+export const BACKUP_LABEL = 'backup_label';
+export const TABLESPACE_MAP = 'tablespace_map';
+
+interface FileEntry {
+  readonly sha256: string;
+  readonly size: number;
+}
+
+interface SummaryJson extends Omit<BackupSummary, 'labelFile' | 'tablespaceMap'> {
+  readonly format: number;
+  readonly files: Record<string, FileEntry>;
+}
+
+function sha256(body: Buffer): string {
+  return createHash('sha256').update(body).digest('hex');
+}
+
+/**
+ * The files that make up a stored summary, `summary.json` last. Deterministic: the same summary
+ * always gives the same bytes, which is how stores tell a harmless rewrite from a conflict.
+ */
+export function encodeSummary(summary: BackupSummary): SummaryFile[] {
+  assertBackupId(summary.id);
+  const files: SummaryFile[] = [{ name: BACKUP_LABEL, body: Buffer.from(summary.labelFile, 'utf8') }];
+  if (summary.tablespaceMap !== '') files.push({ name: TABLESPACE_MAP, body: Buffer.from(summary.tablespaceMap, 'utf8') });
+  const { labelFile: _label, tablespaceMap: _map, ...meta } = summary;
+  const json: SummaryJson = {
+    format: SUMMARY_FORMAT_VERSION,
+    ...meta,
+    files: Object.fromEntries(files.map((f) => [f.name, { sha256: sha256(f.body), size: f.body.length }])),
+  };
+  files.push({ name: SUMMARY_JSON, body: Buffer.from(`${JSON.stringify(json, null, 2)}\n`, 'utf8') });
+  return files;
+}
+
+function corrupt(id: string, why: string, cause?: unknown): BackupError {
+  return new BackupError('CORRUPT_SUMMARY', `The stored summary of backup ${id} is corrupt: ${why}. Do not restore from it.`, {
+    cause,
+    details: { id },
+  });
+}
+
+/**
+ * Rebuilds a summary from its stored files, checking every checksum and that the label names `id`.
+ * @param read returns a file's bytes, or `undefined` when it does not exist.
+ * @throws BackupError `CORRUPT_SUMMARY` on any mismatch.
+ */
+export async function decodeSummary(id: string, read: (name: string) => Promise<Buffer | undefined>): Promise<BackupSummary> {
+  const raw = await read(SUMMARY_JSON);
+  if (raw === undefined) throw new BackupError('NOT_FOUND', `No summary for backup ${id}.`, { details: { id } });
+  let json: SummaryJson;
+  try {
+    json = JSON.parse(raw.toString('utf8')) as SummaryJson;
+  } catch (cause) {
+    throw corrupt(id, `${SUMMARY_JSON} is not valid JSON`, cause);
+  }
+  if (typeof json !== 'object' || json === null || typeof json.files !== 'object' || json.files === null) {
+    throw corrupt(id, `${SUMMARY_JSON} has no file list`);
+  }
+  if (json.format !== SUMMARY_FORMAT_VERSION) throw corrupt(id, `unknown format ${String(json.format)}`);
+  if (json.id !== id) throw corrupt(id, `${SUMMARY_JSON} names backup ${String(json.id)}`);
+  const bodies = new Map<string, string>();
+  for (const [name, entry] of Object.entries(json.files)) {
+    const body = await read(name);
+    if (body === undefined) throw corrupt(id, `${name} is missing`);
+    if (body.length !== entry.size || sha256(body) !== entry.sha256) throw corrupt(id, `${name} does not match its checksum`);
+    bodies.set(name, body.toString('utf8'));
+  }
+  const labelFile = bodies.get(BACKUP_LABEL);
+  if (labelFile === undefined) throw corrupt(id, `${BACKUP_LABEL} is not listed`);
+  const labelLine = /^LABEL: (.*)$/m.exec(labelFile);
+  if (labelLine?.[1] !== id) throw corrupt(id, `its backup_label says LABEL: ${labelLine?.[1] ?? '(none)'}`);
+  const { format: _format, files: _files, ...meta } = json;
+  return { ...meta, labelFile, tablespaceMap: bodies.get(TABLESPACE_MAP) ?? '' };
+}

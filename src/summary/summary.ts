@@ -1,0 +1,39 @@
+/**
+ * What `pg_backup_stop` returned, plus the facts needed to find, check and restore the data copy.
+ * The split backup's second half: store it apart from the data copy, keyed by {@link BackupSummary.id}.
+ */
+export interface BackupSummary {
+  /** The backup ID, which is also the `LABEL:` in {@link BackupSummary.labelFile}. */
+  readonly id: string;
+  /** The `backup_label` file content, byte for byte as the server returned it. */
+  readonly labelFile: string;
+  /** The `tablespace_map` content; an empty string when there are no tablespaces. */
+  readonly tablespaceMap: string;
+  /** Redo LSN of the backup checkpoint (`START WAL LOCATION`), e.g. `0/2000028`. */
+  readonly startLsn: string;
+  /** LSN returned by stop: WAL up to here is needed for a consistent restore. */
+  readonly stopLsn: string;
+  /** WAL file holding {@link BackupSummary.startLsn}. */
+  readonly startWalFile: string;
+  /** Last WAL file the restore needs. */
+  readonly stopWalFile: string;
+  /** Timeline of the backup. */
+  readonly timeline: number;
+  /** WAL segment size in bytes. */
+  readonly walSegmentSize: number;
+  /** `server_version_num`, e.g. 150018. */
+  readonly serverVersion: number;
+  /** `pg_control_system().system_identifier` as a decimal string (a uint64). */
+  readonly systemIdentifier: string;
+  /** Whether the backup was taken from a primary or a standby. */
+  readonly backupFrom: 'primary' | 'standby';
+  /** ISO 8601 time start returned. */
+  readonly startedAt: string;
+  /** ISO 8601 time stop returned. */
+  readonly stoppedAt: string;
+  /** The tool that wrote the summary. */
+  readonly tool: { readonly name: string; readonly version: string };
+}
+
+/** The summary's format version, stored in `summary.json`. */
+export const SUMMARY_FORMAT_VERSION = 1;
