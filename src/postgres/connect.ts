@@ -1,0 +1,84 @@
+import pg from 'pg';
+import pgpass from 'pgpass';
+import pRetry, { AbortError } from 'p-retry';
+import { BackupError } from '../errors.js';
+
+/** A `postgresql://` URI / libpq-style connection string, or a `pg` client configuration. */
+export type ConnectionOptions = string | pg.ClientConfig;
+
+/** SQLSTATEs worth another try: the server is starting or full. */
+const TRANSIENT_SQLSTATES = new Set(['57P03', '53300', '08006', '08001', '08004']);
+const TRANSIENT_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE']);
+
+/** Whether a connection failure may go away by itself (never a bad password or unknown database). */
+export function isTransientConnectionError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string') return /timeout|terminated unexpectedly/i.test(String((error as Error).message));
+  return TRANSIENT_SQLSTATES.has(code) || TRANSIENT_ERRNOS.has(code);
+}
+
+export interface ConnectOptions {
+  readonly applicationName: string;
+  readonly retries: number;
+  readonly signal?: AbortSignal;
+  /** Idle time before the first TCP keepalive probe. */
+  readonly keepAliveInitialDelayMillis: number;
+  readonly connectionTimeoutMillis: number;
+}
+
+function clientConfig(connection: ConnectionOptions, options: ConnectOptions): pg.ClientConfig {
+  const base: pg.ClientConfig = typeof connection === 'string' ? { connectionString: connection } : { ...connection };
+  return {
+    ...base,
+    application_name: options.applicationName,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: options.keepAliveInitialDelayMillis,
+    connectionTimeoutMillis: base.connectionTimeoutMillis ?? options.connectionTimeoutMillis,
+  };
+}
+
+/** Where a connection goes, for messages: never includes a password. */
+export function describeTarget(client: pg.Client): string {
+  const c = client as unknown as { host?: string; port?: number; user?: string; database?: string };
+  return `${c.user ?? '?'}@${c.host ?? '?'}:${c.port ?? '?'}/${c.database ?? '?'}`;
+}
+
+/**
+ * Opens a dedicated connection (never pooled: the backup lives and dies with this session),
+ * retrying only failures that can pass. PG* variables work as in `pg`; ~/.pgpass is read here
+ * because `pg` is dropping its own support.
+ */
+export async function connect(connection: ConnectionOptions, options: ConnectOptions): Promise<pg.Client> {
+  const config = clientConfig(connection, options);
+  const attempt = async (): Promise<pg.Client> => {
+    const client = new pg.Client(config);
+    if (client.password == null) {
+      const info = client as unknown as { host: string; port: number; database: string; user: string };
+      (client as unknown as { password: () => Promise<string | undefined> }).password = () =>
+        new Promise((resolve) => pgpass({ host: info.host, port: info.port, database: info.database, user: info.user }, resolve));
+    }
+    // Without a listener an idle connection's error would crash the process.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      const wrapped = new BackupError(
+        'CONNECTION_FAILED',
+        `Could not connect to PostgreSQL at ${describeTarget(client)}: ${(error as Error).message}`,
+        { cause: error, details: { target: describeTarget(client), sqlState: (error as { code?: string }).code } },
+      );
+      if (!isTransientConnectionError(error)) throw new AbortError(wrapped);
+      throw wrapped;
+    }
+  };
+  return pRetry(attempt, {
+    retries: options.retries,
+    minTimeout: 500,
+    maxTimeout: 4000,
+    factor: 2,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
