@@ -1,7 +1,24 @@
-// Public API of pg-split-backup. Only exports live here.
+// Public API of pg-split-backup. Only exports live here; the S3 adapter is `pg-split-backup/s3`.
 export { BackupError, ErrorCode, isBackupError } from './errors.js';
 export type { BackupErrorOptions } from './errors.js';
-export { assertBackupId, backupIdProblem, isValidBackupId, MAX_BACKUP_ID_LENGTH } from './summary/backup-id.js';
+
+export { BackupSession } from './session/backup-session.js';
+export type { BackupSessionEvents, SessionState, StartResult, StopResult } from './session/events.js';
+export { defaultSpoolDirectory } from './session/options.js';
+export type { BackupSessionOptions, Logger } from './session/options.js';
+export type { ConnectionOptions } from './postgres/connect.js';
+
+export type { CallOptions, LabelStore, SinkReceipt, SummarySink } from './sinks/contract.js';
+export { FilesystemSummaryStore } from './stores/filesystem.js';
+export type { FilesystemSummaryStoreOptions } from './stores/filesystem.js';
+export { MemorySummaryStore } from './stores/memory.js';
+
 export type { BackupSummary } from './summary/summary.js';
 export { SUMMARY_FORMAT_VERSION } from './summary/summary.js';
-export type { CallOptions, LabelStore, SinkReceipt, SummarySink } from './sinks/contract.js';
+export { assertBackupId, backupIdProblem, isValidBackupId, MAX_BACKUP_ID_LENGTH } from './summary/backup-id.js';
+export { decodeSummary, encodeSummary } from './summary/encoding.js';
+export type { SummaryFile } from './summary/encoding.js';
+export { parseBackupLabel } from './summary/backup-label.js';
+export type { BackupLabel } from './summary/backup-label.js';
+export { compareLsn, formatLsn, isLsn, parseLsn } from './summary/lsn.js';
+export { isWalFileName, parseWalFileName, stopWalFileName, timelineHistoryFileName, walFileName, walFileRange } from './summary/wal-file.js';

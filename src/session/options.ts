@@ -1,0 +1,132 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { BackupError } from '../errors.js';
+import type { ConnectionOptions } from '../postgres/connect.js';
+import type { SummarySink } from '../sinks/contract.js';
+import { assertBackupId } from '../summary/backup-id.js';
+
+/** A log call the library makes instead of printing. */
+export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>) => void;
+
+/** Options of a {@link BackupSession}. */
+export interface BackupSessionOptions {
+  /** The backup ID, also the backup label. 1-200 chars of `[A-Za-z0-9._-]`, not starting with `.` or `-`. */
+  readonly id: string;
+  /**
+   * A `postgresql://` URI or a `pg` ClientConfig. PG* environment variables and `~/.pgpass`
+   * fill in what it leaves out, as in `pg`/psql.
+   */
+  readonly connection: ConnectionOptions;
+  /** Where the summary is written at stop. It counts as saved only when every sink has it. */
+  readonly sinks: readonly SummarySink[];
+  /**
+   * Ask for an immediate checkpoint at start instead of a spread one.
+   * @default false
+   */
+  readonly fast?: boolean;
+  /**
+   * After stop, wait until the WAL the backup needs has been archived.
+   * @default true
+   */
+  readonly waitForArchive?: boolean;
+  /**
+   * How long to wait for archiving, in milliseconds, before rejecting with `ARCHIVE_TIMEOUT`.
+   * @default 600000 (10 minutes)
+   */
+  readonly archiveTimeout?: number;
+  /**
+   * Interval of the heartbeat query that notices a lost session, in milliseconds. A heartbeat that
+   * gets no answer within this interval counts as a lost connection.
+   * @default 10000
+   */
+  readonly heartbeatInterval?: number;
+  /**
+   * Longest time a backup may be held between start and stop, in milliseconds; past it the
+   * session aborts the backup. `0` means no limit.
+   * @default 0
+   */
+  readonly maxHold?: number;
+  /**
+   * Refuse a primary whose WAL is not archived (`archive_mode=off` or no archive command).
+   * @default true
+   */
+  readonly requireArchiving?: boolean;
+  /**
+   * Local directory where the summary is persisted (fsync + atomic rename) before any sink is
+   * tried. Entries are removed once every sink holds them.
+   * @default `$XDG_STATE_HOME/pg-split-backup/spool`, else `~/.local/state/pg-split-backup/spool`
+   */
+  readonly spoolDirectory?: string;
+  /**
+   * Retries of a failing sink write (with exponential backoff) before `SINK_FAILED`.
+   * @default 5
+   */
+  readonly sinkRetries?: number;
+  /**
+   * Retries of a connection attempt that failed for a reason that can pass (refused, server starting).
+   * @default 3
+   */
+  readonly connectRetries?: number;
+  /** Aborts the backup when it fires. */
+  readonly signal?: AbortSignal;
+  /** Receives the library's log lines. The library never prints. */
+  readonly logger?: Logger;
+}
+
+/** The options with every default filled in. */
+export interface ResolvedOptions extends Required<Omit<BackupSessionOptions, 'signal' | 'logger'>> {
+  readonly signal: AbortSignal | undefined;
+  readonly logger: Logger | undefined;
+}
+
+/** The default spool directory (see {@link BackupSessionOptions.spoolDirectory}). */
+export function defaultSpoolDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  const state = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(homedir(), '.local', 'state');
+  return join(state, 'pg-split-backup', 'spool');
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new BackupError('INVALID_OPTION', `Option ${name} must be a non-negative number of milliseconds, got ${String(value)}.`, {
+      details: { option: name },
+    });
+  }
+  return value;
+}
+
+/** Validates and freezes the options. Throws INVALID_ID / INVALID_OPTION; does no I/O. */
+export function resolveOptions(options: BackupSessionOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new BackupError('INVALID_OPTION', 'BackupSession needs an options object.');
+  assertBackupId(options.id);
+  if (typeof options.connection !== 'string' && (typeof options.connection !== 'object' || options.connection === null)) {
+    throw new BackupError('INVALID_OPTION', 'Option connection must be a connection string or a pg ClientConfig object.', {
+      details: { option: 'connection' },
+    });
+  }
+  if (!Array.isArray(options.sinks) || options.sinks.some((s) => typeof s?.write !== 'function')) {
+    throw new BackupError('INVALID_OPTION', 'Option sinks must be an array of SummarySink objects (each with a write method).', {
+      details: { option: 'sinks' },
+    });
+  }
+  const heartbeatInterval = nonNegative('heartbeatInterval', options.heartbeatInterval, 10_000);
+  if (heartbeatInterval < 100) {
+    throw new BackupError('INVALID_OPTION', 'Option heartbeatInterval must be at least 100 ms.', { details: { option: 'heartbeatInterval' } });
+  }
+  return Object.freeze({
+    id: options.id,
+    connection: options.connection,
+    sinks: Object.freeze([...options.sinks]),
+    fast: options.fast ?? false,
+    waitForArchive: options.waitForArchive ?? true,
+    archiveTimeout: nonNegative('archiveTimeout', options.archiveTimeout, 600_000),
+    heartbeatInterval,
+    maxHold: nonNegative('maxHold', options.maxHold, 0),
+    requireArchiving: options.requireArchiving ?? true,
+    spoolDirectory: options.spoolDirectory ?? defaultSpoolDirectory(),
+    sinkRetries: nonNegative('sinkRetries', options.sinkRetries, 5),
+    connectRetries: nonNegative('connectRetries', options.connectRetries, 3),
+    signal: options.signal,
+    logger: options.logger,
+  });
+}

@@ -1,0 +1,57 @@
+import { BackupError } from '../errors.js';
+import type { CallOptions, LabelStore, SinkReceipt, SummarySink } from '../sinks/contract.js';
+import { assertBackupId } from '../summary/backup-id.js';
+import { decodeSummary, encodeSummary, SUMMARY_JSON } from '../summary/encoding.js';
+import type { BackupSummary } from '../summary/summary.js';
+import { throwIfAborted } from '../util/abort.js';
+
+/**
+ * Summaries in memory, with the same write-once and checksum rules as the durable stores
+ * (it keeps the encoded files). For tests and as a reference when writing a store.
+ */
+export class MemorySummaryStore implements SummarySink, LabelStore {
+  readonly name: string;
+  /** The stored files by ID and file name. Change a body to simulate corruption. */
+  readonly files = new Map<string, Map<string, Buffer>>();
+
+  constructor(name = 'memory:') {
+    this.name = name;
+  }
+
+  async write(summary: BackupSummary, options: CallOptions = {}): Promise<SinkReceipt> {
+    assertBackupId(summary.id);
+    throwIfAborted(options.signal);
+    const encoded = encodeSummary(summary);
+    const location = `${this.name}${summary.id}/`;
+    const existing = this.files.get(summary.id);
+    if (existing?.has(SUMMARY_JSON)) {
+      if (encoded.every((f) => existing.get(f.name)?.equals(f.body))) return { location, written: false };
+      throw new BackupError('ALREADY_EXISTS', `A different summary for backup ${summary.id} already exists in ${this.name}.`, {
+        details: { id: summary.id, location },
+      });
+    }
+    this.files.set(summary.id, new Map(encoded.map((f) => [f.name, Buffer.from(f.body)])));
+    return { location, written: true };
+  }
+
+  async get(id: string, options: CallOptions = {}): Promise<BackupSummary> {
+    assertBackupId(id);
+    throwIfAborted(options.signal);
+    const files = this.files.get(id);
+    return decodeSummary(id, async (name) => files?.get(name));
+  }
+
+  async has(id: string): Promise<boolean> {
+    assertBackupId(id);
+    return this.files.get(id)?.has(SUMMARY_JSON) ?? false;
+  }
+
+  async list(): Promise<string[]> {
+    return [...this.files.keys()].filter((id) => this.files.get(id)?.has(SUMMARY_JSON)).sort();
+  }
+
+  async delete(id: string): Promise<void> {
+    assertBackupId(id);
+    this.files.delete(id);
+  }
+}
