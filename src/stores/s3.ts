@@ -1,0 +1,279 @@
+// The `pg-split-backup/s3` entry point: the only module that loads the AWS SDK.
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  DeleteObjectsCommand,
+  PutObjectCommand,
+  S3Client,
+  type GetObjectCommandOutput,
+  type ListObjectsV2CommandOutput,
+  type PutObjectCommandInput,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import pRetry, { AbortError } from 'p-retry';
+import { BackupError, isBackupError } from '../errors.js';
+import type { CallOptions, LabelStore, SinkReceipt, SummarySink } from '../sinks/contract.js';
+import { assertBackupId, isValidBackupId } from '../summary/backup-id.js';
+import { decodeSummary, encodeSummary, SUMMARY_JSON, type SummaryFile } from '../summary/encoding.js';
+import type { BackupSummary } from '../summary/summary.js';
+import { throwIfAborted } from '../util/abort.js';
+
+/** Retry timing for S3 calls that fail for a reason that can pass (5xx, throttling, network). */
+export interface S3RetryOptions {
+  /** @default 5 */
+  readonly retries?: number;
+  /** First delay in ms. @default 200 */
+  readonly minTimeout?: number;
+  /** Longest delay in ms. @default 5000 */
+  readonly maxTimeout?: number;
+}
+
+/** Options of {@link S3SummaryStore}. */
+export interface S3SummaryStoreOptions {
+  readonly bucket: string;
+  /** Key prefix, e.g. `pg/summaries`; summaries go to `<prefix>/<id>/...`. @default '' */
+  readonly prefix?: string;
+  /** A ready client. Without one, a client is made from the options below and the standard AWS credential chain. */
+  readonly client?: S3Client;
+  /** @default the AWS SDK's region resolution (AWS_REGION...) */
+  readonly region?: string;
+  /** An S3-compatible endpoint, e.g. `http://127.0.0.1:9000`. */
+  readonly endpoint?: string;
+  /** Path-style addressing, usually needed with `endpoint`. @default false */
+  readonly forcePathStyle?: boolean;
+  /** Explicit credentials; by default the standard AWS credential chain is used. */
+  readonly credentials?: S3ClientConfig['credentials'];
+  /** Server-side encryption of every object written. */
+  readonly serverSideEncryption?: 'AES256' | 'aws:kms';
+  /** KMS key for `aws:kms`. */
+  readonly sseKmsKeyId?: string;
+  /** Retry timing. */
+  readonly retry?: S3RetryOptions;
+}
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+const RETRYABLE_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'InternalError', 'ServiceUnavailable', 'TimeoutError']);
+
+function statusOf(error: unknown): number | undefined {
+  return (error as SdkError)?.$metadata?.httpStatusCode;
+}
+
+function isMissing(error: unknown): boolean {
+  const name = (error as SdkError)?.name;
+  return name === 'NoSuchKey' || name === 'NotFound' || (statusOf(error) === 404 && name !== 'NoSuchBucket');
+}
+
+/** Whether an S3 failure may pass: throttling, 5xx, or no HTTP answer at all (refused, reset, timeout). */
+function isRetryable(error: unknown): boolean {
+  if (isBackupError(error)) return false;
+  const status = statusOf(error);
+  const name = (error as SdkError)?.name ?? '';
+  if (RETRYABLE_NAMES.has(name)) return true;
+  if (status === undefined) return name !== 'AbortError';
+  return status === 429 || status >= 500;
+}
+
+function joinKey(...parts: string[]): string {
+  return parts
+    .flatMap((p) => p.split('/'))
+    .filter((p) => p !== '')
+    .join('/');
+}
+
+/**
+ * Summaries in an S3 bucket (or any S3-compatible store), under `<prefix>/<id>/backup_label`,
+ * `tablespace_map` (when non-empty) and `summary.json`, which is written last with a conditional
+ * create (`If-None-Match: *`) and read back, so that exactly one writer of an ID wins.
+ *
+ * @example
+ * ```ts
+ * import { S3SummaryStore } from 'pg-split-backup/s3';
+ * const store = new S3SummaryStore({ bucket: 'backups', prefix: 'pg/summaries', serverSideEncryption: 'AES256' });
+ * ```
+ */
+export class S3SummaryStore implements SummarySink, LabelStore {
+  readonly name: string;
+  readonly #client: S3Client;
+  readonly #bucket: string;
+  readonly #prefix: string;
+  readonly #sse: Pick<PutObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId'>;
+  readonly #retry: Required<S3RetryOptions>;
+
+  constructor(options: S3SummaryStoreOptions) {
+    if (typeof options?.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(options.bucket)) {
+      throw new BackupError('INVALID_OPTION', `S3SummaryStore needs a valid bucket name, got ${JSON.stringify(options?.bucket)}.`, {
+        details: { option: 'bucket' },
+      });
+    }
+    this.#bucket = options.bucket;
+    this.#prefix = joinKey(options.prefix ?? '');
+    this.name = `s3://${this.#bucket}/${this.#prefix}${this.#prefix ? '/' : ''}`;
+    this.#client =
+      options.client ??
+      new S3Client({
+        ...(options.region ? { region: options.region } : {}),
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        ...(options.forcePathStyle ? { forcePathStyle: true } : {}),
+        ...(options.credentials ? { credentials: options.credentials } : {}),
+        // Retries are ours (p-retry), so that the SDK's and ours do not multiply.
+        maxAttempts: 1,
+      });
+    this.#sse = {
+      ...(options.serverSideEncryption ? { ServerSideEncryption: options.serverSideEncryption } : {}),
+      ...(options.sseKmsKeyId ? { SSEKMSKeyId: options.sseKmsKeyId } : {}),
+    };
+    this.#retry = { retries: options.retry?.retries ?? 5, minTimeout: options.retry?.minTimeout ?? 200, maxTimeout: options.retry?.maxTimeout ?? 5000 };
+  }
+
+  /** Writes once: the same summary again is a no-op, another one under the same ID is `ALREADY_EXISTS`. */
+  async write(summary: BackupSummary, options: CallOptions = {}): Promise<SinkReceipt> {
+    assertBackupId(summary.id);
+    throwIfAborted(options.signal);
+    const files = encodeSummary(summary);
+    const location = `s3://${this.#bucket}/${this.#key(summary.id, '')}/`;
+    try {
+      if ((await this.#read(summary.id, SUMMARY_JSON, options)) !== undefined) return await this.#compare(summary.id, files, location, options);
+      const meta = files[files.length - 1]!;
+      for (const file of files.slice(0, -1)) await this.#put(summary.id, file, options, false);
+      await this.#put(summary.id, meta, options, true);
+      // Stores that ignore If-None-Match: whoever's summary.json is there now has won.
+      const winner = await this.#read(summary.id, SUMMARY_JSON, options);
+      if (winner === undefined || !winner.equals(meta.body)) return await this.#compare(summary.id, files, location, options);
+      await this.#repair(summary.id, files, options);
+      return { location, written: true };
+    } catch (error) {
+      if (isBackupError(error)) throw error;
+      throw new BackupError('SINK_FAILED', `Could not write the summary of backup ${summary.id} to ${location}: ${describe(error)}.`, {
+        cause: error,
+        details: { id: summary.id, location },
+      });
+    }
+  }
+
+  async get(id: string, options: CallOptions = {}): Promise<BackupSummary> {
+    assertBackupId(id);
+    return decodeSummary(id, (name) => this.#read(id, name, options));
+  }
+
+  async has(id: string, options: CallOptions = {}): Promise<boolean> {
+    assertBackupId(id);
+    try {
+      await this.#send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(id, SUMMARY_JSON) }), options);
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  async list(options: CallOptions = {}): Promise<string[]> {
+    const base = this.#prefix ? `${this.#prefix}/` : '';
+    const ids = new Set<string>();
+    let token: string | undefined;
+    do {
+      const page: ListObjectsV2CommandOutput = await this.#send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: base, ContinuationToken: token }), options);
+      for (const object of page.Contents ?? []) {
+        const rest = (object.Key ?? '').slice(base.length).split('/');
+        if (rest.length === 2 && rest[1] === SUMMARY_JSON && isValidBackupId(rest[0])) ids.add(rest[0]!);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return [...ids].sort();
+  }
+
+  async delete(id: string, options: CallOptions = {}): Promise<void> {
+    assertBackupId(id);
+    // summary.json first: a summary without it is incomplete, never half-valid.
+    const keys = [SUMMARY_JSON, 'backup_label', 'tablespace_map'].map((name) => ({ Key: this.#key(id, name) }));
+    await this.#send(new DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: keys, Quiet: true } }), options);
+  }
+
+  #key(id: string, name: string): string {
+    return joinKey(this.#prefix, id, name);
+  }
+
+  async #put(id: string, file: SummaryFile, options: CallOptions, createOnly: boolean): Promise<void> {
+    try {
+      await this.#send(
+        new PutObjectCommand({
+          Bucket: this.#bucket,
+          Key: this.#key(id, file.name),
+          Body: file.body,
+          ContentType: file.name === SUMMARY_JSON ? 'application/json' : 'text/plain; charset=utf-8',
+          ...(createOnly ? { IfNoneMatch: '*' } : {}),
+          ...this.#sse,
+        }),
+        options,
+      );
+    } catch (error) {
+      // Someone else created it first; the read-back decides.
+      if (createOnly && (statusOf(error) === 412 || (error as SdkError).name === 'PreconditionFailed')) return;
+      throw error;
+    }
+  }
+
+  async #read(id: string, name: string, options: CallOptions): Promise<Buffer | undefined> {
+    try {
+      const result: GetObjectCommandOutput = await this.#send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key(id, name) }), options);
+      return Buffer.from(await result.Body!.transformToByteArray());
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async #compare(id: string, files: SummaryFile[], location: string, options: CallOptions): Promise<SinkReceipt> {
+    const existing = await this.#read(id, SUMMARY_JSON, options);
+    if (existing !== undefined && existing.equals(files[files.length - 1]!.body)) {
+      await this.#repair(id, files, options);
+      return { location, written: false };
+    }
+    throw new BackupError('ALREADY_EXISTS', `A different summary for backup ${id} already exists at ${location}; it was left as it is.`, {
+      details: { id, location },
+    });
+  }
+
+  /** The winner makes sure its data files are the ones stored (a racing loser may have overwritten them). */
+  async #repair(id: string, files: SummaryFile[], options: CallOptions): Promise<void> {
+    for (let round = 0; round < 3; round++) {
+      let clean = true;
+      for (const file of files.slice(0, -1)) {
+        const stored = await this.#read(id, file.name, options);
+        if (stored === undefined || !stored.equals(file.body)) {
+          clean = false;
+          await this.#put(id, file, options, false);
+        }
+      }
+      if (clean) return;
+    }
+  }
+
+  // Every call goes through here: bounded retries for what can pass, none for the rest.
+  async #send<T>(command: object, options: CallOptions): Promise<T> {
+    const send = this.#client.send.bind(this.#client) as (command: object, options: { abortSignal?: AbortSignal }) => Promise<T>;
+    const { signal } = options;
+    return pRetry(
+      async () => {
+        try {
+          return await send(command, signal ? { abortSignal: signal } : {});
+        } catch (error) {
+          if (!isRetryable(error)) throw new AbortError(error as Error);
+          throw error;
+        }
+      },
+      { ...this.#retry, factor: 2, ...(signal ? { signal } : {}) },
+    );
+  }
+}
+
+function describe(error: unknown): string {
+  const e = error as SdkError & { message?: string };
+  const status = statusOf(error);
+  return `${e.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(error)}`;
+}
