@@ -42,6 +42,16 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 const BRAND = Symbol.for('pg-split-backup.BackupError');
 
+/** The JSON form of a {@link BackupError}. */
+export interface BackupErrorJson {
+  /** The stable code. */
+  readonly code: ErrorCode;
+  /** What happened and what to do. */
+  readonly message: string;
+  /** Machine-readable facts. */
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
 /** Options accepted by {@link BackupError}. */
 export interface BackupErrorOptions {
   /** The underlying error. */
@@ -63,8 +73,11 @@ export interface BackupErrorOptions {
  * ```
  */
 export class BackupError extends Error {
+  /** Always `BackupError`. */
   override readonly name = 'BackupError';
+  /** The stable code: switch on this, never on the message. */
   readonly code: ErrorCode;
+  /** Machine-readable facts (paths, setting names...). Never secrets. */
   readonly details: Readonly<Record<string, unknown>>;
 
   constructor(code: ErrorCode, message: string, options: BackupErrorOptions = {}) {
@@ -75,7 +88,7 @@ export class BackupError extends Error {
   }
 
   /** A JSON form for `--json` output and logs. */
-  toJSON(): { code: ErrorCode; message: string; details: Readonly<Record<string, unknown>> } {
+  toJSON(): BackupErrorJson {
     return { code: this.code, message: this.message, details: this.details };
   }
 }

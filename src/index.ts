@@ -1,6 +1,6 @@
 // Public API of pg-split-backup. Only exports live here; the S3 adapter is `pg-split-backup/s3`.
 export { BackupError, ErrorCode, isBackupError } from './errors.js';
-export type { BackupErrorOptions } from './errors.js';
+export type { BackupErrorJson, BackupErrorOptions } from './errors.js';
 
 export { BackupSession } from './session/backup-session.js';
 export type { BackupSessionEvents, SessionState, StartResult, StopResult } from './session/events.js';
@@ -22,3 +22,4 @@ export { parseBackupLabel } from './summary/backup-label.js';
 export type { BackupLabel } from './summary/backup-label.js';
 export { compareLsn, formatLsn, isLsn, parseLsn } from './summary/lsn.js';
 export { isWalFileName, parseWalFileName, stopWalFileName, timelineHistoryFileName, walFileName, walFileRange } from './summary/wal-file.js';
+export type { WalFilePosition } from './summary/wal-file.js';

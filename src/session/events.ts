@@ -10,14 +10,19 @@ export type SessionState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopp
 
 /** What {@link BackupSession.start} resolves to once the server has started the backup. */
 export interface StartResult {
+  /** The backup ID (= label). */
   readonly id: string;
   /** Redo LSN of the backup checkpoint. */
   readonly startLsn: string;
+  /** WAL file holding the start LSN. */
   readonly startWalFile: string;
+  /** Timeline of the backup checkpoint. */
   readonly timeline: number;
   /** `server_version_num`. */
   readonly serverVersion: number;
+  /** `pg_control_system().system_identifier`, decimal. */
   readonly systemIdentifier: string;
+  /** True when the server was in recovery (a standby). */
   readonly fromStandby: boolean;
   /** ISO 8601. */
   readonly startedAt: string;
@@ -25,6 +30,7 @@ export interface StartResult {
 
 /** What {@link BackupSession.stop} resolves to: the summary and where it was saved. */
 export interface StopResult {
+  /** What stop returned, with the facts restore needs. */
   readonly summary: BackupSummary;
   /** One receipt per sink, in the order of the `sinks` option. */
   readonly receipts: readonly SinkReceipt[];

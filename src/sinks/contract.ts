@@ -24,6 +24,7 @@ export interface SinkReceipt {
 export interface SummarySink {
   /** A short name for messages and receipts, e.g. `file:///var/backups/pg`. */
   readonly name: string;
+  /** Stores `summary` durably; resolves only once it is safe. */
   write(summary: BackupSummary, options?: CallOptions): Promise<SinkReceipt>;
 }
 

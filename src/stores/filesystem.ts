@@ -80,6 +80,7 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
     return { location, written: true };
   }
 
+  /** The summary of `id`, checksums verified. */
   async get(id: string, options: CallOptions = {}): Promise<BackupSummary> {
     assertBackupId(id);
     throwIfAborted(options.signal);
@@ -87,6 +88,7 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
     return decodeSummary(id, (name) => readIfExists(join(dir, name)));
   }
 
+  /** Whether a complete summary for `id` exists. */
   async has(id: string, options: CallOptions = {}): Promise<boolean> {
     assertBackupId(id);
     throwIfAborted(options.signal);
@@ -98,6 +100,7 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
     }
   }
 
+  /** IDs of complete summaries, sorted. */
   async list(options: CallOptions = {}): Promise<string[]> {
     throwIfAborted(options.signal);
     let entries: string[];
@@ -112,6 +115,7 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
     return ids.sort();
   }
 
+  /** Removes a summary (renamed away first, so it is never seen half-deleted). */
   async delete(id: string, options: CallOptions = {}): Promise<void> {
     assertBackupId(id);
     throwIfAborted(options.signal);

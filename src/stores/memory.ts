@@ -18,6 +18,7 @@ export class MemorySummaryStore implements SummarySink, LabelStore {
     this.name = name;
   }
 
+  /** Stores the summary (write-once, like the durable stores). */
   async write(summary: BackupSummary, options: CallOptions = {}): Promise<SinkReceipt> {
     assertBackupId(summary.id);
     throwIfAborted(options.signal);
@@ -34,6 +35,7 @@ export class MemorySummaryStore implements SummarySink, LabelStore {
     return { location, written: true };
   }
 
+  /** The summary of `id`, checksums verified. */
   async get(id: string, options: CallOptions = {}): Promise<BackupSummary> {
     assertBackupId(id);
     throwIfAborted(options.signal);
@@ -41,15 +43,18 @@ export class MemorySummaryStore implements SummarySink, LabelStore {
     return decodeSummary(id, async (name) => files?.get(name));
   }
 
+  /** Whether a complete summary for `id` exists. */
   async has(id: string): Promise<boolean> {
     assertBackupId(id);
     return this.files.get(id)?.has(SUMMARY_JSON) ?? false;
   }
 
+  /** IDs of complete summaries, sorted. */
   async list(): Promise<string[]> {
     return [...this.files.keys()].filter((id) => this.files.get(id)?.has(SUMMARY_JSON)).sort();
   }
 
+  /** Removes a summary. */
   async delete(id: string): Promise<void> {
     assertBackupId(id);
     this.files.delete(id);

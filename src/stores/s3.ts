@@ -31,6 +31,7 @@ export interface S3RetryOptions {
 
 /** Options of {@link S3SummaryStore}. */
 export interface S3SummaryStoreOptions {
+  /** The bucket name. */
   readonly bucket: string;
   /** Key prefix, e.g. `pg/summaries`; summaries go to `<prefix>/<id>/...`. @default '' */
   readonly prefix?: string;
@@ -156,11 +157,13 @@ export class S3SummaryStore implements SummarySink, LabelStore {
     }
   }
 
+  /** The summary of `id`, checksums verified. */
   async get(id: string, options: CallOptions = {}): Promise<BackupSummary> {
     assertBackupId(id);
     return decodeSummary(id, (name) => this.#read(id, name, options));
   }
 
+  /** Whether a complete summary for `id` exists. */
   async has(id: string, options: CallOptions = {}): Promise<boolean> {
     assertBackupId(id);
     try {
@@ -172,6 +175,7 @@ export class S3SummaryStore implements SummarySink, LabelStore {
     }
   }
 
+  /** IDs of complete summaries, sorted (one listing, paginated). */
   async list(options: CallOptions = {}): Promise<string[]> {
     const base = this.#prefix ? `${this.#prefix}/` : '';
     const ids = new Set<string>();
@@ -187,6 +191,7 @@ export class S3SummaryStore implements SummarySink, LabelStore {
     return [...ids].sort();
   }
 
+  /** Removes a summary, `summary.json` first. */
   async delete(id: string, options: CallOptions = {}): Promise<void> {
     assertBackupId(id);
     // summary.json first: a summary without it is incomplete, never half-valid.

@@ -6,6 +6,7 @@ export interface BackupLabel {
   readonly startLsn: string;
   /** The file named after the start LSN. */
   readonly startWalFile: string;
+  /** `CHECKPOINT LOCATION`: the backup checkpoint record. */
   readonly checkpointLsn: string;
   /** `streamed` for the low-level API and pg_basebackup. */
   readonly backupMethod: string;
@@ -15,6 +16,7 @@ export interface BackupLabel {
   readonly backupFromRaw: string;
   /** `START TIME` as written, e.g. `2026-11-25 02:00:00 UTC`. */
   readonly startTime: string;
+  /** `LABEL`: the backup ID. */
   readonly label: string;
   /** `START TIMELINE` (11+). */
   readonly startTimeline?: number;

@@ -7,6 +7,7 @@ import { SUMMARY_FORMAT_VERSION, type BackupSummary } from './summary.js';
 export interface SummaryFile {
   /** `backup_label`, `tablespace_map` or `summary.json`. */
   readonly name: string;
+  /** The file's bytes. */
   readonly body: Buffer;
 }
 

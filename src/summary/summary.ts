@@ -32,7 +32,12 @@ export interface BackupSummary {
   /** ISO 8601 time stop returned. */
   readonly stoppedAt: string;
   /** The tool that wrote the summary. */
-  readonly tool: { readonly name: string; readonly version: string };
+  readonly tool: {
+    /** Package name. */
+    readonly name: string;
+    /** Package version. */
+    readonly version: string;
+  };
 }
 
 /** The summary's format version, stored in `summary.json`. */

@@ -52,8 +52,16 @@ export function stopWalFileName(timeline: number, stopLsn: bigint | string, segm
   return walFileName(timeline, position - 1n, segmentSize);
 }
 
+/** Where a WAL file sits. */
+export interface WalFilePosition {
+  /** The timeline. */
+  readonly timeline: number;
+  /** The segment number (position / segment size). */
+  readonly segmentNumber: bigint;
+}
+
 /** The timeline and segment number a WAL file name stands for, given the segment size. */
-export function parseWalFileName(name: string, segmentSize: number): { timeline: number; segmentNumber: bigint } {
+export function parseWalFileName(name: string, segmentSize: number): WalFilePosition {
   if (!isWalFileName(name)) throw new BackupError('INVALID_OPTION', `Not a WAL file name: ${JSON.stringify(name)}.`);
   const size = checkSegmentSize(segmentSize);
   const perId = 0x100000000n / size;
