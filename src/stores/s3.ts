@@ -142,12 +142,12 @@ export class S3SummaryStore implements SummarySink, LabelStore {
       if ((await this.#read(summary.id, SUMMARY_JSON, options)) !== undefined) return await this.#compare(summary.id, files, location, options);
       const meta = files[files.length - 1]!;
       for (const file of files.slice(0, -1)) await this.#put(summary.id, file, options, false);
-      await this.#put(summary.id, meta, options, true);
+      const created = await this.#put(summary.id, meta, options, true);
       // Stores that ignore If-None-Match: whoever's summary.json is there now has won.
       const winner = await this.#read(summary.id, SUMMARY_JSON, options);
       if (winner === undefined || !winner.equals(meta.body)) return await this.#compare(summary.id, files, location, options);
       await this.#repair(summary.id, files, options);
-      return { location, written: true };
+      return { location, written: created };
     } catch (error) {
       if (isBackupError(error)) throw error;
       throw new BackupError('SINK_FAILED', `Could not write the summary of backup ${summary.id} to ${location}: ${describe(error)}.`, {
@@ -203,7 +203,8 @@ export class S3SummaryStore implements SummarySink, LabelStore {
     return joinKey(this.#prefix, id, name);
   }
 
-  async #put(id: string, file: SummaryFile, options: CallOptions, createOnly: boolean): Promise<void> {
+  /** Resolves false when a create-only put found the object there already. */
+  async #put(id: string, file: SummaryFile, options: CallOptions, createOnly: boolean): Promise<boolean> {
     try {
       await this.#send(
         new PutObjectCommand({
@@ -216,9 +217,10 @@ export class S3SummaryStore implements SummarySink, LabelStore {
         }),
         options,
       );
+      return true;
     } catch (error) {
       // Someone else created it first; the read-back decides.
-      if (createOnly && (statusOf(error) === 412 || (error as SdkError).name === 'PreconditionFailed')) return;
+      if (createOnly && (statusOf(error) === 412 || (error as SdkError).name === 'PreconditionFailed')) return false;
       throw error;
     }
   }

@@ -36,6 +36,12 @@ function sha256(body: Buffer): string {
  */
 export function encodeSummary(summary: BackupSummary): SummaryFile[] {
   assertBackupId(summary.id);
+  const label = /^LABEL: (.*)$/m.exec(summary.labelFile)?.[1];
+  if (label !== summary.id) {
+    throw new BackupError('INVALID_OPTION', `The summary's backup_label names backup ${JSON.stringify(label ?? '(none)')}, not ${summary.id}; refusing to store it under that ID.`, {
+      details: { id: summary.id },
+    });
+  }
   const files: SummaryFile[] = [{ name: BACKUP_LABEL, body: Buffer.from(summary.labelFile, 'utf8') }];
   if (summary.tablespaceMap !== '') files.push({ name: TABLESPACE_MAP, body: Buffer.from(summary.tablespaceMap, 'utf8') });
   const { labelFile: _label, tablespaceMap: _map, ...meta } = summary;
