@@ -44,6 +44,12 @@ export function sessionSettings(serverVersion: number): Record<string, string> {
     // A synchronous_standby_names naming a missing standby would make start/stop wait forever.
     synchronous_commit: 'off',
   };
+  // The server's side of the same check: a client that vanished without a word (a dropped
+  // network path) is noticed in about a minute, and its backup aborted, instead of after hours.
+  settings.tcp_keepalives_idle = '30';
+  settings.tcp_keepalives_interval = '10';
+  settings.tcp_keepalives_count = '3';
+  if (serverVersion >= 120000) settings.tcp_user_timeout = '60000';
   if (serverVersion >= 140000) settings.idle_session_timeout = '0';
   if (serverVersion >= 170000) settings.transaction_timeout = '0';
   return settings;

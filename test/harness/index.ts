@@ -1,3 +1,4 @@
 export * from './cluster.js';
 export * from './majors.js';
 export * from './os-user.js';
+export * from './tcp-proxy.js';
