@@ -33,8 +33,12 @@ export const ErrorCode = {
   ARCHIVE_TIMEOUT: 'ARCHIVE_TIMEOUT',
   /** A stored summary fails its checksums or cannot be parsed. */
   CORRUPT_SUMMARY: 'CORRUPT_SUMMARY',
+  /** The holder process or its control socket did not answer as expected. */
+  HOLDER_FAILED: 'HOLDER_FAILED',
   /** An operation was cancelled through its AbortSignal. */
   ABORTED: 'ABORTED',
+  /** The CLI's runtime directory is a symlink, not a directory, owned by another user, or group/world-writable. */
+  UNSAFE_RUNTIME_DIR: 'UNSAFE_RUNTIME_DIR',
 } as const;
 
 /** One of the stable {@link ErrorCode} values. */
