@@ -35,6 +35,14 @@ export const ErrorCode = {
   CORRUPT_SUMMARY: 'CORRUPT_SUMMARY',
   /** The holder process or its control socket did not answer as expected. */
   HOLDER_FAILED: 'HOLDER_FAILED',
+  /** The data directory to restore into is in use by a running server (a live postmaster.pid). */
+  DATA_DIR_IN_USE: 'DATA_DIR_IN_USE',
+  /** The summary does not belong to this data directory: other system identifier or major version. */
+  LABEL_MISMATCH: 'LABEL_MISMATCH',
+  /** The data directory holds files that would make recovery go wrong (another backup's backup_label, recovery.conf, unknown files in pg_wal). */
+  RESTORE_CONFLICT: 'RESTORE_CONFLICT',
+  /** WAL segments the backup needs are missing from the archive. */
+  WAL_INCOMPLETE: 'WAL_INCOMPLETE',
   /** An operation was cancelled through its AbortSignal. */
   ABORTED: 'ABORTED',
   /** The CLI's runtime directory is a symlink, not a directory, owned by another user, or group/world-writable. */
