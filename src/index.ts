@@ -23,3 +23,13 @@ export type { BackupLabel } from './summary/backup-label.js';
 export { compareLsn, formatLsn, isLsn, parseLsn } from './summary/lsn.js';
 export { isWalFileName, parseWalFileName, stopWalFileName, timelineHistoryFileName, walFileName, walFileRange } from './summary/wal-file.js';
 export type { WalFilePosition } from './summary/wal-file.js';
+
+export { prepareRestore } from './restore/prepare-restore.js';
+export type { PrepareRestoreOptions, RestoreReport } from './restore/prepare-restore.js';
+export type { RecoveryTarget, RecoveryTargetAction } from './restore/recovery-config.js';
+export { assertWalComplete, COMPRESSED_WAL_SUFFIXES, neededWalFiles, verifyWal } from './restore/verify-wal.js';
+export type { WalVerification } from './restore/verify-wal.js';
+export { FilesystemWalArchive, openWalArchive } from './restore/wal-archive.js';
+export type { WalArchive } from './restore/wal-archive.js';
+export { openStore, parseStoreUrl } from './stores/store-url.js';
+export type { StoreUrl } from './stores/store-url.js';

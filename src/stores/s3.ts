@@ -179,19 +179,26 @@ export class S3SummaryStore implements SummarySink, LabelStore {
   async list(options: CallOptions = {}): Promise<string[]> {
     const base = this.#prefix ? `${this.#prefix}/` : '';
     const ids = new Set<string>();
-    let token: string | undefined;
-    do {
-      const page: ListObjectsV2CommandOutput = await this.#send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: base, ContinuationToken: token }), options);
-      for (const object of page.Contents ?? []) {
-        const rest = (object.Key ?? '').slice(base.length).split('/');
-        if (rest.length === 2 && rest[1] === SUMMARY_JSON && isValidBackupId(rest[0])) ids.add(rest[0]!);
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    for (const key of await this.listKeys(options)) {
+      const rest = key.slice(base.length).split('/');
+      if (rest.length === 2 && rest[1] === SUMMARY_JSON && isValidBackupId(rest[0])) ids.add(rest[0]!);
+    }
     return [...ids].sort();
   }
 
-  /** Removes a summary, `summary.json` first. */
+  /** Every key under the prefix (one paginated listing). Used by the WAL archive check. */
+  async listKeys(options: CallOptions = {}): Promise<string[]> {
+    const base = this.#prefix ? `${this.#prefix}/` : '';
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page: ListObjectsV2CommandOutput = await this.#send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: base, ContinuationToken: token }), options);
+      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
   async delete(id: string, options: CallOptions = {}): Promise<void> {
     assertBackupId(id);
     // summary.json first: a summary without it is incomplete, never half-valid.
@@ -283,4 +290,27 @@ function describe(error: unknown): string {
   const e = error as SdkError & { message?: string };
   const status = statusOf(error);
   return `${e.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(error)}`;
+}
+
+/**
+ * A WAL archive in S3 (or an S3-compatible store) under `<prefix>/`, for `verifyWal`. Lists the
+ * prefix once, page by page.
+ */
+export class S3WalArchive {
+  readonly name: string;
+  readonly #store: S3SummaryStore;
+  readonly #prefix: string;
+
+  constructor(options: S3SummaryStoreOptions) {
+    this.#store = new S3SummaryStore(options);
+    this.#prefix = joinKey(options.prefix ?? '');
+    this.name = this.#store.name;
+  }
+
+  /** The file names directly under the prefix. */
+  async listFileNames(options: CallOptions = {}): Promise<string[]> {
+    return this.#store.listKeys(options).then((keys) =>
+      keys.map((key) => key.slice(this.#prefix ? this.#prefix.length + 1 : 0)).filter((name) => name !== '' && !name.includes('/')),
+    );
+  }
 }

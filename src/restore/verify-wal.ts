@@ -1,0 +1,80 @@
+import { BackupError } from '../errors.js';
+import type { CallOptions } from '../sinks/contract.js';
+import type { BackupSummary } from '../summary/summary.js';
+import { parseWalFileName, timelineHistoryFileName, walFileName } from '../summary/wal-file.js';
+import type { WalArchive } from './wal-archive.js';
+
+/** Suffixes archivers commonly add when they compress a WAL file. */
+export const COMPRESSED_WAL_SUFFIXES = ['.gz', '.lz4', '.zst', '.bz2', '.xz'] as const;
+
+/** What {@link verifyWal} found. */
+export interface WalVerification {
+  readonly id: string;
+  /** True when every file the backup needs is in the archive. */
+  readonly complete: boolean;
+  /** Every file the backup needs, in order (history file first when there is one). */
+  readonly needed: readonly string[];
+  /** The needed files the archive lacks. */
+  readonly missing: readonly string[];
+  /** The archive checked. */
+  readonly archive: string;
+}
+
+/** The archive's names with any compression suffix taken off. */
+function plainNames(names: string[]): Set<string> {
+  const plain = new Set<string>();
+  for (const name of names) {
+    const suffix = COMPRESSED_WAL_SUFFIXES.find((s) => name.endsWith(s));
+    plain.add(suffix ? name.slice(0, -suffix.length) : name);
+  }
+  return plain;
+}
+
+/**
+ * The WAL files a backup needs to restore: every segment from its start file through its stop
+ * file, plus the timeline history file when the timeline is above 1.
+ */
+export function neededWalFiles(summary: BackupSummary): string[] {
+  const start = parseWalFileName(summary.startWalFile, summary.walSegmentSize);
+  const stop = parseWalFileName(summary.stopWalFile, summary.walSegmentSize);
+  const needed: string[] = [];
+  if (stop.timeline > 1) needed.push(timelineHistoryFileName(stop.timeline));
+  if (stop.segmentNumber - start.segmentNumber > 10_000_000n) throw new BackupError('CORRUPT_SUMMARY', `Backup ${summary.id} claims an implausible WAL range.`);
+  for (let segno = start.segmentNumber; segno <= stop.segmentNumber; segno++) {
+    const size = BigInt(summary.walSegmentSize);
+    // Before a timeline switch the segment is on the start timeline; from it on, on the stop timeline.
+    const tli = segno === stop.segmentNumber ? stop.timeline : start.timeline;
+    needed.push(walFileName(tli, segno * size, summary.walSegmentSize));
+  }
+  return needed;
+}
+
+/**
+ * Checks that `archive` holds every WAL file `summary` needs (accepting compressed copies).
+ * Lists the archive once.
+ *
+ * @example
+ * ```ts
+ * const result = await verifyWal(summary, new FilesystemWalArchive('/var/backups/wal'));
+ * if (!result.complete) console.error('missing:', result.missing);
+ * ```
+ */
+export async function verifyWal(summary: BackupSummary, archive: WalArchive, options: CallOptions = {}): Promise<WalVerification> {
+  const needed = neededWalFiles(summary);
+  const present = plainNames(await archive.listFileNames(options));
+  const missing = needed.filter((name) => !present.has(name));
+  return { id: summary.id, complete: missing.length === 0, needed, missing, archive: archive.name };
+}
+
+/** Like {@link verifyWal}, but throws `WAL_INCOMPLETE` listing what is missing. */
+export async function assertWalComplete(summary: BackupSummary, archive: WalArchive, options: CallOptions = {}): Promise<WalVerification> {
+  const result = await verifyWal(summary, archive, options);
+  if (!result.complete) {
+    throw new BackupError(
+      'WAL_INCOMPLETE',
+      `Backup ${summary.id} cannot be restored from ${archive.name}: ${result.missing.length} of ${result.needed.length} WAL files are missing (${result.missing.slice(0, 5).join(', ')}${result.missing.length > 5 ? ', ...' : ''}).`,
+      { details: { id: summary.id, missing: result.missing } },
+    );
+  }
+  return result;
+}
