@@ -33,3 +33,5 @@ export { FilesystemWalArchive, openWalArchive } from './restore/wal-archive.js';
 export type { WalArchive } from './restore/wal-archive.js';
 export { openStore, parseStoreUrl } from './stores/store-url.js';
 export type { StoreUrl } from './stores/store-url.js';
+export { copyExclusionList, copyExclusions, EXCLUSION_FORMATS } from './restore/copy-exclusions.js';
+export type { CopyExclusion, CopyExclusionOptions, ExclusionFormat } from './restore/copy-exclusions.js';

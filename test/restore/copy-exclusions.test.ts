@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { describe, test } from 'node:test';
+import { copyExclusions, isBackupError } from '../../src/index.js';
+import { runOk } from '../harness/index.js';
+
+// Planted like PostgreSQL's 010_pg_basebackup.pl: every kind a copy must leave out, and neighbours it must keep.
+const EXCLUDED = [
+  'postmaster.pid',
+  'postmaster.opts',
+  'backup_label',
+  'tablespace_map',
+  'postgresql.auto.conf.tmp',
+  'current_logfiles.tmp',
+  'backup_manifest',
+  'pg_wal/000000010000000000000001',
+  'pg_wal/000000010000000000000002.partial',
+  'pg_wal/00000002.history',
+  'pg_wal/000000010000000000000001.00000028.backup',
+  'pg_wal/xlogtemp.1234',
+  'pg_wal/archive_status/000000010000000000000001.ready',
+  'pg_wal/summaries/0000000100000000010000000001000000.summary',
+  'pg_stat_tmp/global.stat',
+  'pg_replslot/slot1/state',
+  'pg_dynshmem/mmap.1',
+  'pg_notify/0000',
+  'pg_serial/0000',
+  'pg_snapshots/00000003-0000001A-1',
+  'pg_subtrans/0000',
+  'base/5/pgsql_tmp/pgsql_tmp123.0',
+  'base/pgsql_tmp/pgsql_tmp55.1',
+  'global/pg_internal.init',
+  'base/5/pg_internal.init.123',
+  'base/5/t2_16384',
+  'base/5/t2_16384_fsm',
+  'base/5/t2_16384.1',
+  'base/5/t999_2',
+  '.DS_Store',
+  'base/5/.DS_Store',
+];
+const KEPT = [
+  'PG_VERSION',
+  'postgresql.conf',
+  'postgresql.auto.conf',
+  'pg_hba.conf',
+  'global/pg_control',
+  'global/1262',
+  'base/5/16384',
+  'base/5/16384_fsm',
+  'base/5/16384.1',
+  'base/5/16385_init',
+  'base/5/PG_VERSION',
+  'pg_xact/0000',
+  'pg_multixact/offsets/0000',
+  'pg_logical/replorigin_checkpoint',
+  'pg_tblspc/.keep',
+  'pg_stat/pgstat.stat',
+];
+// Directories a copy keeps, empty.
+const KEPT_DIRS = ['pg_wal', 'pg_wal/archive_status', 'pg_wal/summaries', 'pg_stat_tmp', 'pg_replslot', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_subtrans'];
+
+async function plant(root: string): Promise<void> {
+  for (const file of [...EXCLUDED, ...KEPT]) {
+    await mkdir(join(root, dirname(file)), { recursive: true });
+    await writeFile(join(root, file), 'x');
+  }
+}
+
+async function tree(root: string): Promise<{ files: string[]; dirs: string[] }> {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const walk = async (p: string): Promise<void> => {
+    for (const e of await readdir(p, { withFileTypes: true })) {
+      const full = join(p, e.name);
+      if (e.isDirectory()) {
+        dirs.push(relative(root, full));
+        await walk(full);
+      } else files.push(relative(root, full));
+    }
+  };
+  await walk(root);
+  return { files: files.sort(), dirs: dirs.sort() };
+}
+
+function assertCopy(copied: { files: string[]; dirs: string[] }): void {
+  assert.deepEqual(copied.files, [...KEPT].sort(), 'exactly the kept files are copied');
+  for (const dir of KEPT_DIRS) assert.ok(copied.dirs.includes(dir), `${dir}/ is kept (empty)`);
+}
+
+describe('copy exclusions', () => {
+  test('tar with the generated patterns leaves out exactly the excluded files and keeps the rest', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'pgsb-excl-tar-'));
+    try {
+      const pgdata = join(work, 'pgdata');
+      await plant(pgdata);
+      const patterns = join(work, 'excludes');
+      await writeFile(patterns, copyExclusions({ major: 17, format: 'tar' }));
+      await runOk('tar', ['-C', pgdata, '-cf', join(work, 'copy.tar'), `--exclude-from=${patterns}`, '.']);
+      const out = join(work, 'out');
+      await mkdir(out);
+      await runOk('tar', ['-C', out, '-xf', join(work, 'copy.tar')]);
+      assertCopy(await tree(out));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  test('rsync with the generated filter file leaves out exactly the excluded files and keeps the rest', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'pgsb-excl-rsync-'));
+    try {
+      const pgdata = join(work, 'pgdata');
+      await plant(pgdata);
+      const filter = join(work, 'filter');
+      await writeFile(filter, copyExclusions({ major: 17, format: 'rsync' }));
+      await runOk('rsync', ['-a', `--filter=merge ${filter}`, `${pgdata}/`, `${join(work, 'out')}/`]);
+      assertCopy(await tree(join(work, 'out')));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  test('version differences: 10 keeps pg_internal.init and temp relations out of its list; 17 adds pg_wal/summaries', () => {
+    const ten = copyExclusions({ major: 10 });
+    assert.doesNotMatch(ten, /pg_internal\.init|backup_manifest|summaries/);
+    assert.match(copyExclusions({ major: 13 }), /backup_manifest/);
+    assert.match(copyExclusions({ major: 17 }), /pg_wal\/summaries\/\*/);
+  });
+
+  test('restic and borg patterns are absolute and need the data directory; bad options are INVALID_OPTION', () => {
+    assert.match(copyExclusions({ format: 'restic', pgdata: '/var/lib/pg/data/' }), /^\/var\/lib\/pg\/data\/pg_wal\/\[0-9A-F\]\*$/m);
+    assert.match(copyExclusions({ format: 'borg', pgdata: '/var/lib/pg/data' }), /^- sh:var\/lib\/pg\/data\/postmaster\.pid$/m);
+    assert.throws(() => copyExclusions({ format: 'restic' }), (e) => isBackupError(e, 'INVALID_OPTION') && /--pgdata/.test(e.message));
+    assert.throws(() => copyExclusions({ format: 'zip' as never }), (e) => isBackupError(e, 'INVALID_OPTION'));
+    assert.throws(() => copyExclusions({ major: 9 }), (e) => isBackupError(e, 'INVALID_OPTION'));
+    assert.deepEqual(JSON.parse(copyExclusions({ format: 'json', major: 15 }))[0], { pattern: 'postmaster.pid', why: 'the running server’s lock file' });
+  });
+});
