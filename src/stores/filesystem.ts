@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BackupError } from '../errors.js';
 import type { CallOptions, LabelStore, SinkReceipt, SummarySink } from '../sinks/contract.js';
@@ -65,7 +65,11 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
     const temp = join(this.#directory, `.tmp-${summary.id}-${randomBytes(6).toString('hex')}`);
     try {
       await mkdirPrivate(temp);
-      for (const file of files) await createFileDurable(join(temp, file.name), file.body);
+      for (const file of files) {
+        if (file.name.includes('/')) await mkdirPrivate(join(temp, dirname(file.name)));
+        await createFileDurable(join(temp, file.name), file.body);
+      }
+      for (const sub of new Set(files.filter((f) => f.name.includes('/')).map((f) => dirname(f.name)))) await fsyncDirectory(join(temp, sub));
       await fsyncDirectory(temp);
       throwIfAborted(options.signal);
       await rename(temp, target);

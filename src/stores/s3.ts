@@ -202,8 +202,12 @@ export class S3SummaryStore implements SummarySink, LabelStore {
   async delete(id: string, options: CallOptions = {}): Promise<void> {
     assertBackupId(id);
     // summary.json first: a summary without it is incomplete, never half-valid.
-    const keys = [SUMMARY_JSON, 'backup_label', 'tablespace_map'].map((name) => ({ Key: this.#key(id, name) }));
-    await this.#send(new DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: keys, Quiet: true } }), options);
+    await this.#send(new DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: [{ Key: this.#key(id, SUMMARY_JSON) }], Quiet: true } }), options);
+    const prefix = `${this.#key(id, '')}/`;
+    const rest = (await this.listKeys(options)).filter((key) => key.startsWith(prefix)).map((Key) => ({ Key }));
+    for (let i = 0; i < rest.length; i += 1000) {
+      await this.#send(new DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: rest.slice(i, i + 1000), Quiet: true } }), options);
+    }
   }
 
   #key(id: string, name: string): string {
@@ -218,7 +222,7 @@ export class S3SummaryStore implements SummarySink, LabelStore {
           Bucket: this.#bucket,
           Key: this.#key(id, file.name),
           Body: file.body,
-          ContentType: file.name === SUMMARY_JSON ? 'application/json' : 'text/plain; charset=utf-8',
+          ContentType: file.name === SUMMARY_JSON ? 'application/json' : file.name.includes('/') ? 'application/octet-stream' : 'text/plain; charset=utf-8',
           ...(createOnly ? { IfNoneMatch: '*' } : {}),
           ...this.#sse,
         }),

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { BackupError } from '../errors.js';
 import { assertBackupId } from './backup-id.js';
-import { SUMMARY_FORMAT_VERSION, type BackupSummary } from './summary.js';
+import { ATTACHMENT_NAME, SUMMARY_FORMAT_VERSION, type BackupSummary, type SummaryAttachment } from './summary.js';
 
 /** One file of a stored summary, relative to the summary's own directory or key prefix. */
 export interface SummaryFile {
-  /** `backup_label`, `tablespace_map` or `summary.json`. */
+  /** `backup_label`, `tablespace_map`, an attachment (`pg_wal/...`, `global/pg_control`) or `summary.json`. */
   readonly name: string;
   /** The file's bytes. */
   readonly body: Buffer;
@@ -21,7 +21,7 @@ interface FileEntry {
   readonly size: number;
 }
 
-interface SummaryJson extends Omit<BackupSummary, 'labelFile' | 'tablespaceMap'> {
+interface SummaryJson extends Omit<BackupSummary, 'labelFile' | 'tablespaceMap' | 'attachments'> {
   readonly format: number;
   readonly files: Record<string, FileEntry>;
 }
@@ -44,7 +44,14 @@ export function encodeSummary(summary: BackupSummary): SummaryFile[] {
   }
   const files: SummaryFile[] = [{ name: BACKUP_LABEL, body: Buffer.from(summary.labelFile, 'utf8') }];
   if (summary.tablespaceMap !== '') files.push({ name: TABLESPACE_MAP, body: Buffer.from(summary.tablespaceMap, 'utf8') });
-  const { labelFile: _label, tablespaceMap: _map, ...meta } = summary;
+  const attachments = [...(summary.attachments ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const attachment of attachments) {
+    if (!ATTACHMENT_NAME.test(attachment.name) || files.some((f) => f.name === attachment.name)) {
+      throw new BackupError('INVALID_OPTION', `A summary cannot carry an attachment named ${JSON.stringify(attachment.name)}.`, { details: { id: summary.id } });
+    }
+    files.push({ name: attachment.name, body: attachment.body });
+  }
+  const { labelFile: _label, tablespaceMap: _map, attachments: _attachments, ...meta } = summary;
   const json: SummaryJson = {
     format: SUMMARY_FORMAT_VERSION,
     ...meta,
@@ -81,16 +88,20 @@ export async function decodeSummary(id: string, read: (name: string) => Promise<
   if (json.format !== SUMMARY_FORMAT_VERSION) throw corrupt(id, `unknown format ${String(json.format)}`);
   if (json.id !== id) throw corrupt(id, `${SUMMARY_JSON} names backup ${String(json.id)}`);
   const bodies = new Map<string, string>();
+  const attachments: SummaryAttachment[] = [];
   for (const [name, entry] of Object.entries(json.files)) {
+    const known = name === BACKUP_LABEL || name === TABLESPACE_MAP;
+    if (!known && !ATTACHMENT_NAME.test(name)) throw corrupt(id, `it lists an unexpected file ${JSON.stringify(name)}`);
     const body = await read(name);
     if (body === undefined) throw corrupt(id, `${name} is missing`);
     if (body.length !== entry.size || sha256(body) !== entry.sha256) throw corrupt(id, `${name} does not match its checksum`);
-    bodies.set(name, body.toString('utf8'));
+    if (known) bodies.set(name, body.toString('utf8'));
+    else attachments.push({ name, body });
   }
   const labelFile = bodies.get(BACKUP_LABEL);
   if (labelFile === undefined) throw corrupt(id, `${BACKUP_LABEL} is not listed`);
   const labelLine = /^LABEL: (.*)$/m.exec(labelFile);
   if (labelLine?.[1] !== id) throw corrupt(id, `its backup_label says LABEL: ${labelLine?.[1] ?? '(none)'}`);
   const { format: _format, files: _files, ...meta } = json;
-  return { ...meta, labelFile, tablespaceMap: bodies.get(TABLESPACE_MAP) ?? '' };
+  return { ...meta, labelFile, tablespaceMap: bodies.get(TABLESPACE_MAP) ?? '', ...(attachments.length ? { attachments } : {}) };
 }

@@ -31,6 +31,12 @@ export interface BackupSummary {
   readonly startedAt: string;
   /** ISO 8601 time stop returned. */
   readonly stoppedAt: string;
+  /**
+   * Binary files shipped with the summary, restored into the data directory by name:
+   * `pg_wal/<segment>` (and a timeline history file) for a backup taken with `includeWal`, and
+   * `global/pg_control` for a backup taken from a standby. Absent when there are none.
+   */
+  readonly attachments?: readonly SummaryAttachment[];
   /** The tool that wrote the summary. */
   readonly tool: {
     /** Package name. */
@@ -39,6 +45,16 @@ export interface BackupSummary {
     readonly version: string;
   };
 }
+
+/** A binary file that travels with a summary. */
+export interface SummaryAttachment {
+  /** Path relative to the data directory: `pg_wal/000000010000000000000002`, `global/pg_control`. */
+  readonly name: string;
+  readonly body: Buffer;
+}
+
+/** Names an attachment may have: WAL segments and history files in pg_wal, and pg_control. */
+export const ATTACHMENT_NAME = /^(pg_wal\/([0-9A-F]{24}|[0-9A-F]{8}\.history)|global\/pg_control)$/;
 
 /** The summary's format version, stored in `summary.json`. */
 export const SUMMARY_FORMAT_VERSION = 1;

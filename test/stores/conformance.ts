@@ -117,6 +117,25 @@ export function runStoreConformance(name: string, makeFixture: () => Promise<Sto
       assert.equal(await store.has('mine'), false);
     }));
 
+    test('binary attachments (WAL segments, pg_control) round-trip, are checksummed, and only known names are accepted', withStore(async ({ store, corrupt }) => {
+      const segment = Buffer.alloc(64 * 1024, 7);
+      segment.writeUInt32LE(0xd10d, 0);
+      const summary = sampleSummary('carries-wal', {
+        attachments: [
+          { name: 'pg_wal/000000010000000000000009', body: segment },
+          { name: 'global/pg_control', body: Buffer.from([1, 2, 3, 0, 255]) },
+        ],
+      });
+      await store.write(summary);
+      const back = await store.get('carries-wal');
+      assert.deepEqual(back.attachments?.map((a) => a.name), ['global/pg_control', 'pg_wal/000000010000000000000009']);
+      assert.ok(back.attachments?.[1]?.body.equals(segment));
+      await corrupt('carries-wal', 'pg_wal/000000010000000000000009', Buffer.alloc(64 * 1024, 8));
+      await assert.rejects(store.get('carries-wal'), (e) => isBackupError(e, 'CORRUPT_SUMMARY') && /pg_wal\/000000010000000000000009/.test(e.message));
+      await assert.rejects(store.write(sampleSummary('bad-attachment', { attachments: [{ name: '../../etc/passwd', body: Buffer.from('x') }] })), (e) => isBackupError(e, 'INVALID_OPTION'));
+      assert.equal(await store.has('bad-attachment'), false);
+    }));
+
     test('10 concurrent writers of the same summary all succeed (and exactly one writes, given an atomic create)', withStore(async ({ store }) => {
       const summary = sampleSummary('racing-same');
       const receipts = await Promise.all(Array.from({ length: 10 }, () => store.write(summary)));
