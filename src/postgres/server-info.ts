@@ -19,6 +19,11 @@ export interface ServerInfo {
   /** Whether `pg_stat_file` may be called, which lets the archive wait look at `archive_status`. */
   readonly canStatFile: boolean;
   readonly isSuperuser: boolean;
+  /** Whether files in the data directory can be read over SQL (WAL for includeWal, pg_control on a standby). */
+  readonly canReadFiles: boolean;
+  /** Whether the role may create replication slots (superuser or REPLICATION). */
+  readonly canReplicate: boolean;
+  readonly maxReplicationSlots: number;
   readonly currentUser: string;
 }
 
@@ -35,6 +40,9 @@ interface InfoRow {
   can_stop: boolean;
   can_stat_file: boolean;
   is_superuser: boolean;
+  can_read_files: boolean;
+  can_replicate: boolean;
+  max_replication_slots: number;
   current_user: string;
 }
 
@@ -61,6 +69,12 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
             has_function_privilege($2::text, 'EXECUTE') AS can_stop,
             has_function_privilege('pg_stat_file(text, boolean)', 'EXECUTE') AS can_stat_file,
             (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS is_superuser,
+            -- 10 checks for superuser inside pg_read_binary_file; 11+ lets GRANT EXECUTE decide.
+            CASE WHEN current_setting('server_version_num')::int < 110000
+                 THEN (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+                 ELSE has_function_privilege('pg_read_binary_file(text)', 'EXECUTE') END AS can_read_files,
+            (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user) AS can_replicate,
+            current_setting('max_replication_slots')::int AS max_replication_slots,
             current_user::text AS current_user`,
     [dialect.startFunction, dialect.stopFunction],
   );
@@ -79,6 +93,9 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
     canStop: row.can_stop,
     canStatFile: row.can_stat_file,
     isSuperuser: row.is_superuser,
+    canReadFiles: row.can_read_files,
+    canReplicate: row.can_replicate,
+    maxReplicationSlots: row.max_replication_slots,
     currentUser: row.current_user,
   };
 }
@@ -87,6 +104,8 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
 export interface PreflightRequirements {
   /** Refuse a primary whose WAL is not archived (the restore needs that WAL from somewhere). */
   readonly requireArchiving: boolean;
+  /** The backup will carry its own WAL (a temporary slot, then the segments read over SQL). */
+  readonly includeWal: boolean;
 }
 
 /**
@@ -109,6 +128,33 @@ export function preflight(info: ServerInfo, requirements: PreflightRequirements)
       `Role ${info.currentUser} may not run ${missing.join(' and ')}. Connect as a superuser, or GRANT EXECUTE ON FUNCTION ${missing.join(', ')} TO ${info.currentUser}.`,
       { details: { role: info.currentUser, functions: missing } },
     );
+  }
+  const readers = info.serverVersion < 110000 ? 'a superuser' : `a role with EXECUTE on pg_read_binary_file(text) (GRANT EXECUTE ON FUNCTION pg_read_binary_file(text) TO ${info.currentUser})`;
+  if (info.inRecovery && !info.canReadFiles) {
+    throw new BackupError(
+      'PRIVILEGE',
+      `A backup from a standby must ship the standby's pg_control, read over SQL right after stop (the restored cluster takes its end point from it), but role ${info.currentUser} cannot read files. Connect as ${readers}.`,
+      { details: { role: info.currentUser, functions: ['pg_read_binary_file(text)'] } },
+    );
+  }
+  if (requirements.includeWal) {
+    if (!info.canReadFiles) {
+      throw new BackupError('PRIVILEGE', `includeWal reads the backup's WAL over SQL, which role ${info.currentUser} may not do. Connect as ${readers}.`, {
+        details: { role: info.currentUser, functions: ['pg_read_binary_file(text)'] },
+      });
+    }
+    if (!info.canReplicate) {
+      throw new BackupError(
+        'PRIVILEGE',
+        `includeWal holds the backup's WAL with a temporary replication slot, which role ${info.currentUser} may not create. ALTER ROLE ${info.currentUser} REPLICATION, or connect as a superuser.`,
+        { details: { role: info.currentUser } },
+      );
+    }
+    if (info.maxReplicationSlots < 1) {
+      throw new BackupError('SERVER_SETTING', 'includeWal needs a replication slot, but max_replication_slots is 0. Raise it and restart PostgreSQL.', {
+        details: { setting: 'max_replication_slots', value: '0' },
+      });
+    }
   }
   // On a standby the primary archives; the standby's own archive_mode says nothing about that.
   if (requirements.requireArchiving && !info.inRecovery) {

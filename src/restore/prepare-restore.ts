@@ -19,7 +19,10 @@ export interface PrepareRestoreOptions extends CallOptions {
   readonly pgdata: string;
   /** A `restore_command`, e.g. `cp /archive/%f %p`. */
   readonly restoreCommand?: string;
-  /** A filesystem WAL archive: builds `restore_command` as a `cp` from it. */
+  /**
+   * A filesystem WAL archive: builds `restore_command` as a `cp` from it. Without this or
+   * `restoreCommand`, the backup must carry its own WAL (`includeWal`).
+   */
   readonly walArchive?: string;
   /** Stop recovery at this target; without one, recovery replays all archived WAL. */
   readonly target?: RecoveryTarget;
@@ -128,6 +131,25 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
   await checkNotRunning(pgdata, facts);
   checkBelongs(summary, facts, pgdata);
   const restoreCommand = options.restoreCommand ?? (options.walArchive ? `cp ${quoteShell(join(options.walArchive, '%f'))} "%p"` : undefined);
+  const attachments = summary.attachments ?? [];
+  const carriesWal = attachments.some((a) => a.name.startsWith('pg_wal/'));
+  // A backup with its own WAL restores like pg_basebackup -X fetch: backup_label + pg_wal, no archive.
+  const archiveless = restoreCommand === undefined;
+  if (archiveless && !carriesWal) {
+    throw new BackupError('INVALID_OPTION', `Backup ${options.id} carries no WAL: give a restore command or a WAL archive so recovery can fetch it.`, {
+      details: { option: 'walArchive' },
+    });
+  }
+  if (archiveless && (options.target !== undefined || options.standby)) {
+    throw new BackupError('INVALID_OPTION', 'A recovery target or standby mode needs a restore command or a WAL archive.', { details: { option: 'target' } });
+  }
+  if (summary.backupFrom === 'standby' && !attachments.some((a) => a.name === 'global/pg_control')) {
+    throw new BackupError(
+      'CORRUPT_SUMMARY',
+      `Backup ${options.id} was taken from a standby but its summary has no pg_control: the restored cluster could stop recovery too early. Do not restore from it.`,
+      { details: { id: options.id } },
+    );
+  }
   const lines = recoveryLines(
     {
       ...(restoreCommand !== undefined ? { restoreCommand } : {}),
@@ -204,20 +226,27 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
     await rm(join(walDir, 'archive_status', name), { force: true });
     removed.push(`pg_wal/archive_status/${name}`);
   }
+  for (const attachment of attachments) {
+    await writeFileDurable(join(pgdata, attachment.name), attachment.body, 0o600);
+    await own(join(pgdata, attachment.name));
+    written.push(attachment.name);
+  }
   await put('backup_label', summary.labelFile);
   if (tablespaceMap !== '') {
     await put('tablespace_map', tablespaceMap);
     await relinkTablespaces(pgdata, links, own);
   }
   if (facts.major >= 12) {
-    await put(options.standby ? 'standby.signal' : 'recovery.signal', '');
-    const other = options.standby ? 'recovery.signal' : 'standby.signal';
-    if ((await readIfExists(join(pgdata, other))) !== undefined) {
-      await unlink(join(pgdata, other));
-      removed.push(other);
+    const signal = archiveless ? undefined : options.standby ? 'standby.signal' : 'recovery.signal';
+    if (signal) await put(signal, '');
+    for (const other of ['recovery.signal', 'standby.signal'].filter((f) => f !== signal)) {
+      if ((await readIfExists(join(pgdata, other))) !== undefined) {
+        await unlink(join(pgdata, other));
+        removed.push(other);
+      }
     }
     await put(AUTO_CONF, withRecoveryBlock((await readIfExists(join(pgdata, AUTO_CONF))) ?? '', options.id, lines));
-  } else {
+  } else if (!archiveless) {
     await put('recovery.conf', recoveryConfText);
   }
   return {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import type pg from 'pg';
@@ -10,7 +11,9 @@ import { preflight, readServerInfo, type ServerInfo } from '../postgres/server-i
 import type { CallOptions, SinkReceipt, SummarySink } from '../sinks/contract.js';
 import { FilesystemSummaryStore } from '../stores/filesystem.js';
 import { parseBackupLabel } from '../summary/backup-label.js';
-import type { BackupSummary } from '../summary/summary.js';
+import type { BackupSummary, SummaryAttachment } from '../summary/summary.js';
+import { neededWalFiles } from '../restore/verify-wal.js';
+import { compareLsn } from '../summary/lsn.js';
 import { stopWalFileName, walFileName } from '../summary/wal-file.js';
 import { abortReason, sleep, throwIfAborted } from '../util/abort.js';
 import { TOOL } from '../version.js';
@@ -49,6 +52,9 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   #heartbeatInFlight: Promise<void> | undefined;
   #maxHoldTimer: NodeJS.Timeout | undefined;
   #spoolPath: string | undefined;
+  #slotName: string | undefined;
+  /** Set when stop could not read pg_control or the WAL into the summary: stop() fails after saving it. */
+  #attachmentFailure: BackupError | undefined;
   /** Set once the server has stopped the backup: from then on the summary is the truth. */
   #serverStopped = false;
   readonly #controller = new AbortController();
@@ -116,13 +122,19 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       client.on('error', (error) => this.#lose(`connection error: ${error.message}`, error));
       const server = await readServerInfo(client);
       this.#server = server;
-      preflight(server, { requireArchiving: this.#options.requireArchiving });
+      preflight(server, { requireArchiving: this.#options.requireArchiving, includeWal: this.#options.includeWal });
       const settings = sessionSettings(server.serverVersion);
       await client.query('SELECT set_config(name, value, false) FROM unnest($1::text[], $2::text[]) AS s(name, value)', [
         Object.keys(settings),
         Object.values(settings),
       ]);
       throwIfAborted(signal);
+      if (this.#options.includeWal) {
+        // Reserved before start, so no WAL the backup needs can be removed; temporary, so it
+        // disappears with this session whatever happens.
+        this.#slotName = `pgsb_${randomBytes(8).toString('hex')}`;
+        await client.query('SELECT pg_create_physical_replication_slot($1, true, true)', [this.#slotName]);
+      }
       const dialect = dialectFor(server.serverVersion);
       const started = await this.#serverCall(() => client.query<{ lsn: string }>(dialect.startSql, [this.id, this.#options.fast]), 'start');
       const startLsn = started.rows[0]?.lsn;
@@ -192,6 +204,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     try {
       await this.#spool(summary);
       const receipts = await this.#writeSinks(summary, signal);
+      if (this.#attachmentFailure) throw this.#attachmentFailure;
       if (this.#options.waitForArchive) await this.#waitForArchive(client, summary, signal);
       const outcome: StopResult = Object.freeze({ summary, receipts: Object.freeze(receipts) });
       this.#setState('stopped');
@@ -249,18 +262,42 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     }
     const timeline = label.startTimeline ?? Number.parseInt(label.startWalFile.slice(0, 8), 16);
     let stopTimeline = timeline;
+    let walEnd = stopLsn;
+    const attachments: SummaryAttachment[] = [];
+    // Anything read after the server stopped the backup may fail: the label must survive that.
+    const attach = async (what: string, read: () => Promise<void>): Promise<void> => {
+      try {
+        await read();
+      } catch (error) {
+        this.#attachmentFailure ??= new BackupError(
+          'SERVER_ERROR',
+          `The summary of backup ${this.id} is saved, but ${what} could not be read into it: ${(error as Error).message}. Do not rely on this backup.`,
+          { cause: error, details: { id: this.id } },
+        );
+        this.#warn(this.#attachmentFailure.message);
+      }
+    };
     if (server.inRecovery) {
-      const { rows } = await client.query<{ tli: number }>('SELECT min_recovery_end_timeline AS tli FROM pg_control_recovery()');
-      stopTimeline = rows[0]?.tli || timeline;
+      // The restored cluster takes its end point from pg_control's minRecoveryPoint: ship the
+      // pg_control of this moment, and make sure the WAL range covers where it points.
+      await attach("the standby's pg_control", async () => {
+        const { rows } = await client.query<{ body: Buffer; tli: number; lsn: string }>(
+          "SELECT pg_read_binary_file('global/pg_control') AS body, min_recovery_end_timeline AS tli, min_recovery_end_lsn::text AS lsn FROM pg_control_recovery()",
+        );
+        const row = rows[0]!;
+        attachments.push({ name: 'global/pg_control', body: row.body });
+        stopTimeline = row.tli || timeline;
+        if (compareLsn(row.lsn, walEnd) > 0) walEnd = row.lsn;
+      });
     }
-    return Object.freeze({
+    const summary: BackupSummary = {
       id: this.id,
       labelFile,
       tablespaceMap,
       startLsn: label.startLsn,
       stopLsn,
       startWalFile: label.startWalFile,
-      stopWalFile: stopWalFileName(stopTimeline, stopLsn, server.walSegmentSize),
+      stopWalFile: stopWalFileName(stopTimeline, walEnd, server.walSegmentSize),
       timeline,
       walSegmentSize: server.walSegmentSize,
       serverVersion: server.serverVersion,
@@ -269,7 +306,21 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       startedAt: this.#start!.startedAt,
       stoppedAt: new Date().toISOString(),
       tool: TOOL,
-    });
+    };
+    if (this.#options.includeWal) await attach('its WAL', async () => void attachments.push(...(await this.#readWal(client, summary))));
+    return Object.freeze(attachments.length ? { ...summary, attachments: Object.freeze(attachments) } : summary);
+  }
+
+  /** The backup's WAL, read over SQL while the temporary slot still holds it. */
+  async #readWal(client: pg.Client, summary: BackupSummary): Promise<SummaryAttachment[]> {
+    const files: SummaryAttachment[] = [];
+    for (const name of neededWalFiles(summary)) {
+      const { rows } = await client.query<{ body: Buffer }>('SELECT pg_read_binary_file($1) AS body', [`pg_wal/${name}`]);
+      files.push({ name: `pg_wal/${name}`, body: rows[0]!.body });
+    }
+    await client.query('SELECT pg_drop_replication_slot($1)', [this.#slotName]).catch(() => undefined);
+    this.#log('info', `included ${files.length} WAL files in the summary of backup ${this.id}`);
+    return files;
   }
 
   async #spool(summary: BackupSummary): Promise<void> {

@@ -47,8 +47,16 @@ export interface BackupSessionOptions {
    */
   readonly maxHold?: number;
   /**
+   * Make the backup self-contained: a temporary physical replication slot keeps the server from
+   * removing the backup's WAL, and at stop the segments from start to stop are read over SQL into
+   * the summary (as `pg_wal/<segment>` attachments), so it restores with no WAL archive, like a
+   * `pg_basebackup -X fetch` backup. Needs a role that may read files and create slots.
+   * @default false
+   */
+  readonly includeWal?: boolean;
+  /**
    * Refuse a primary whose WAL is not archived (`archive_mode=off` or no archive command).
-   * @default true
+   * @default true, or false with `includeWal`
    */
   readonly requireArchiving?: boolean;
   /**
@@ -122,7 +130,8 @@ export function resolveOptions(options: BackupSessionOptions): ResolvedOptions {
     archiveTimeout: nonNegative('archiveTimeout', options.archiveTimeout, 600_000),
     heartbeatInterval,
     maxHold: nonNegative('maxHold', options.maxHold, 0),
-    requireArchiving: options.requireArchiving ?? true,
+    includeWal: options.includeWal ?? false,
+    requireArchiving: options.requireArchiving ?? !(options.includeWal ?? false),
     spoolDirectory: options.spoolDirectory ?? defaultSpoolDirectory(),
     sinkRetries: nonNegative('sinkRetries', options.sinkRetries, 5),
     connectRetries: nonNegative('connectRetries', options.connectRetries, 3),
