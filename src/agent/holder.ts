@@ -1,180 +1,396 @@
 import { chmod } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { BackupError, isBackupError } from '../errors.js';
+import { BackupError, isBackupError, type BackupErrorJson } from '../errors.js';
 import { BackupSession } from '../session/backup-session.js';
-import type { StopResult } from '../session/events.js';
-import type { Logger } from '../session/options.js';
+import { defaultSpoolDirectory, type Logger } from '../session/options.js';
 import { openStore } from '../stores/store-url.js';
-import { writeFileDurable } from '../util/durable-fs.js';
-import type { HolderRequest, HolderResponse } from './protocol.js';
-import { removeQuietly, writeRecord, type HolderRecord, type RecordState } from './record.js';
-import { agentPaths } from './runtime-dir.js';
+import type { HolderConnection } from './connection.js';
+import { acquireLock, releaseLock } from './lock.js';
+import { selfIdentity } from './process.js';
+import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, type HolderRequest, type HolderResponse } from './protocol.js';
+import { readRecord, removeQuietly, writeRecord, type BackupRecord } from './record.js';
+import { agentPaths, ensureRuntimeDir, type AgentPaths } from './runtime-dir.js';
 
 /** What `pre` hands the holder over its IPC channel (never argv or env: it may hold a password). */
 export interface HolderConfig {
+  /** Config format version. */
+  readonly v: 1;
   readonly id: string;
+  /** Absolute, already checked by `pre`. */
   readonly runtimeDir: string;
+  /** Sink URLs, already parsed once by `pre`. */
   readonly sinks: readonly string[];
-  /** A `postgresql://` URI; without it, PG* variables and ~/.pgpass. */
-  readonly connectionString?: string;
-  /** PGPASSWORD of the caller, moved out of the holder's environment. */
+  readonly connection: HolderConnection;
+  /** The caller's PGPASSWORD, moved out of the holder's environment. */
   readonly password?: string;
   readonly fast: boolean;
+  /** 0: no limit. */
   readonly maxHoldMs: number;
   readonly waitForArchive: boolean;
-  readonly archiveTimeoutMs?: number;
-  readonly heartbeatIntervalMs?: number;
+  /** @default the library default (`$XDG_STATE_HOME/pg-split-backup/spool`) */
   readonly spoolDirectory?: string;
+  /** @default the library default */
+  readonly archiveTimeoutMs?: number;
+  /** @default the library default */
+  readonly heartbeatIntervalMs?: number;
+}
+
+/** What `pre` reports once the server has started the backup. */
+export interface HeldBackup {
+  readonly id: string;
+  /** The holder's pid. */
+  readonly pid: number;
+  readonly startLsn: string;
+  readonly startWalFile: string;
+  readonly timeline: number;
+  readonly serverVersion: number;
+  /** ISO 8601. */
+  readonly startedAt: string;
+  /** 0: no limit. */
+  readonly maxHoldMs: number;
+  readonly runtimeDir: string;
+  /** The holder's log file. */
+  readonly log: string;
 }
 
 /** Messages the holder sends `pre` over IPC. */
-export type HolderMessage =
-  | { readonly type: 'started'; readonly record: HolderRecord }
-  | { readonly type: 'failed'; readonly error: ReturnType<BackupError['toJSON']> };
+export type HolderMessage = { readonly type: 'started'; readonly backup: HeldBackup } | { readonly type: 'failed'; readonly error: BackupErrorJson };
 
-function toJson(error: unknown): ReturnType<BackupError['toJSON']> {
-  if (isBackupError(error)) return error.toJSON();
-  return { code: 'HOLDER_FAILED', message: (error as Error)?.message ?? String(error), details: {} };
+/** The status a running holder reports. */
+export interface HolderStatus extends HeldBackup {
+  readonly state: 'running' | 'stopping';
+  readonly heldForMs: number;
+  readonly sinks: readonly string[];
+}
+
+/** Any failure as a BackupError (an unexpected one keeps its message under `HOLDER_FAILED`). */
+export function toBackupError(error: unknown): BackupError {
+  if (isBackupError(error)) return error;
+  return new BackupError('HOLDER_FAILED', (error as Error)?.message ?? String(error), { cause: error });
+}
+
+function errorResponse(error: unknown): HolderResponse {
+  return { v: PROTOCOL_VERSION, ok: false, error: toBackupError(error).toJSON() };
 }
 
 /**
- * The holder: owns one BackupSession from start to stop, answers on a Unix socket, and leaves a
- * record of how the backup ended. `send` reaches `pre` while it waits.
+ * The holder: owns one {@link BackupSession} from start to stop, answers `status`/`stop`/`abort`
+ * on its Unix socket, and leaves a record of how the backup ended. One holder per backup ID,
+ * guaranteed by an O_EXCL lock file.
+ *
+ * Life: {@link start} (lock, server start, socket, record `running`) → one of: a `stop` request
+ * (record `stopped`), an `abort` request or a signal (`aborted`), the session lost or a crash
+ * (`lost`) → socket and lock removed, {@link done} resolves with the exit code.
  */
-export async function runHolder(config: HolderConfig, send: (message: HolderMessage) => void, log: Logger): Promise<number> {
-  const paths = agentPaths(config.runtimeDir, config.id);
-  let server: Server | undefined;
-  let record: HolderRecord = { v: 1, id: config.id, state: 'running', pid: process.pid };
-  let stopping: Promise<HolderResponse> | undefined;
-  let exitCode = 0;
-  let finished!: () => void;
-  const done = new Promise<void>((resolve) => (finished = resolve));
+export class Holder {
+  readonly #config: HolderConfig;
+  readonly #paths: AgentPaths;
+  readonly #log: Logger;
+  #session: BackupSession | undefined;
+  #server: Server | undefined;
+  #record: BackupRecord | undefined;
+  #held: HeldBackup | undefined;
+  #stopping: Promise<HolderResponse> | undefined;
+  #ending: Promise<void> | undefined;
+  #lockTaken = false;
+  #cancelReason: string | undefined;
+  readonly #savedTo: string[] = [];
+  readonly #inflight = new Set<Promise<void>>();
+  readonly #done: Promise<number>;
+  #resolveDone!: (code: number) => void;
 
-  // Ends the holder once: the record says how, the socket and lock go away.
-  let ending = false;
-  const end = async (state: RecordState, extra: Partial<HolderRecord>, code: number): Promise<void> => {
-    if (ending) return;
-    ending = true;
-    exitCode = code;
-    record = { ...record, state, endedAt: new Date().toISOString(), ...extra };
-    await writeRecord(paths.record, record).catch((error: Error) => log('error', `could not write the record: ${error.message}`));
-    log(state === 'stopped' ? 'info' : 'warn', `backup ${config.id} ${state}${record.reason ? `: ${record.reason}` : ''}`);
-    server?.close();
-    await removeQuietly(paths.socket, paths.lock);
-    finished();
-  };
-
-  if (config.password !== undefined) process.env.PGPASSWORD = config.password;
-  let session: BackupSession;
-  try {
-    const sinks = await Promise.all(config.sinks.map((url) => openStore(url)));
-    session = new BackupSession({
-      id: config.id,
-      connection: config.connectionString ?? {},
-      sinks,
-      fast: config.fast,
-      waitForArchive: config.waitForArchive,
-      maxHold: config.maxHoldMs,
-      logger: log,
-      ...(config.archiveTimeoutMs !== undefined ? { archiveTimeout: config.archiveTimeoutMs } : {}),
-      ...(config.heartbeatIntervalMs !== undefined ? { heartbeatInterval: config.heartbeatIntervalMs } : {}),
-      ...(config.spoolDirectory !== undefined ? { spoolDirectory: config.spoolDirectory } : {}),
-    });
-    session.on('warning', ({ message }) => log('warn', message));
-    session.on('waiting-for-archive', ({ walFile, elapsedMs }) => log('info', `waiting for ${walFile} to be archived (${Math.round(elapsedMs / 1000)} s)`));
-    const started = await session.start();
-    record = { ...record, startLsn: started.startLsn, startWalFile: started.startWalFile, startedAt: started.startedAt };
-  } catch (error) {
-    log('error', `start failed: ${(error as Error).message}`);
-    await removeQuietly(paths.socket, paths.lock, paths.record);
-    send({ type: 'failed', error: toJson(error) });
-    return 1;
+  constructor(config: HolderConfig, log: Logger) {
+    this.#config = config;
+    this.#paths = agentPaths(config.runtimeDir, config.id);
+    this.#log = log;
+    this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
-  session.on('lost', ({ reason }) => void end('lost', { reason }, 3));
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.on(signal, () => {
-      if (stopping) return; // a stop in progress finishes: the server has the backup's end in hand
-      void session.abort(`the holder received ${signal}`).then(() => end('aborted', { reason: `the holder received ${signal}` }, 3));
-    });
+  /** Resolves with the process exit code once the backup has ended and every answer is sent. */
+  get done(): Promise<number> {
+    return this.#done;
   }
 
-  const stop = async (): Promise<HolderResponse> => {
+  /**
+   * Takes the ID's lock, starts the backup, opens the control socket and writes the record.
+   * On failure nothing is left behind (no lock, socket or record) and the error is thrown.
+   */
+  async start(): Promise<HeldBackup> {
+    const config = this.#config;
+    const paths = this.#paths;
     try {
-      const result: StopResult = await session.stop();
-      const receipts = result.receipts;
-      await end('stopped', { stopLsn: result.summary.stopLsn, stopWalFile: result.summary.stopWalFile, receipts }, 0);
-      return { v: 1, ok: true, id: config.id, summary: result.summary, receipts };
-    } catch (error) {
-      const json = toJson(error);
-      const state: RecordState =
-        json.code === 'SINK_FAILED' ? 'sink-failed' : json.code === 'ARCHIVE_TIMEOUT' ? 'archive-timeout' : record.state === 'running' ? 'lost' : record.state;
-      await end(state, { reason: json.message, error: json, ...(typeof json.details.spoolPath === 'string' ? { spoolPath: json.details.spoolPath } : {}) }, 3);
-      return { v: 1, ok: false, error: json };
-    }
-  };
+      await ensureRuntimeDir(config.runtimeDir);
+      await acquireLock(paths, config.id);
+      this.#lockTaken = true;
+      const previous = await readRecord(paths.record);
+      if (previous?.state === 'stopped') {
+        throw new BackupError('ALREADY_EXISTS', `Backup ${config.id} was already taken and stopped at ${previous.endedAt ?? '?'}; use a new ID.`, {
+          details: { id: config.id },
+        });
+      }
+      // An older attempt's tombstone (or the record of a holder that died) is superseded now.
+      await removeQuietly(paths.record);
+      this.#throwIfCancelled();
+      const sinks = await Promise.all(config.sinks.map((url) => openStore(url)));
+      if (config.password !== undefined) process.env.PGPASSWORD = config.password;
+      const connection = 'uri' in config.connection ? config.connection.uri : 'database' in config.connection ? { database: config.connection.database } : {};
+      const session = new BackupSession({
+        id: config.id,
+        connection,
+        sinks,
+        fast: config.fast,
+        waitForArchive: config.waitForArchive,
+        maxHold: config.maxHoldMs,
+        spoolDirectory: config.spoolDirectory ?? defaultSpoolDirectory(),
+        logger: this.#log,
+        ...(config.archiveTimeoutMs !== undefined ? { archiveTimeout: config.archiveTimeoutMs } : {}),
+        ...(config.heartbeatIntervalMs !== undefined ? { heartbeatInterval: config.heartbeatIntervalMs } : {}),
+      });
+      this.#session = session;
+      session.on('waiting-for-archive', ({ walFile, elapsedMs }) => this.#log('info', `waiting for ${walFile} to be archived (${Math.round(elapsedMs / 1000)} s)`));
+      session.on('sink-retry', ({ sink, attempt, error }) => this.#log('warn', `sink ${sink}: attempt ${attempt} failed: ${error.message}`));
+      session.on('sink-written', ({ receipt }) => this.#savedTo.push(receipt.location));
+      session.on('spooled', ({ path }) => this.#log('info', `summary persisted in the spool at ${path}`));
+      this.#throwIfCancelled();
+      const started = await session.start();
+      session.on('lost', ({ reason, error }) => this.#onLost(reason, error));
 
-  const handle = async (request: HolderRequest): Promise<HolderResponse> => {
-    if (request?.v !== 1) return { v: 1, ok: false, error: { code: 'INVALID_OPTION', message: `Unsupported protocol version ${String(request?.v)}.`, details: {} } };
+      await removeQuietly(paths.socket); // ours to replace: we hold the lock
+      const server = createServer((socket) => this.#serve(socket));
+      this.#server = server;
+      const umask = process.umask(0o177); // the socket file is born 0600
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(paths.socket, () => resolve());
+        });
+      } finally {
+        process.umask(umask);
+      }
+      server.on('error', (error) => this.#log('error', `control socket: ${error.message}`));
+      await chmod(paths.socket, 0o600);
+
+      const self = selfIdentity();
+      this.#record = {
+        v: 1,
+        id: config.id,
+        state: 'running',
+        pid: self.pid,
+        ...(self.startTicks !== undefined ? { startTicks: self.startTicks } : {}),
+        startLsn: started.startLsn,
+        startWalFile: started.startWalFile,
+        timeline: started.timeline,
+        serverVersion: started.serverVersion,
+        startedAt: started.startedAt,
+        maxHoldMs: config.maxHoldMs,
+        sinks: config.sinks,
+        spoolDirectory: config.spoolDirectory ?? defaultSpoolDirectory(),
+      };
+      await writeRecord(paths.record, this.#record);
+      // Lost (or cancelled) while the socket and record were being set up.
+      if (session.state !== 'running') throw session.failure ?? new BackupError('BACKUP_ABORTED', `Backup ${config.id} ended during its start.`);
+      this.#throwIfCancelled();
+      this.#held = Object.freeze({
+        id: config.id,
+        pid: process.pid,
+        startLsn: started.startLsn,
+        startWalFile: started.startWalFile,
+        timeline: started.timeline,
+        serverVersion: started.serverVersion,
+        startedAt: started.startedAt,
+        maxHoldMs: config.maxHoldMs,
+        runtimeDir: config.runtimeDir,
+        log: paths.log,
+      });
+      this.#log('info', `backup ${config.id} held by pid ${process.pid} since ${started.startLsn} (${started.startWalFile}); control socket ${paths.socket}`);
+      return this.#held;
+    } catch (error) {
+      const failure = toBackupError(error);
+      this.#log('error', `start failed: ${failure.message}`);
+      await this.#session?.abort(this.#cancelReason ?? 'the holder could not finish its start').catch(() => undefined);
+      this.#server?.close();
+      await removeQuietly(paths.socket, paths.record);
+      if (this.#lockTaken) await releaseLock(paths);
+      this.#resolveDone(1);
+      throw failure;
+    }
+  }
+
+  /**
+   * Ends the backup without a summary because of `reason` (a signal, `pre` gone before the start
+   * was confirmed). During start, makes start fail. A stop under way is left to finish: the server
+   * may already have ended the backup, and its summary must be saved.
+   */
+  cancel(reason: string): void {
+    if (this.#held === undefined) {
+      this.#cancelReason ??= reason;
+      void this.#session?.abort(reason);
+      return;
+    }
+    if (this.#stopping !== undefined) {
+      this.#log('warn', `${reason}: a stop is under way, finishing it first`);
+      return;
+    }
+    void this.#abort(reason).catch((error: unknown) => this.#log('error', `abort failed: ${(error as Error).message}`));
+  }
+
+  /** An unexpected error in the holder: give the backup up (if not being stopped) and leave a tombstone. */
+  async crash(error: unknown): Promise<void> {
+    const message = (error as Error)?.stack ?? String(error);
+    this.#log('error', `holder crashed: ${message}`);
+    if (this.#held === undefined) {
+      this.cancel(`the holder crashed: ${(error as Error)?.message ?? String(error)}`);
+      return;
+    }
+    const reason = `the holder process crashed: ${(error as Error)?.message ?? String(error)}`;
+    await this.#session?.abort(reason).catch(() => undefined);
+    await this.#finish({ state: 'lost', reason, error: toBackupError(error).toJSON() }, 1);
+  }
+
+  #throwIfCancelled(): void {
+    if (this.#cancelReason !== undefined) {
+      throw new BackupError('BACKUP_ABORTED', `Backup ${this.#config.id} was aborted during its start: ${this.#cancelReason}.`, {
+        details: { id: this.#config.id, reason: this.#cancelReason },
+      });
+    }
+  }
+
+  #onLost(reason: string, error: BackupError): void {
+    // During start, start() notices the state; during a stop, the stop reports it.
+    if (this.#held === undefined || this.#stopping !== undefined) return;
+    void this.#finish({ state: 'lost', reason, error: error.toJSON() }, 3);
+  }
+
+  async #abort(reason: string): Promise<HolderResponse> {
+    if (this.#ending !== undefined) {
+      await this.#ending;
+      return this.#endedResponse();
+    }
+    await this.#session!.abort(reason);
+    await this.#finish({ state: 'aborted', reason }, 0);
+    return { v: PROTOCOL_VERSION, ok: true, id: this.#config.id, state: 'aborted', reason };
+  }
+
+  async #stop(): Promise<HolderResponse> {
+    if (this.#ending !== undefined) {
+      await this.#ending;
+      return this.#endedResponse();
+    }
+    const session = this.#session!;
+    this.#record = { ...this.#record!, state: 'stopping' };
+    await writeRecord(this.#paths.record, this.#record).catch((error: Error) => this.#log('warn', `could not update the record: ${error.message}`));
+    try {
+      const { summary, receipts } = await session.stop();
+      await this.#finish(
+        { state: 'stopped', stopLsn: summary.stopLsn, stopWalFile: summary.stopWalFile, summaryLocations: receipts.map((r) => r.location) },
+        0,
+      );
+      return { v: PROTOCOL_VERSION, ok: true, id: this.#config.id, state: 'stopped', summary, receipts };
+    } catch (error) {
+      const failure = toBackupError(error);
+      if (failure.code === 'SINK_FAILED' || failure.code === 'ARCHIVE_TIMEOUT') {
+        // The server has ended the backup and the summary exists (spool or sinks): not a tombstone.
+        await this.#finish({ state: 'stopped', summaryLocations: [...this.#savedTo], error: failure.toJSON() }, 1);
+      } else {
+        const reason = typeof failure.details.reason === 'string' ? failure.details.reason : failure.message;
+        await this.#finish({ state: session.state === 'aborted' ? 'aborted' : 'lost', reason, error: failure.toJSON() }, 3);
+      }
+      return errorResponse(failure);
+    }
+  }
+
+  /** The answer for a request that arrives after the backup ended: what the record says. */
+  #endedResponse(): HolderResponse {
+    const record = this.#record!;
+    if (record.state === 'stopped' && record.error === undefined) {
+      return { v: PROTOCOL_VERSION, ok: true, id: record.id, state: 'stopped', record };
+    }
+    if (record.error !== undefined) return { v: PROTOCOL_VERSION, ok: false, error: record.error };
+    return errorResponse(
+      new BackupError('BACKUP_ABORTED', `Backup ${record.id} is not running: ${record.reason ?? record.state}.`, { details: { id: record.id, reason: record.reason } }),
+    );
+  }
+
+  #status(): HolderResponse {
+    if (this.#ending !== undefined) return this.#endedResponse();
+    const status: HolderStatus = {
+      ...this.#held!,
+      state: this.#stopping === undefined ? 'running' : 'stopping',
+      heldForMs: Date.now() - Date.parse(this.#held!.startedAt),
+      sinks: this.#config.sinks,
+    };
+    return { v: PROTOCOL_VERSION, ok: true, backup: status };
+  }
+
+  async #handle(request: HolderRequest): Promise<HolderResponse> {
+    if (request?.v !== PROTOCOL_VERSION) {
+      return errorResponse(new BackupError('INVALID_OPTION', `Unsupported protocol version ${String(request?.v)} (this holder speaks ${PROTOCOL_VERSION}).`));
+    }
     switch (request.op) {
       case 'status':
-        return { ...record, v: 1, ok: true, heldForMs: Date.now() - Date.parse(record.startedAt ?? new Date().toISOString()) };
+        return this.#status();
       case 'stop':
-        stopping ??= stop();
-        return stopping;
-      case 'abort': {
-        if (stopping) return { v: 1, ok: false, error: { code: 'INVALID_STATE', message: 'The backup is being stopped; it can no longer be aborted.', details: {} } };
-        const reason = request.reason ?? 'aborted on request';
-        await session.abort(reason);
-        await end('aborted', { reason }, 3);
-        return { v: 1, ok: true, id: config.id, state: 'aborted' };
-      }
+        // A second stop waits for the same outcome.
+        this.#stopping ??= this.#stop();
+        return this.#stopping;
+      case 'abort':
+        if (this.#stopping !== undefined) {
+          return errorResponse(new BackupError('INVALID_STATE', `Backup ${this.#config.id} is being stopped; it can no longer be aborted.`, { details: { id: this.#config.id } }));
+        }
+        return this.#abort(typeof request.reason === 'string' && request.reason !== '' ? request.reason.slice(0, 500) : 'aborted on request (pg-split-backup abort)');
       default:
-        return { v: 1, ok: false, error: { code: 'INVALID_OPTION', message: `Unknown request ${JSON.stringify((request as { op?: unknown }).op)}.`, details: {} } };
+        return errorResponse(new BackupError('INVALID_OPTION', `Unknown request ${JSON.stringify((request as { op?: unknown }).op)}.`));
     }
-  };
+  }
 
-  const serve = (socket: Socket): void => {
+  #serve(socket: Socket): void {
     let buffer = '';
+    let answered = false;
     socket.setEncoding('utf8');
     socket.on('error', () => undefined);
     socket.on('data', (chunk: string) => {
+      if (answered) return;
       buffer += chunk;
       const newline = buffer.indexOf('\n');
-      if (newline < 0) return;
-      const line = buffer.slice(0, newline);
-      buffer = '';
-      let request: HolderRequest;
-      try {
-        request = JSON.parse(line) as HolderRequest;
-      } catch {
-        socket.end(`${JSON.stringify({ v: 1, ok: false, error: { code: 'INVALID_OPTION', message: 'Not JSON.', details: {} } })}\n`);
+      if (newline < 0) {
+        if (buffer.length > MAX_REQUEST_BYTES) socket.destroy();
         return;
       }
-      void handle(request).then((response) => socket.end(`${JSON.stringify(response)}\n`));
+      answered = true;
+      let request: HolderRequest;
+      try {
+        request = JSON.parse(buffer.slice(0, newline)) as HolderRequest;
+      } catch {
+        socket.end(`${JSON.stringify(errorResponse(new BackupError('INVALID_OPTION', 'The request is not JSON.')))}\n`);
+        return;
+      }
+      const work = this.#handle(request)
+        .catch((error: unknown) => errorResponse(error))
+        .then((response) => new Promise<void>((resolve) => socket.end(`${JSON.stringify(response)}\n`, () => resolve())))
+        .finally(() => this.#inflight.delete(work));
+      this.#inflight.add(work);
     });
-  };
-
-  try {
-    await removeQuietly(paths.socket);
-    server = createServer(serve);
-    await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(paths.socket, () => resolve());
-    });
-    await chmod(paths.socket, 0o600);
-    await writeFileDurable(paths.lock, `${process.pid}\n`);
-    await writeRecord(paths.record, record);
-  } catch (error) {
-    await session.abort('the holder could not open its control socket');
-    await removeQuietly(paths.socket, paths.lock, paths.record);
-    send({ type: 'failed', error: toJson(new BackupError('HOLDER_FAILED', `The holder could not open ${paths.socket}: ${(error as Error).message}`, { cause: error })) });
-    return 1;
   }
-  log('info', `backup ${config.id} held by pid ${process.pid}, control socket ${paths.socket}`);
-  send({ type: 'started', record });
-  await done;
-  // Let the last answer reach its client before the process goes.
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  return exitCode;
+
+  /** Ends the holder once: the record says how, the socket and lock go away, then `done` resolves. */
+  #finish(update: Partial<BackupRecord>, exitCode: number): Promise<void> {
+    this.#ending ??= (async () => {
+      const record: BackupRecord = { ...this.#record!, ...update, endedAt: new Date().toISOString() };
+      this.#record = record;
+      // The record first: whoever finds the socket gone must find the outcome.
+      await writeRecord(this.#paths.record, record).catch((error: Error) => this.#log('error', `could not write the record ${this.#paths.record}: ${error.message}`));
+      const how = record.state === 'stopped' ? (record.error ? `stopped, but ${record.error.code}: ${record.error.message}` : `stopped at ${record.stopLsn}`) : `${record.state}: ${record.reason}`;
+      this.#log(record.state === 'stopped' && !record.error ? 'info' : 'warn', `holder: backup ${record.id} ended, ${how}; record ${this.#paths.record}`);
+      this.#server?.close();
+      await removeQuietly(this.#paths.socket);
+      await releaseLock(this.#paths);
+      // Let the answers (the one that ended it among them) reach their clients, then go.
+      void (async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        await Promise.race([Promise.allSettled([...this.#inflight]), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+        this.#resolveDone(exitCode);
+      })();
+    })();
+    return this.#ending;
+  }
 }

@@ -1,37 +1,61 @@
 import { createConnection } from 'node:net';
 import { BackupError, type BackupErrorJson } from '../errors.js';
 
-/** Version of the holder's JSON-lines protocol. */
+/**
+ * Version of the holder's control protocol: JSON lines over the `<id>.sock` Unix socket. A client
+ * writes one request line; the holder answers with one line and closes the connection.
+ */
 export const PROTOCOL_VERSION = 1;
 
-/** A request to a holder: one JSON object on one line. */
-export type HolderRequest = { readonly v: 1; readonly op: 'status' } | { readonly v: 1; readonly op: 'stop' } | { readonly v: 1; readonly op: 'abort'; readonly reason?: string };
+/** Longest request line a holder reads. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
 
-/** A holder's answer: one JSON object on one line. */
+/** A request to a holder. `stop` ends the backup with its summary; `abort` without one. */
+export type HolderRequest =
+  | { readonly v: 1; readonly op: 'status' }
+  | { readonly v: 1; readonly op: 'stop' }
+  | { readonly v: 1; readonly op: 'abort'; readonly reason?: string };
+
+/** A holder's answer. */
 export type HolderResponse = ({ readonly v: 1; readonly ok: true } & Record<string, unknown>) | { readonly v: 1; readonly ok: false; readonly error: BackupErrorJson };
 
-/** Why a socket could not be reached: no holder is listening there. */
+/** Nobody listens on the socket (ENOENT, ECONNREFUSED): the holder is gone, or not there yet. */
 export class NoHolderError extends Error {
+  override readonly name = 'NoHolderError';
   constructor(readonly code: string) {
     super(`no holder is listening (${code})`);
   }
 }
 
+/** Options of {@link sendRequest}. */
+export interface SendRequestOptions {
+  /** Give up after this many ms (HOLDER_FAILED). A stop may take minutes (archive wait): default none. */
+  readonly timeoutMs?: number;
+}
+
 /**
- * Sends one request and reads one response line. Rejects with {@link NoHolderError} when nobody
- * listens (ENOENT, ECONNREFUSED), and HOLDER_FAILED when the holder hangs up without answering.
+ * Sends one request and reads the one response line. Rejects with {@link NoHolderError} when
+ * nobody listens, and with `HOLDER_FAILED` when the holder hangs up without answering.
  */
-export function sendRequest(socketPath: string, request: HolderRequest): Promise<HolderResponse> {
+export function sendRequest(socketPath: string, request: HolderRequest, options: SendRequestOptions = {}): Promise<HolderResponse> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(socketPath);
     let buffer = '';
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const done = (fn: () => void): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       socket.destroy();
       fn();
     };
+    if (options.timeoutMs !== undefined) {
+      timer = setTimeout(
+        () => done(() => reject(new BackupError('HOLDER_FAILED', `The holder did not answer within ${options.timeoutMs} ms on ${socketPath}.`, { details: { socket: socketPath } }))),
+        options.timeoutMs,
+      );
+    }
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`));
     socket.on('data', (chunk: string) => {
@@ -40,15 +64,23 @@ export function sendRequest(socketPath: string, request: HolderRequest): Promise
       if (newline < 0) return;
       try {
         const response = JSON.parse(buffer.slice(0, newline)) as HolderResponse;
+        if (response?.v !== PROTOCOL_VERSION) throw new Error(`protocol version ${String(response?.v)}`);
         done(() => resolve(response));
       } catch (error) {
-        done(() => reject(new BackupError('HOLDER_FAILED', 'The holder answered with something that is not JSON.', { cause: error })));
+        done(() => reject(new BackupError('HOLDER_FAILED', `The holder answered with something this version does not understand: ${(error as Error).message}.`, { cause: error })));
       }
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') done(() => reject(new NoHolderError(error.code!)));
-      else done(() => reject(new BackupError('HOLDER_FAILED', `Could not talk to the holder: ${error.message}`, { cause: error })));
+      else done(() => reject(new BackupError('HOLDER_FAILED', `Could not talk to the holder on ${socketPath}: ${error.message}`, { cause: error })));
     });
-    socket.on('close', () => done(() => reject(new BackupError('HOLDER_FAILED', 'The holder closed the connection without answering (did it crash? see its log).'))));
+    socket.on('close', () =>
+      done(() => reject(new BackupError('HOLDER_FAILED', 'The holder closed the connection without answering (did it die? see its log).', { details: { socket: socketPath } }))),
+    );
   });
+}
+
+/** Turns an error answer back into a BackupError. */
+export function responseError(error: BackupErrorJson): BackupError {
+  return new BackupError(error.code, error.message, { details: error.details ?? {} });
 }

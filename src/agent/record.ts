@@ -1,62 +1,95 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { BackupErrorJson } from '../errors.js';
-import type { SinkReceipt } from '../sinks/contract.js';
+import { isValidBackupId } from '../summary/backup-id.js';
 import { writeFileDurable } from '../util/durable-fs.js';
+import { isRunning } from './process.js';
 
-/** Where a backup held by a holder stands. `running` while held; the others are how it ended. */
-export type RecordState = 'running' | 'stopped' | 'aborted' | 'lost' | 'sink-failed' | 'archive-timeout';
+/**
+ * Where a backup held by a holder stands. `running` while held, `stopping` while its stop is under
+ * way; `stopped`, `aborted` and `lost` are how it ended (`aborted`/`lost` make the tombstone).
+ */
+export type RecordState = 'running' | 'stopping' | 'stopped' | 'aborted' | 'lost';
 
-/** The state record of one backup ID in the runtime directory; once it has ended, its tombstone. */
-export interface HolderRecord {
+/** The state record of one backup ID in the runtime directory (`<id>.json`). */
+export interface BackupRecord {
+  /** Record format version. */
   readonly v: 1;
   readonly id: string;
   readonly state: RecordState;
+  /** The holder's pid. */
   readonly pid: number;
-  readonly startLsn?: string;
-  readonly startWalFile?: string;
-  readonly startedAt?: string;
-  readonly endedAt?: string;
-  /** Why it ended, for anything but `stopped`. */
+  /** The holder's start time (Linux), to tell it from a later process with the same pid. */
+  readonly startTicks?: string;
+  readonly startLsn: string;
+  readonly startWalFile: string;
+  readonly timeline: number;
+  readonly serverVersion: number;
+  /** ISO 8601 time the server started the backup. */
+  readonly startedAt: string;
+  /** Longest hold before the holder aborts the backup, in ms (0: no limit). */
+  readonly maxHoldMs: number;
+  /** The sink URLs given to pre, for a later post to check. */
+  readonly sinks: readonly string[];
+  /** The spool directory the session persists the summary in before the sinks. */
+  readonly spoolDirectory: string;
+  /** Why it ended, for `aborted` and `lost`. */
   readonly reason?: string;
-  readonly error?: BackupErrorJson;
+  /** ISO 8601 time it ended. */
+  readonly endedAt?: string;
   readonly stopLsn?: string;
   readonly stopWalFile?: string;
-  readonly receipts?: readonly SinkReceipt[];
-  /** Where the undelivered summary waits (sink-failed). */
-  readonly spoolPath?: string;
+  /** Where the summary was saved (sink receipts), for `stopped`. */
+  readonly summaryLocations?: readonly string[];
+  /**
+   * For `stopped`: the stop completed on the server but not every sink took the summary
+   * (`SINK_FAILED`, summary in the spool) or the WAL was not archived in time (`ARCHIVE_TIMEOUT`).
+   * For `lost`: the error that ended it.
+   */
+  readonly error?: BackupErrorJson;
 }
 
-export async function readRecord(path: string): Promise<HolderRecord | undefined> {
+/** True for the states of a backup whose holder should still be alive. */
+export function isActiveState(state: RecordState): boolean {
+  return state === 'running' || state === 'stopping';
+}
+
+/** The record at `path`, or undefined when there is none (or it is unreadable). */
+export async function readRecord(path: string): Promise<BackupRecord | undefined> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as HolderRecord;
+    text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-}
-
-export async function writeRecord(path: string, record: HolderRecord): Promise<void> {
-  await writeFileDurable(path, `${JSON.stringify(record, null, 2)}\n`);
-}
-
-/** All records in a runtime directory. */
-export async function listRecords(runtimeDir: string): Promise<HolderRecord[]> {
-  const names = (await readdir(runtimeDir).catch(() => [] as string[])).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
-  const records = await Promise.all(names.map((n) => readRecord(`${runtimeDir}/${n}`).catch(() => undefined)));
-  return records.filter((r): r is HolderRecord => r !== undefined && r.v === 1);
-}
-
-/** Whether process `pid` exists (signal 0 probes without signalling). */
-export function isAlive(pid: number | undefined): boolean {
-  if (!pid || pid <= 0) return false;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    const record = JSON.parse(text) as BackupRecord;
+    return record?.v === 1 && typeof record.id === 'string' ? record : undefined;
+  } catch {
+    return undefined;
   }
 }
 
+/** Replaces the record atomically and durably (temp file, fsync, rename, fsync dir). */
+export async function writeRecord(path: string, record: BackupRecord): Promise<void> {
+  await writeFileDurable(path, `${JSON.stringify(record, null, 2)}\n`);
+}
+
+/** Every record in a runtime directory, sorted by ID. */
+export async function listRecords(runtimeDir: string): Promise<BackupRecord[]> {
+  const names = await readdir(runtimeDir).catch(() => [] as string[]);
+  const ids = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length)).filter(isValidBackupId).sort();
+  const records = await Promise.all(ids.map((id) => readRecord(join(runtimeDir, `${id}.json`)).catch(() => undefined)));
+  return records.filter((r): r is BackupRecord => r !== undefined);
+}
+
+/** Whether the holder a record names is still running. */
+export function holderRunning(record: BackupRecord): boolean {
+  return isRunning(record.startTicks === undefined ? { pid: record.pid } : { pid: record.pid, startTicks: record.startTicks });
+}
+
+/** Removes files, ignoring the ones already gone. */
 export async function removeQuietly(...paths: string[]): Promise<void> {
   await Promise.all(paths.map((p) => rm(p, { force: true }).catch(() => undefined)));
 }

@@ -1,0 +1,186 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BackupError } from '../errors.js';
+import { openStore, parseStoreUrl } from '../stores/store-url.js';
+import { assertBackupId } from '../summary/backup-id.js';
+import { parseDbname } from './connection.js';
+import type { HeldBackup, HolderConfig, HolderMessage } from './holder.js';
+import { liveLockHolder, readLock } from './lock.js';
+import { isRunning } from './process.js';
+import { responseError } from './protocol.js';
+import { holderRunning, isActiveState, readRecord, removeQuietly } from './record.js';
+import { agentPaths, ensureRuntimeDir } from './runtime-dir.js';
+import { settleDeadHolder } from './control.js';
+
+/** Options of {@link startBackup}: what `pg-split-backup pre` was given. */
+export interface StartBackupOptions {
+  readonly id: string;
+  /** Sink URLs (`file:///dir`, `/dir`, `s3://bucket/prefix?...`); at least one. */
+  readonly sinks: readonly string[];
+  /** `--dbname`: a `postgresql://` URI or a database name; PG* env and ~/.pgpass fill in the rest. */
+  readonly dbname?: string;
+  /** @default false */
+  readonly fast?: boolean;
+  /** Milliseconds; 0: no limit. @default 86400000 (24 h) */
+  readonly maxHoldMs?: number;
+  /** @default true */
+  readonly waitForArchive?: boolean;
+  /** Absolute runtime directory (see `resolveRuntimeDir`). */
+  readonly runtimeDir: string;
+  /** The environment the holder inherits (PGPASSWORD is moved into its IPC config). @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Default `--max-hold`: a day. */
+export const DEFAULT_MAX_HOLD_MS = 86_400_000;
+
+const LOG_TAIL_BYTES = 2000;
+
+/** The holder entry next to this module: `.ts` under tsx, `.js` from dist. */
+function holderEntry(): string {
+  const self = fileURLToPath(import.meta.url);
+  return fileURLToPath(new URL(`./holder-main${extname(self)}`, import.meta.url));
+}
+
+function logTail(path: string): string {
+  try {
+    const text = readFileSync(path, 'utf8');
+    return text.slice(-LOG_TAIL_BYTES).trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Checks everything `pre` can check without starting anything: the ID, every sink URL, the
+ * connection option, the runtime directory, no live holder and no summary for the ID.
+ * @throws BackupError `INVALID_ID`, `INVALID_URL`, `INVALID_OPTION`, `UNSAFE_RUNTIME_DIR`, `ALREADY_EXISTS`.
+ */
+export async function checkStart(options: StartBackupOptions): Promise<void> {
+  assertBackupId(options.id);
+  if (options.sinks.length === 0) {
+    throw new BackupError('INVALID_OPTION', 'Give at least one --sink URL: where the summary goes at post.', { details: { option: 'sink' } });
+  }
+  for (const url of options.sinks) parseStoreUrl(url);
+  if (new Set(options.sinks).size !== options.sinks.length) {
+    throw new BackupError('INVALID_OPTION', 'The same --sink is given twice.', { details: { option: 'sink' } });
+  }
+  parseDbname(options.dbname);
+  const maxHold = options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
+  if (!Number.isFinite(maxHold) || maxHold < 0) throw new BackupError('INVALID_OPTION', '--max-hold must be a duration of 0 or more.', { details: { option: 'max-hold' } });
+  await ensureRuntimeDir(options.runtimeDir);
+  const paths = agentPaths(options.runtimeDir, options.id);
+  const holder = await liveLockHolder(paths);
+  if (holder !== undefined) {
+    throw new BackupError('ALREADY_EXISTS', `A backup with ID ${options.id} is already running (holder pid ${holder.pid}). Use another ID, or end that one with post or abort.`, {
+      details: { id: options.id, pid: holder.pid },
+    });
+  }
+  const record = await readRecord(paths.record);
+  if (record !== undefined && isActiveState(record.state)) {
+    if (holderRunning(record)) {
+      throw new BackupError('ALREADY_EXISTS', `A backup with ID ${options.id} is already running (holder pid ${record.pid}).`, { details: { id: options.id, pid: record.pid } });
+    }
+    await settleDeadHolder(paths, record);
+  }
+  if (record?.state === 'stopped') {
+    throw new BackupError('ALREADY_EXISTS', `Backup ${options.id} was already taken (stopped at ${record.endedAt ?? '?'}); use a new ID.`, { details: { id: options.id } });
+  }
+  for (const url of options.sinks) {
+    const store = await openStore(url);
+    if (await store.has(options.id)) {
+      throw new BackupError('ALREADY_EXISTS', `Sink ${store.name} already holds a summary for backup ${options.id}; use a new ID.`, {
+        details: { id: options.id, sink: store.name },
+      });
+    }
+  }
+}
+
+/**
+ * `pre`: checks everything ({@link checkStart}), then starts a detached holder process that owns
+ * the backup's server session, and resolves once the server has started the backup. The holder
+ * gets none of the caller's stdio (a backup program reads a pre script's output to EOF); its
+ * configuration, which may hold a password, goes over the IPC channel, never argv or env.
+ *
+ * On failure the holder has exited and left no lock, socket or record; the error is rethrown.
+ */
+export async function startBackup(options: StartBackupOptions): Promise<HeldBackup> {
+  await checkStart(options);
+  const paths = agentPaths(options.runtimeDir, options.id);
+  const env = { ...(options.env ?? process.env) };
+  const password = env.PGPASSWORD;
+  delete env.PGPASSWORD;
+  const config: HolderConfig = {
+    v: 1,
+    id: options.id,
+    runtimeDir: options.runtimeDir,
+    sinks: [...options.sinks],
+    connection: parseDbname(options.dbname),
+    ...(password !== undefined ? { password } : {}),
+    fast: options.fast ?? false,
+    maxHoldMs: options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS,
+    waitForArchive: options.waitForArchive ?? true,
+  };
+
+  const logExisted = existsSync(paths.log);
+  const logFd = openSync(paths.log, 'a', 0o600);
+  // A loader (tsx) given as --import resolves from the working directory; plain node needs none.
+  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--inspect'));
+  const cwd = execArgv.length > 0 ? process.cwd() : '/';
+  let child;
+  try {
+    child = spawn(process.execPath, [...execArgv, holderEntry()], {
+      detached: true,
+      stdio: ['ignore', logFd, logFd, 'ipc'],
+      env,
+      cwd,
+    });
+  } finally {
+    closeSync(logFd);
+  }
+
+  const cleanUpAfterFailure = async (pid: number | undefined): Promise<void> => {
+    // The holder cleans up after itself; this covers one that died before it could.
+    const lock = await readLock(paths.lock).catch(() => undefined);
+    if (lock !== undefined && lock.pid === pid && !isRunning(lock)) await removeQuietly(paths.lock, paths.socket);
+    if (!logExisted) await removeQuietly(paths.log);
+  };
+
+  return new Promise<HeldBackup>((resolve, reject) => {
+    let settled = false;
+    const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+    const fail = (error: BackupError): void => {
+      if (settled) return;
+      settled = true;
+      // Wait (briefly) for the holder to be gone, so nothing of it is left when pre exits.
+      void Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))])
+        .then(() => cleanUpAfterFailure(child.pid))
+        .then(() => reject(error), () => reject(error));
+    };
+    child.once('error', (error) => fail(new BackupError('HOLDER_FAILED', `Could not start the holder process: ${error.message}`, { cause: error })));
+    child.once('exit', (code, signal) => {
+      const tail = logTail(paths.log);
+      fail(
+        new BackupError('HOLDER_FAILED', `The holder process exited (${signal ?? `code ${code}`}) before the backup started.${tail ? `\nIts log:\n${tail}` : ''}`, {
+          details: { id: options.id, log: paths.log },
+        }),
+      );
+    });
+    child.on('message', (message: HolderMessage) => {
+      if (settled) return;
+      if (message?.type === 'started') {
+        settled = true;
+        child.disconnect();
+        child.unref();
+        resolve(message.backup);
+      } else if (message?.type === 'failed') {
+        fail(responseError(message.error));
+      }
+    });
+    child.send({ type: 'config', config }, (error) => {
+      if (error) fail(new BackupError('HOLDER_FAILED', `Could not hand the configuration to the holder: ${error.message}`, { cause: error }));
+    });
+  });
+}

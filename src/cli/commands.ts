@@ -1,0 +1,276 @@
+import type { ParseArgsConfig } from 'node:util';
+import { abortBackup, listRunning, stopBackup } from '../agent/control.js';
+import { formatDuration, parseDuration } from '../agent/duration.js';
+import { DEFAULT_MAX_HOLD_MS, startBackup } from '../agent/launch.js';
+import { resolveRuntimeDir } from '../agent/runtime-dir.js';
+import { BackupError } from '../errors.js';
+import { openStore } from '../stores/store-url.js';
+import { assertBackupId } from '../summary/backup-id.js';
+import { EXIT_CODE_HELP } from './exit-codes.js';
+
+/** Parsed flag values of one command. */
+export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** What a command prints: one JSON object for `--json`, text otherwise. */
+export interface CommandResult {
+  readonly json: Record<string, unknown>;
+  readonly text: string;
+}
+
+/** One CLI command: its flags, help and handler. Handlers throw BackupError on failure. */
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly details: string;
+  readonly options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Values): Promise<CommandResult>;
+}
+
+const COMMON_OPTIONS = {
+  'runtime-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+const COMMON_HELP = `  --runtime-dir DIR  sockets, locks, logs and records of running backups (default: env
+                     PG_SPLIT_BACKUP_RUNTIME_DIR, else $XDG_RUNTIME_DIR/pg-split-backup, else
+                     /tmp/pg-split-backup-<uid>; created 0700, refused if not yours alone)
+  --json             print exactly one JSON object on stdout (errors too)
+  --help             this help`;
+
+function text(values: Values, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function required(values: Values, name: string): string {
+  const value = text(values, name);
+  if (value === undefined || value === '') throw new BackupError('INVALID_OPTION', `--${name} is required.`, { details: { option: name } });
+  return value;
+}
+
+function strings(values: Values, name: string): string[] {
+  const value = values[name];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : typeof value === 'string' ? [value] : [];
+}
+
+function runtimeDir(values: Values): string {
+  return resolveRuntimeDir(text(values, 'runtime-dir'));
+}
+
+function lines(...parts: (string | false | undefined)[]): string {
+  return parts.filter((p): p is string => typeof p === 'string').join('\n');
+}
+
+const pre: Command = {
+  name: 'pre',
+  summary: 'start a backup and hold it open (the pre-backup hook)',
+  usage: 'pg-split-backup pre --id ID --sink URL [--sink URL]... [--dbname CONNSTR] [--fast] [--max-hold DURATION] [--no-wait-archive] [--json]',
+  details: `Starts a detached holder process that runs pg_backup_start (pg_start_backup before 15) in its
+own server session and keeps that session open until post. Exits 0 once the server confirmed the
+start, printing the ID, start LSN and start WAL file. Copy the data directory after that.
+
+  --id ID               the backup ID, also the backup label: 1-200 of A-Z a-z 0-9 . _ -
+  --sink URL            where post saves the summary (repeatable; at least one):
+                        file:///abs/dir, /abs/dir, s3://bucket/prefix[?endpoint=..&region=..&forcePathStyle=true]
+  --dbname CONNSTR      a postgresql:// URI or a database name; otherwise PG* variables and ~/.pgpass
+  --fast                request an immediate checkpoint instead of a spread one
+  --max-hold DURATION   abort the backup if post has not come after this long (e.g. 90m, 24h, 1d;
+                        0 = no limit; default 24h)
+  --no-wait-archive     at post, do not wait for the last WAL file to be archived`,
+  options: {
+    ...COMMON_OPTIONS,
+    id: { type: 'string' },
+    sink: { type: 'string', multiple: true },
+    dbname: { type: 'string' },
+    fast: { type: 'boolean' },
+    'max-hold': { type: 'string' },
+    'no-wait-archive': { type: 'boolean' },
+  },
+  async run(values) {
+    const id = required(values, 'id');
+    assertBackupId(id);
+    const maxHold = text(values, 'max-hold');
+    const dbname = text(values, 'dbname');
+    const backup = await startBackup({
+      id,
+      sinks: strings(values, 'sink'),
+      ...(dbname !== undefined ? { dbname } : {}),
+      fast: values.fast === true,
+      maxHoldMs: maxHold === undefined ? DEFAULT_MAX_HOLD_MS : parseDuration(maxHold, 'max-hold'),
+      waitForArchive: values['no-wait-archive'] !== true,
+      runtimeDir: runtimeDir(values),
+    });
+    return {
+      json: { ok: true, ...backup },
+      text: lines(
+        `backup ${backup.id} started`,
+        `start LSN:      ${backup.startLsn}`,
+        `start WAL file: ${backup.startWalFile}`,
+        `holder pid:     ${backup.pid} (log: ${backup.log})`,
+        `max hold:       ${backup.maxHoldMs === 0 ? 'none' : formatDuration(backup.maxHoldMs)}`,
+      ),
+    };
+  },
+};
+
+const post: Command = {
+  name: 'post',
+  summary: 'stop the backup and save its summary to every sink (the post-backup hook)',
+  usage: 'pg-split-backup post --id ID [--json]',
+  details: `Asks the holder to stop the backup in the session that started it. The summary (backup_label,
+tablespace_map, LSNs, WAL range) is persisted to the local spool, then written to every sink; then
+post waits until the backup's last WAL file is archived (unless pre had --no-wait-archive). Exits 0
+only if every sink holds the summary. Run it again after a failure: a stopped backup is reported
+again (exit 0 once every sink holds its summary).
+
+  --id ID   the ID given to pre`,
+  options: { ...COMMON_OPTIONS, id: { type: 'string' } },
+  async run(values) {
+    const id = required(values, 'id');
+    assertBackupId(id);
+    const outcome = await stopBackup(id, { runtimeDir: runtimeDir(values) });
+    const { summary } = outcome;
+    return {
+      json: {
+        ok: true,
+        id,
+        alreadyStopped: outcome.alreadyStopped,
+        startLsn: summary.startLsn,
+        stopLsn: summary.stopLsn,
+        startWalFile: summary.startWalFile,
+        stopWalFile: summary.stopWalFile,
+        timeline: summary.timeline,
+        locations: outcome.locations,
+        ...(outcome.receipts ? { receipts: outcome.receipts } : {}),
+        summary,
+      },
+      text: lines(
+        outcome.alreadyStopped ? `backup ${id} had already been stopped (at ${summary.stoppedAt})` : `backup ${id} stopped at ${summary.stopLsn}`,
+        `WAL needed:     ${summary.startWalFile} .. ${summary.stopWalFile} (timeline ${summary.timeline})`,
+        'summary saved to:',
+        ...outcome.locations.map((l) => `  ${l}`),
+      ),
+    };
+  },
+};
+
+const abort: Command = {
+  name: 'abort',
+  summary: 'end a running backup without a summary',
+  usage: 'pg-split-backup abort --id ID [--json]',
+  details: `Ends the backup's server session; the server discards the backup. Exit 3 when no backup with
+this ID is running.
+
+  --id ID   the ID given to pre`,
+  options: { ...COMMON_OPTIONS, id: { type: 'string' } },
+  async run(values) {
+    const id = required(values, 'id');
+    assertBackupId(id);
+    const result = await abortBackup(id, { runtimeDir: runtimeDir(values) });
+    return { json: { ok: true, id, state: 'aborted', reason: result.reason }, text: `backup ${id} aborted` };
+  },
+};
+
+const status: Command = {
+  name: 'status',
+  summary: 'list the running backups',
+  usage: 'pg-split-backup status [--id ID] [--json]',
+  details: `Lists the backups held in the runtime directory: ID, holder pid, start LSN, start time, how
+long it has been held. With --id, only that backup; exit 3 (with the reason) if it is not running.
+
+  --id ID   show only this backup`,
+  options: { ...COMMON_OPTIONS, id: { type: 'string' } },
+  async run(values) {
+    const id = text(values, 'id');
+    if (id !== undefined) assertBackupId(id);
+    const backups = await listRunning({ runtimeDir: runtimeDir(values), ...(id !== undefined ? { id } : {}) });
+    const rows = backups.map((b) => [b.id, String(b.pid), b.state, b.startLsn, b.startedAt, formatDuration(b.heldForMs)]);
+    const header = ['ID', 'PID', 'STATE', 'START LSN', 'STARTED AT', 'HELD FOR'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const format = (row: string[]): string => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+    return {
+      json: { ok: true, backups },
+      text: backups.length === 0 ? 'no backups running' : lines(format(header), ...rows.map(format)),
+    };
+  },
+};
+
+const list: Command = {
+  name: 'list',
+  summary: 'list the summaries in a store',
+  usage: 'pg-split-backup list --store URL [--json]',
+  details: `Lists the IDs of the complete summaries in a store (a sink URL as given to pre).
+
+  --store URL   file:///abs/dir, /abs/dir or s3://bucket/prefix[?...]`,
+  options: { ...COMMON_OPTIONS, store: { type: 'string' } },
+  async run(values) {
+    const store = await openStore(required(values, 'store'));
+    const ids = await store.list();
+    return { json: { ok: true, store: store.name, ids }, text: ids.join('\n') };
+  },
+};
+
+const show: Command = {
+  name: 'show',
+  summary: 'show one summary from a store, checksums verified',
+  usage: 'pg-split-backup show --id ID --store URL [--json]',
+  details: `Reads a backup's summary from a store and verifies its checksums (exit 2, CORRUPT_SUMMARY, when
+they fail; exit 3 when the store has no summary with that ID).
+
+  --id ID       the backup ID
+  --store URL   file:///abs/dir, /abs/dir or s3://bucket/prefix[?...]`,
+  options: { ...COMMON_OPTIONS, id: { type: 'string' }, store: { type: 'string' } },
+  async run(values) {
+    const id = required(values, 'id');
+    assertBackupId(id);
+    const store = await openStore(required(values, 'store'));
+    const summary = await store.get(id);
+    return {
+      json: { ok: true, store: store.name, summary },
+      text: lines(
+        `backup ${summary.id} (${store.name})`,
+        `server version: ${summary.serverVersion}, system identifier ${summary.systemIdentifier}, from ${summary.backupFrom}`,
+        `started:        ${summary.startedAt} at ${summary.startLsn}`,
+        `stopped:        ${summary.stoppedAt} at ${summary.stopLsn}`,
+        `WAL needed:     ${summary.startWalFile} .. ${summary.stopWalFile} (timeline ${summary.timeline}, ${summary.walSegmentSize / 1048576} MiB segments)`,
+        `tablespaces:    ${summary.tablespaceMap === '' ? 'none' : summary.tablespaceMap.trimEnd().split('\n').length}`,
+        '--- backup_label',
+        summary.labelFile.trimEnd(),
+        ...(summary.tablespaceMap === '' ? [] : ['--- tablespace_map', summary.tablespaceMap.trimEnd()]),
+      ),
+    };
+  },
+};
+
+/** Every command, in help order. */
+export const COMMANDS: readonly Command[] = [pre, post, abort, status, list, show];
+
+/** `pg-split-backup <command> --help`. */
+export function commandHelp(command: Command): string {
+  return `${command.name}: ${command.summary}
+
+Usage: ${command.usage}
+
+${command.details}
+${COMMON_HELP}
+
+${EXIT_CODE_HELP}
+`;
+}
+
+/** `pg-split-backup --help`. */
+export function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `pg-split-backup: consistent PostgreSQL base backups from any backup program's pre/post hooks
+
+Usage: pg-split-backup <command> [options]     (pg-split-backup <command> --help for details)
+
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+A backup program runs "pre" before it copies the data directory and "post" after; see docs/hooks.md.
+
+${EXIT_CODE_HELP}
+`;
+}

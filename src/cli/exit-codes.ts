@@ -1,0 +1,54 @@
+import { isBackupError } from '../errors.js';
+
+/** The CLI's exit codes: a contract with the backup programs that run its hooks. */
+export const ExitCode = {
+  /** Success. */
+  OK: 0,
+  /** Anything not covered below (server error, archive timeout, connection failure...). */
+  FAILURE: 1,
+  /** Usage or bad input; nothing was started. */
+  USAGE: 2,
+  /** The backup is not running: aborted, lost, never started, unknown ID. The reason is printed. */
+  NOT_RUNNING: 3,
+  /** The summary was not saved to every sink; it is kept in the local spool, whose path is printed. */
+  SUMMARY_NOT_SAVED: 4,
+} as const;
+
+/** One of the {@link ExitCode} values. */
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/**
+ * Error code → exit code, the one place this is decided. Codes not listed exit 1.
+ * `CONNECTION_FAILED` is deliberately 1, not 2: the library has already retried what can pass, but
+ * a server that is restarting or unreachable is not bad input, and a retrying backup program
+ * should retry it. `CORRUPT_SUMMARY` is 2, as in restore: the summary named is unusable input.
+ */
+const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
+  INVALID_ID: ExitCode.USAGE,
+  INVALID_OPTION: ExitCode.USAGE,
+  INVALID_URL: ExitCode.USAGE,
+  ALREADY_EXISTS: ExitCode.USAGE,
+  SERVER_SETTING: ExitCode.USAGE,
+  PRIVILEGE: ExitCode.USAGE,
+  UNSUPPORTED_SERVER: ExitCode.USAGE,
+  UNSAFE_RUNTIME_DIR: ExitCode.USAGE,
+  CORRUPT_SUMMARY: ExitCode.USAGE,
+  BACKUP_ABORTED: ExitCode.NOT_RUNNING,
+  NOT_FOUND: ExitCode.NOT_RUNNING,
+  SINK_FAILED: ExitCode.SUMMARY_NOT_SAVED,
+};
+
+/** The exit code for an error (1 for anything that is not a BackupError with a listed code). */
+export function exitCodeFor(error: unknown): ExitCode {
+  if (!isBackupError(error)) return ExitCode.FAILURE;
+  return EXIT_CODE_BY_ERROR[error.code] ?? ExitCode.FAILURE;
+}
+
+/** The table printed by `--help` and documented in docs/hooks.md. */
+export const EXIT_CODE_HELP = `Exit codes:
+  0  success
+  1  anything else (server error, connection failure, archive timeout...)
+  2  usage or bad input; nothing was started (INVALID_ID, INVALID_URL, INVALID_OPTION,
+     ALREADY_EXISTS, SERVER_SETTING, PRIVILEGE, UNSUPPORTED_SERVER, UNSAFE_RUNTIME_DIR, CORRUPT_SUMMARY)
+  3  the backup is not running: aborted, lost, never started, unknown ID (the reason is printed)
+  4  the summary was not saved to every sink; it is kept in the local spool (path printed)`;

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// The pg-split-backup command: argument parsing and output only; the work is in src/agent/.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BackupError, isBackupError, type BackupErrorJson } from '../errors.js';
+import { TOOL } from '../version.js';
+import { COMMANDS, commandHelp, mainHelp, type Values } from './commands.js';
+import { ExitCode, exitCodeFor } from './exit-codes.js';
+
+/** Where the CLI writes; injectable for tests. */
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+function errorJson(error: unknown): BackupErrorJson {
+  if (isBackupError(error)) return error.toJSON();
+  return { code: 'HOLDER_FAILED', message: (error as Error)?.message ?? String(error), details: {} };
+}
+
+/** What to tell a human beyond the message, for the codes where a backup program's log needs it. */
+function errorText(command: string, error: unknown): string {
+  const json = errorJson(error);
+  const out = [`pg-split-backup ${command}: ${json.code}: ${json.message}`];
+  const spoolPath = json.details.spoolPath;
+  if (json.code === 'SINK_FAILED' && typeof spoolPath === 'string' && !json.message.includes(spoolPath)) out.push(`the summary is kept in the spool at ${spoolPath}`);
+  if (!isBackupError(error) && error instanceof Error && error.stack) out.push(error.stack);
+  return `${out.join('\n')}\n`;
+}
+
+/**
+ * Runs the CLI with `argv` (without node and the script) and returns the exit code.
+ *
+ * @example process.exitCode = await runCli(['status', '--json']);
+ */
+export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  const json = rest.includes('--json');
+  const fail = (command: string, error: unknown): number => {
+    if (json) io.stdout(`${JSON.stringify({ ok: false, error: errorJson(error) })}\n`);
+    else io.stderr(errorText(command, error));
+    return exitCodeFor(error);
+  };
+  if (name === undefined || name === '--help' || name === 'help') {
+    const topic = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+    if (name === undefined) {
+      io.stderr(mainHelp());
+      return ExitCode.USAGE;
+    }
+    io.stdout(topic ? commandHelp(topic) : mainHelp());
+    return ExitCode.OK;
+  }
+  if (name === '--version') {
+    io.stdout(`${TOOL.version}\n`);
+    return ExitCode.OK;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    return fail(name, new BackupError('INVALID_OPTION', `Unknown command ${JSON.stringify(name)}. Commands: ${COMMANDS.map((c) => c.name).join(', ')} (see --help).`));
+  }
+  let values: Values;
+  try {
+    values = parseArgs({ args: [...rest], options: command.options, strict: true, allowPositionals: false }).values as Values;
+  } catch (error) {
+    return fail(name, new BackupError('INVALID_OPTION', `${(error as Error).message}\nUsage: ${command.usage}`, { cause: error }));
+  }
+  if (values.help === true) {
+    io.stdout(commandHelp(command));
+    return ExitCode.OK;
+  }
+  try {
+    const result = await command.run(values);
+    io.stdout(json ? `${JSON.stringify(result.json)}\n` : result.text === '' ? '' : `${result.text}\n`);
+    return ExitCode.OK;
+  } catch (error) {
+    return fail(name, error);
+  }
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  const code = await runCli(process.argv.slice(2));
+  // Let stdout drain (a pipe to a backup program), then exit: nothing else may keep us alive.
+  process.stdout.write('', () => process.exit(code));
+}
