@@ -51,14 +51,18 @@ export function run(cmd: string, args: readonly string[], options: SpawnOptions 
   const { asServer, input, ...rest } = options;
   const spawnOptions = asServer ? asServerUser(rest) : rest;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...spawnOptions, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { ...spawnOptions, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    child.stdin!.end(input ?? '');
+    if (input !== undefined) {
+      // A child that exits without reading its input must not fail the run.
+      child.stdin!.on('error', () => undefined);
+      child.stdin!.end(input);
+    }
   });
 }
 
