@@ -33,6 +33,10 @@ const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   UNSUPPORTED_SERVER: ExitCode.USAGE,
   UNSAFE_RUNTIME_DIR: ExitCode.USAGE,
   CORRUPT_SUMMARY: ExitCode.USAGE,
+  // restore's refusals (docs/restore.md): the data directory given is not fit; nothing was changed.
+  DATA_DIR_IN_USE: ExitCode.USAGE,
+  LABEL_MISMATCH: ExitCode.USAGE,
+  RESTORE_CONFLICT: ExitCode.USAGE,
   BACKUP_ABORTED: ExitCode.NOT_RUNNING,
   NOT_FOUND: ExitCode.NOT_RUNNING,
   SINK_FAILED: ExitCode.SUMMARY_NOT_SAVED,
