@@ -1,20 +1,30 @@
 // `npm run demo`: a real split backup and restore of a throwaway local cluster, with a short report.
 // 1. start a cluster, load pgbench data and keep writing;
-// 2. start the backup, copy the data directory with tar (its own process, as backup software would),
-//    stop the backup: the summary goes to a directory of its own (the split);
-// 3. restore: untar into a new directory, install backup_label from the summary, point
-//    restore_command at the WAL archive, start, wait for recovery to finish;
+// 2. `pg-split-backup pre` (the CLI, as a backup program's pre-hook would run it), copy the data
+//    directory with tar and the generated exclusions (its own process), `pg-split-backup post`:
+//    the summary goes to a directory of its own (the split);
+// 3. restore: check the WAL archive (verifyWal), untar into a new directory, prepareRestore
+//    (backup_label from the summary, restore_command from the archive), start, wait for recovery;
 // 4. check the pgbench invariant on the restored copy, print the report, clean up.
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { BackupSession, FilesystemSummaryStore } from '../src/index.js';
-import { TestCluster, chownToServerUser, clientBin, run, runOk } from '../test/harness/index.js';
+import { fileURLToPath } from 'node:url';
+import { FilesystemSummaryStore, FilesystemWalArchive, copyExclusions, prepareRestore, verifyWal } from '../src/index.js';
+import { TestCluster, clientBin, run, untarDataDirectory } from '../test/harness/index.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const MAJOR = Number(process.env.PGSB_DEMO_MAJOR ?? 15);
 const SCALE = Number(process.env.PGSB_DEMO_SCALE ?? 10);
-const TAR_EXCLUDES = ['./postmaster.pid', './postmaster.opts', './pg_wal/*', './pg_replslot/*', './pg_stat_tmp/*', './pg_dynshmem/*', './pg_notify/*', './pg_serial/*', './pg_snapshots/*', './pg_subtrans/*', './backup_label', './tablespace_map'];
+
+/** Runs the CLI as a hook script would; fails the demo on a non-zero exit. */
+async function cli(args: string[]): Promise<string> {
+  const result = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT });
+  if (result.code !== 0) throw new Error(`pg-split-backup ${args[0]} exited ${result.code}: ${result.stdout}${result.stderr}`);
+  return result.stdout;
+}
 
 const t0 = performance.now();
 const elapsed = (): string => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
@@ -47,45 +57,32 @@ async function main(): Promise<void> {
     const load = source.client('pgbench', ['-n', '-c', '2', '-T', '8', 'postgres']);
 
     const summaries = join(work, 'summaries');
+    const runtimeDir = join(work, 'run');
     const id = `demo-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}`;
-    const session = new BackupSession({
-      id,
-      connection: source.connectionString,
-      sinks: [new FilesystemSummaryStore({ directory: summaries })],
-      spoolDirectory: join(work, 'spool'),
-      fast: true,
-    });
-    const started = await session.start();
-    say(`backup ${id} started at ${started.startLsn} (${started.startWalFile})`);
+    const pre = JSON.parse(await cli(['pre', '--id', id, '--sink', `file://${summaries}`, '--dbname', source.connectionString, '--fast', '--runtime-dir', runtimeDir, '--json'])) as { startLsn: string; startWalFile: string };
+    say(`pg-split-backup pre: backup ${id} started at ${pre.startLsn} (${pre.startWalFile}); the holder keeps the session`);
     await delay(2000);
     const tarball = join(work, 'data.tar');
-    await runOk('tar', ['-cf', tarball, '--warning=no-file-changed', '--warning=no-file-removed', ...TAR_EXCLUDES.map((x) => `--exclude=${x}`), '-C', source.dataDir, '.']).catch(async (error: Error) => {
-      // tar exits 1 when files changed while it read them: expected for a live cluster.
-      if (!/exited 1:/.test(error.message)) throw error;
-    });
-    say(`copied the data directory with tar: ${(await sizeOf(tarball) / 1e6).toFixed(0)} MB`);
-    const { summary, receipts } = await session.stop();
-    say(`backup stopped at ${summary.stopLsn}; needs WAL ${summary.startWalFile} .. ${summary.stopWalFile}, archived`);
-    say(`summary saved apart from the data copy: ${receipts.map((r) => r.location).join(', ')}`);
+    const excludes = join(work, 'excludes.tar');
+    await writeFile(excludes, copyExclusions({ major: MAJOR, format: 'tar' }));
+    const tar = await run('tar', ['-cf', tarball, '--warning=no-file-changed', '--warning=no-file-removed', `--exclude-from=${excludes}`, '-C', source.dataDir, '.']);
+    // tar exits 1 when files changed while it read them: expected for a live cluster.
+    if (tar.code !== 0 && tar.code !== 1) throw new Error(`tar failed: ${tar.stderr}`);
+    say(`copied the data directory with tar and the generated exclusions: ${(await sizeOf(tarball) / 1e6).toFixed(0)} MB`);
+    const post = JSON.parse(await cli(['post', '--id', id, '--runtime-dir', runtimeDir, '--json'])) as { summary: { stopLsn: string; startWalFile: string; stopWalFile: string }; receipts: { location: string }[] };
+    say(`pg-split-backup post: stopped at ${post.summary.stopLsn}; needs WAL ${post.summary.startWalFile} .. ${post.summary.stopWalFile}, archived`);
+    say(`summary saved apart from the data copy: ${post.receipts.map((r) => r.location).join(', ')}`);
     await load;
 
+    const store = new FilesystemSummaryStore({ directory: summaries });
+    const summary = await store.get(id);
+    const wal = await verifyWal(summary, new FilesystemWalArchive(source.archiveDir));
+    say(`WAL archive check: ${wal.needed.length} files needed, ${wal.missing.length} missing`);
+    if (!wal.complete) throw new Error(`WAL missing: ${wal.missing.join(', ')}`);
     say('restoring into a new directory');
-    const restored = join(work, 'restored');
-    await mkdir(restored, { mode: 0o700 });
-    await runOk('tar', ['-xf', tarball, '-C', restored]);
-    const fromStore = await new FilesystemSummaryStore({ directory: summaries }).get(id);
-    await writeFile(join(restored, 'backup_label'), fromStore.labelFile, { mode: 0o600 });
-    if (fromStore.tablespaceMap) await writeFile(join(restored, 'tablespace_map'), fromStore.tablespaceMap, { mode: 0o600 });
-    await rm(join(restored, 'pg_wal'), { recursive: true, force: true });
-    await mkdir(join(restored, 'pg_wal', 'archive_status'), { recursive: true, mode: 0o700 });
-    const restoreCommand = `cp ${source.archiveDir}/%f %p`;
-    if (MAJOR >= 12) {
-      await writeFile(join(restored, 'recovery.signal'), '');
-      await writeFile(join(restored, 'postgresql.auto.conf'), `restore_command = '${restoreCommand}'\n`, { flag: 'a' });
-    } else {
-      await writeFile(join(restored, 'recovery.conf'), `restore_command = '${restoreCommand}'\n`);
-    }
-    await chownToServerUser(restored);
+    const restored = await untarDataDirectory(tarball, work);
+    const report = await prepareRestore({ id, store, pgdata: restored, walArchive: source.archiveDir });
+    say(`prepareRestore wrote ${report.written.join(', ')}`);
     const copy = await TestCluster.start({ major: MAJOR, existingDataDir: restored, name: 'demo-restored' });
     clusters.push(copy);
     for (let i = 0; i < 600; i++) {
