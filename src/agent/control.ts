@@ -85,12 +85,15 @@ export async function settleDeadHolder(paths: AgentPaths, record: BackupRecord):
   return settled;
 }
 
-/** The sinks of a record that do not hold its summary. */
+/** The sinks of a record that do not hold its summary (or cannot say: `url (why)`). */
 async function missingSinks(record: BackupRecord): Promise<string[]> {
   const missing: string[] = [];
   for (const url of record.sinks) {
-    const store = await openStore(url);
-    if (!(await store.has(record.id))) missing.push(url);
+    try {
+      if (!(await (await openStore(url)).has(record.id))) missing.push(url);
+    } catch (error) {
+      missing.push(`${url} (${(error as Error).message})`);
+    }
   }
   return missing;
 }
