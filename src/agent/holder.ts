@@ -1,4 +1,5 @@
 import { chmod } from 'node:fs/promises';
+import { summaryOverview } from '../summary/summary.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { BackupError, isBackupError, type BackupErrorJson } from '../errors.js';
 import { BackupSession } from '../session/backup-session.js';
@@ -27,6 +28,8 @@ export interface HolderConfig {
   /** 0: no limit. */
   readonly maxHoldMs: number;
   readonly waitForArchive: boolean;
+  /** Ship the backup's WAL in its summary (`pre --include-wal`). */
+  readonly includeWal?: boolean;
   /** @default the library default (`$XDG_STATE_HOME/pg-split-backup/spool`) */
   readonly spoolDirectory?: string;
   /** @default the library default */
@@ -140,6 +143,7 @@ export class Holder {
         sinks,
         fast: config.fast,
         waitForArchive: config.waitForArchive,
+        includeWal: config.includeWal ?? false,
         maxHold: config.maxHoldMs,
         spoolDirectory: config.spoolDirectory ?? defaultSpoolDirectory(),
         logger: this.#log,
@@ -209,8 +213,11 @@ export class Holder {
       this.#log('error', `start failed: ${failure.message}`);
       await this.#session?.abort(this.#cancelReason ?? 'the holder could not finish its start').catch(() => undefined);
       this.#server?.close();
-      await removeQuietly(paths.socket, paths.record);
-      if (this.#lockTaken) await releaseLock(paths);
+      // Only the lock's owner may touch the ID's files: a refused duplicate must not harm the holder.
+      if (this.#lockTaken) {
+        await removeQuietly(paths.socket, paths.record);
+        await releaseLock(paths);
+      }
       this.#resolveDone(1);
       throw failure;
     }
@@ -285,7 +292,7 @@ export class Holder {
         { state: 'stopped', stopLsn: summary.stopLsn, stopWalFile: summary.stopWalFile, summaryLocations: receipts.map((r) => r.location) },
         0,
       );
-      return { v: PROTOCOL_VERSION, ok: true, id: this.#config.id, state: 'stopped', summary, receipts };
+      return { v: PROTOCOL_VERSION, ok: true, id: this.#config.id, state: 'stopped', summary: summaryOverview(summary), receipts };
     } catch (error) {
       const failure = toBackupError(error);
       if (failure.code === 'SINK_FAILED' || failure.code === 'ARCHIVE_TIMEOUT') {

@@ -27,6 +27,8 @@ export interface StartBackupOptions {
   readonly maxHoldMs?: number;
   /** @default true */
   readonly waitForArchive?: boolean;
+  /** Ship the backup's WAL in its summary, so it restores with no archive. @default false */
+  readonly includeWal?: boolean;
   /** Absolute runtime directory (see `resolveRuntimeDir`). */
   readonly runtimeDir: string;
   /** The environment the holder inherits (PGPASSWORD is moved into its IPC config). @default process.env */
@@ -122,6 +124,7 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
     fast: options.fast ?? false,
     maxHoldMs: options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS,
     waitForArchive: options.waitForArchive ?? true,
+    ...(options.includeWal ? { includeWal: true } : {}),
   };
 
   const logExisted = existsSync(paths.log);

@@ -1,37 +1,14 @@
-import type { ParseArgsConfig } from 'node:util';
 import { abortBackup, listRunning, stopBackup } from '../agent/control.js';
+import { summaryOverview } from '../summary/summary.js';
 import { formatDuration, parseDuration } from '../agent/duration.js';
 import { DEFAULT_MAX_HOLD_MS, startBackup } from '../agent/launch.js';
 import { resolveRuntimeDir } from '../agent/runtime-dir.js';
 import { BackupError } from '../errors.js';
 import { openStore } from '../stores/store-url.js';
 import { assertBackupId } from '../summary/backup-id.js';
+import { COMMON_OPTIONS, lines, required, strings, text, type Command, type Values } from './command-kit.js';
 import { EXIT_CODE_HELP } from './exit-codes.js';
-
-/** Parsed flag values of one command. */
-export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
-
-/** What a command prints: one JSON object for `--json`, text otherwise. */
-export interface CommandResult {
-  readonly json: Record<string, unknown>;
-  readonly text: string;
-}
-
-/** One CLI command: its flags, help and handler. Handlers throw BackupError on failure. */
-export interface Command {
-  readonly name: string;
-  readonly summary: string;
-  readonly usage: string;
-  readonly details: string;
-  readonly options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Values): Promise<CommandResult>;
-}
-
-const COMMON_OPTIONS = {
-  'runtime-dir': { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean' },
-} as const satisfies NonNullable<ParseArgsConfig['options']>;
+import { RESTORE_COMMANDS } from './restore-commands.js';
 
 const COMMON_HELP = `  --runtime-dir DIR  sockets, locks, logs and records of running backups (default: env
                      PG_SPLIT_BACKUP_RUNTIME_DIR, else $XDG_RUNTIME_DIR/pg-split-backup, else
@@ -39,34 +16,18 @@ const COMMON_HELP = `  --runtime-dir DIR  sockets, locks, logs and records of ru
   --json             print exactly one JSON object on stdout (errors too)
   --help             this help`;
 
-function text(values: Values, name: string): string | undefined {
-  const value = values[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-function required(values: Values, name: string): string {
-  const value = text(values, name);
-  if (value === undefined || value === '') throw new BackupError('INVALID_OPTION', `--${name} is required.`, { details: { option: name } });
-  return value;
-}
-
-function strings(values: Values, name: string): string[] {
-  const value = values[name];
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : typeof value === 'string' ? [value] : [];
-}
+export { COMMON_OPTIONS, lines, required, strings, text } from './command-kit.js';
+export type { Command, CommandResult, Values } from './command-kit.js';
 
 function runtimeDir(values: Values): string {
   return resolveRuntimeDir(text(values, 'runtime-dir'));
 }
 
-function lines(...parts: (string | false | undefined)[]): string {
-  return parts.filter((p): p is string => typeof p === 'string').join('\n');
-}
 
 const pre: Command = {
   name: 'pre',
   summary: 'start a backup and hold it open (the pre-backup hook)',
-  usage: 'pg-split-backup pre --id ID --sink URL [--sink URL]... [--dbname CONNSTR] [--fast] [--max-hold DURATION] [--no-wait-archive] [--json]',
+  usage: 'pg-split-backup pre --id ID --sink URL [--sink URL]... [--dbname CONNSTR] [--fast] [--max-hold DURATION] [--no-wait-archive] [--include-wal] [--json]',
   details: `Starts a detached holder process that runs pg_backup_start (pg_start_backup before 15) in its
 own server session and keeps that session open until post. Exits 0 once the server confirmed the
 start, printing the ID, start LSN and start WAL file. Copy the data directory after that.
@@ -78,7 +39,10 @@ start, printing the ID, start LSN and start WAL file. Copy the data directory af
   --fast                request an immediate checkpoint instead of a spread one
   --max-hold DURATION   abort the backup if post has not come after this long (e.g. 90m, 24h, 1d;
                         0 = no limit; default 24h)
-  --no-wait-archive     at post, do not wait for the last WAL file to be archived`,
+  --no-wait-archive     at post, do not wait for the last WAL file to be archived
+  --include-wal         ship the backup's WAL in its summary (a temporary replication slot holds it
+                        until post), so it restores with no WAL archive; needs a role that may read
+                        files (11+: EXECUTE on pg_read_binary_file; 10: superuser) and create slots`,
   options: {
     ...COMMON_OPTIONS,
     id: { type: 'string' },
@@ -87,6 +51,7 @@ start, printing the ID, start LSN and start WAL file. Copy the data directory af
     fast: { type: 'boolean' },
     'max-hold': { type: 'string' },
     'no-wait-archive': { type: 'boolean' },
+    'include-wal': { type: 'boolean' },
   },
   async run(values) {
     const id = required(values, 'id');
@@ -100,6 +65,7 @@ start, printing the ID, start LSN and start WAL file. Copy the data directory af
       fast: values.fast === true,
       maxHoldMs: maxHold === undefined ? DEFAULT_MAX_HOLD_MS : parseDuration(maxHold, 'max-hold'),
       waitForArchive: values['no-wait-archive'] !== true,
+      includeWal: values['include-wal'] === true,
       runtimeDir: runtimeDir(values),
     });
     return {
@@ -144,7 +110,7 @@ again (exit 0 once every sink holds its summary).
         timeline: summary.timeline,
         locations: outcome.locations,
         ...(outcome.receipts ? { receipts: outcome.receipts } : {}),
-        summary,
+        summary: summaryOverview(summary),
       },
       text: lines(
         outcome.alreadyStopped ? `backup ${id} had already been stopped (at ${summary.stoppedAt})` : `backup ${id} stopped at ${summary.stopLsn}`,
@@ -228,7 +194,7 @@ they fail; exit 3 when the store has no summary with that ID).
     const store = await openStore(required(values, 'store'));
     const summary = await store.get(id);
     return {
-      json: { ok: true, store: store.name, summary },
+      json: { ok: true, store: store.name, summary: summaryOverview(summary) },
       text: lines(
         `backup ${summary.id} (${store.name})`,
         `server version: ${summary.serverVersion}, system identifier ${summary.systemIdentifier}, from ${summary.backupFrom}`,
@@ -245,7 +211,7 @@ they fail; exit 3 when the store has no summary with that ID).
 };
 
 /** Every command, in help order. */
-export const COMMANDS: readonly Command[] = [pre, post, abort, status, list, show];
+export const COMMANDS: readonly Command[] = [pre, post, abort, status, list, show, ...RESTORE_COMMANDS];
 
 /** `pg-split-backup <command> --help`. */
 export function commandHelp(command: Command): string {

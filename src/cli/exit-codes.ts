@@ -12,6 +12,8 @@ export const ExitCode = {
   NOT_RUNNING: 3,
   /** The summary was not saved to every sink; it is kept in the local spool, whose path is printed. */
   SUMMARY_NOT_SAVED: 4,
+  /** `verify`: WAL files the backup needs are missing from the archive (listed). */
+  WAL_INCOMPLETE: 5,
 } as const;
 
 /** One of the {@link ExitCode} values. */
@@ -40,6 +42,7 @@ const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   BACKUP_ABORTED: ExitCode.NOT_RUNNING,
   NOT_FOUND: ExitCode.NOT_RUNNING,
   SINK_FAILED: ExitCode.SUMMARY_NOT_SAVED,
+  WAL_INCOMPLETE: ExitCode.WAL_INCOMPLETE,
 };
 
 /** The exit code for an error (1 for anything that is not a BackupError with a listed code). */
@@ -55,4 +58,5 @@ export const EXIT_CODE_HELP = `Exit codes:
   2  usage or bad input; nothing was started (INVALID_ID, INVALID_URL, INVALID_OPTION,
      ALREADY_EXISTS, SERVER_SETTING, PRIVILEGE, UNSUPPORTED_SERVER, UNSAFE_RUNTIME_DIR, CORRUPT_SUMMARY)
   3  the backup is not running: aborted, lost, never started, unknown ID (the reason is printed)
-  4  the summary was not saved to every sink; it is kept in the local spool (path printed)`;
+  4  the summary was not saved to every sink; it is kept in the local spool (path printed)
+  5  verify: WAL files the backup needs are missing from the archive (listed)`;

@@ -56,5 +56,17 @@ export interface SummaryAttachment {
 /** Names an attachment may have: WAL segments and history files in pg_wal, and pg_control. */
 export const ATTACHMENT_NAME = /^(pg_wal\/([0-9A-F]{24}|[0-9A-F]{8}\.history)|global\/pg_control)$/;
 
+/** A summary as printed or sent between processes: attachments by name and size, without bodies. */
+export type SummaryOverview = Omit<BackupSummary, 'attachments'> & {
+  readonly attachments?: readonly { readonly name: string; readonly size: number }[];
+};
+
+/** The summary without attachment bodies (a WAL segment is megabytes), for JSON output. */
+export function summaryOverview(summary: BackupSummary | SummaryOverview): SummaryOverview {
+  const { attachments, ...rest } = summary;
+  if (attachments === undefined) return rest;
+  return { ...rest, attachments: attachments.map((a) => ({ name: a.name, size: 'body' in a ? a.body.length : a.size })) };
+}
+
 /** The summary's format version, stored in `summary.json`. */
 export const SUMMARY_FORMAT_VERSION = 1;

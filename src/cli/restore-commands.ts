@@ -1,0 +1,196 @@
+import { BackupError } from '../errors.js';
+import { copyExclusions, EXCLUSION_FORMATS, type ExclusionFormat } from '../restore/copy-exclusions.js';
+import { prepareRestore } from '../restore/prepare-restore.js';
+import type { RecoveryTarget, RecoveryTargetAction } from '../restore/recovery-config.js';
+import { assertWalComplete } from '../restore/verify-wal.js';
+import { openWalArchive } from '../restore/wal-archive.js';
+import { openStore } from '../stores/store-url.js';
+import { assertBackupId } from '../summary/backup-id.js';
+import { COMMON_OPTIONS, lines, required, strings, text, type Command, type Values } from './command-kit.js';
+
+const TARGET_FLAGS = ['target-time', 'target-lsn', 'target-name', 'target-xid', 'target'] as const;
+
+function recoveryTarget(values: Values): RecoveryTarget | undefined {
+  const given = TARGET_FLAGS.filter((flag) => text(values, flag) !== undefined);
+  if (given.length > 1) {
+    throw new BackupError('INVALID_OPTION', `Give one recovery target, not ${given.map((f) => `--${f}`).join(' and ')}: PostgreSQL refuses several.`, {
+      details: { option: given[1] },
+    });
+  }
+  const flag = given[0];
+  if (flag === undefined) return undefined;
+  const value = text(values, flag)!;
+  switch (flag) {
+    case 'target-time':
+      return { time: value };
+    case 'target-lsn':
+      if (!/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(value)) throw new BackupError('INVALID_OPTION', `--target-lsn ${value} is not an LSN (e.g. 0/5000000).`, { details: { option: flag } });
+      return { lsn: value };
+    case 'target-name':
+      return { name: value };
+    case 'target-xid':
+      if (!/^\d+$/.test(value)) throw new BackupError('INVALID_OPTION', `--target-xid ${value} is not a transaction ID.`, { details: { option: flag } });
+      return { xid: value };
+    default:
+      if (value !== 'immediate') throw new BackupError('INVALID_OPTION', `--target takes only "immediate", got ${value}.`, { details: { option: flag } });
+      return { immediate: true };
+  }
+}
+
+function tablespaceMapping(values: Values): Record<string, string> {
+  const mapping: Record<string, string> = {};
+  for (const pair of strings(values, 'tablespace-mapping')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0 || eq === pair.length - 1 || !pair.startsWith('/') || pair[eq + 1] !== '/') {
+      throw new BackupError('INVALID_OPTION', `--tablespace-mapping takes OLD=NEW with two absolute paths, got ${pair}.`, { details: { option: 'tablespace-mapping' } });
+    }
+    mapping[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return mapping;
+}
+
+const restore: Command = {
+  name: 'restore',
+  summary: 'put a backup’s summary into its restored data copy, ready to start',
+  usage:
+    'pg-split-backup restore --id ID --store URL --pgdata DIR [--restore-command CMD | --wal-archive URL] [--target-time T | --target-lsn L | --target-name N | --target-xid X | --target immediate] [--target-action promote|pause|shutdown] [--standby] [--tablespace-mapping OLD=NEW]... [--json]',
+  details: `Checks that the data directory (restored by your backup program, server stopped) is the copy of
+backup ID (PG_VERSION, system identifier, no live postmaster.pid, no other backup's label, nothing
+but WAL in pg_wal), then installs backup_label and tablespace_map from the summary, empties pg_wal,
+and writes the recovery configuration (recovery.signal + postgresql.auto.conf on 12+, recovery.conf
+on 10-11). Nothing is changed when a check fails (exit 2). Running it twice gives the same directory.
+A backup taken with --include-wal restores with no archive at all. See docs/restore.md.
+
+  --id ID                     the backup ID (its label)
+  --store URL                 where its summary is: file:///abs/dir, /abs/dir or s3://bucket/prefix[?...]
+  --pgdata DIR                the restored data directory (absolute)
+  --restore-command CMD       restore_command for recovery (must fail for a file it does not have)
+  --wal-archive URL           a filesystem WAL archive (file:///dir or /dir): restore_command copies from it
+  --target-time/-lsn/-name/-xid V, --target immediate   where recovery stops (one at most)
+  --target-action ACTION      promote, pause (PostgreSQL's default) or shutdown at the target
+  --standby                   come up as a standby (standby.signal)
+  --tablespace-mapping O=N    move a tablespace from O to N (repeatable; N must exist)`,
+  options: {
+    ...COMMON_OPTIONS,
+    id: { type: 'string' },
+    store: { type: 'string' },
+    pgdata: { type: 'string' },
+    'restore-command': { type: 'string' },
+    'wal-archive': { type: 'string' },
+    'target-time': { type: 'string' },
+    'target-lsn': { type: 'string' },
+    'target-name': { type: 'string' },
+    'target-xid': { type: 'string' },
+    target: { type: 'string' },
+    'target-action': { type: 'string' },
+    standby: { type: 'boolean' },
+    'tablespace-mapping': { type: 'string', multiple: true },
+  },
+  async run(values) {
+    const id = required(values, 'id');
+    assertBackupId(id);
+    const storeUrl = required(values, 'store');
+    const pgdata = required(values, 'pgdata');
+    const restoreCommand = text(values, 'restore-command');
+    const walArchiveUrl = text(values, 'wal-archive');
+    if (restoreCommand !== undefined && walArchiveUrl !== undefined) {
+      throw new BackupError('INVALID_OPTION', 'Give --restore-command or --wal-archive, not both.', { details: { option: 'wal-archive' } });
+    }
+    let walArchive: string | undefined;
+    if (walArchiveUrl !== undefined) {
+      const archive = await openWalArchive(walArchiveUrl);
+      if (!('directory' in archive)) {
+        throw new BackupError('INVALID_OPTION', '--wal-archive builds a cp restore_command, so it must be a filesystem directory; for S3 give your own --restore-command.', {
+          details: { option: 'wal-archive' },
+        });
+      }
+      walArchive = (archive as { directory: string }).directory;
+    }
+    const action = text(values, 'target-action');
+    if (action !== undefined && !['promote', 'pause', 'shutdown'].includes(action)) {
+      throw new BackupError('INVALID_OPTION', `--target-action takes promote, pause or shutdown, got ${action}.`, { details: { option: 'target-action' } });
+    }
+    const target = recoveryTarget(values);
+    const report = await prepareRestore({
+      id,
+      store: await openStore(storeUrl),
+      pgdata,
+      ...(restoreCommand !== undefined ? { restoreCommand } : {}),
+      ...(walArchive !== undefined ? { walArchive } : {}),
+      ...(target ? { target } : {}),
+      ...(action ? { targetAction: action as RecoveryTargetAction } : {}),
+      ...(values.standby === true ? { standby: true } : {}),
+      tablespaceMapping: tablespaceMapping(values),
+    });
+    const { summary, ...rest } = report;
+    return {
+      json: { ok: true, ...rest, startLsn: summary.startLsn, stopLsn: summary.stopLsn, stopWalFile: summary.stopWalFile },
+      text: lines(
+        `backup ${id} is ready to start in ${pgdata}`,
+        `written:  ${report.written.join(', ')}`,
+        report.removed.length > 0 ? `removed:  ${report.removed.length > 6 ? `${report.removed.slice(0, 6).join(', ')} and ${report.removed.length - 6} more` : report.removed.join(', ')}` : undefined,
+        `recovery needs WAL ${summary.startWalFile} .. ${summary.stopWalFile}`,
+        `start it with: ${report.startCommand}`,
+        "then watch the server log for 'consistent recovery state reached'",
+      ),
+    };
+  },
+};
+
+const verify: Command = {
+  name: 'verify',
+  summary: 'check that the WAL archive holds every file a backup needs (exit 5 if not)',
+  usage: 'pg-split-backup verify --id ID --store URL --wal-archive URL [--json]',
+  details: `Lists the archive once and checks every segment from the backup's start WAL file through its stop
+WAL file (and the timeline history file above timeline 1), accepting .gz .lz4 .zst .bz2 .xz copies.
+Exit 0 when complete; exit 5 listing what is missing.
+
+  --id ID             the backup ID
+  --store URL         where its summary is
+  --wal-archive URL   file:///dir, /dir or s3://bucket/prefix[?...]`,
+  options: { ...COMMON_OPTIONS, id: { type: 'string' }, store: { type: 'string' }, 'wal-archive': { type: 'string' } },
+  async run(values) {
+    const id = required(values, 'id');
+    assertBackupId(id);
+    const store = await openStore(required(values, 'store'));
+    const archive = await openWalArchive(required(values, 'wal-archive'));
+    const summary = await store.get(id);
+    const result = await assertWalComplete(summary, archive);
+    return {
+      json: { ok: true, ...result },
+      text: `backup ${id}: all ${result.needed.length} WAL files are in ${archive.name} (${result.needed[0]} .. ${result.needed[result.needed.length - 1]})`,
+    };
+  },
+};
+
+const excludes: Command = {
+  name: 'excludes',
+  summary: 'print what a copy of the data directory must leave out, in a backup tool’s syntax',
+  usage: 'pg-split-backup excludes [--format list|rsync|tar|restic|borg|json] [--pg-major N] [--pgdata DIR]',
+  details: `Prints the paths a copy must leave out (as PostgreSQL's own base backup does), relative to the data
+directory, one pattern per line:
+  list    plain patterns          tar     for tar -C PGDATA --exclude-from=FILE .
+  rsync   for rsync --filter='merge FILE' PGDATA/ DEST/
+  restic  for restic --exclude-file=FILE (absolute: needs --pgdata)
+  borg    for borg create --patterns-from=FILE (needs --pgdata)
+  json    pattern and reason for each
+
+  --format F     default list
+  --pg-major N   the server's major version (default 18)
+  --pgdata DIR   the data directory, for restic and borg`,
+  options: { ...COMMON_OPTIONS, format: { type: 'string' }, 'pg-major': { type: 'string' }, pgdata: { type: 'string' } },
+  async run(values) {
+    const format = (text(values, 'format') ?? 'list') as ExclusionFormat;
+    if (!EXCLUSION_FORMATS.includes(format)) {
+      throw new BackupError('INVALID_OPTION', `--format takes ${EXCLUSION_FORMATS.join(', ')}, got ${format}.`, { details: { option: 'format' } });
+    }
+    const majorText = text(values, 'pg-major');
+    const major = majorText === undefined ? undefined : Number(majorText);
+    const pgdata = text(values, 'pgdata');
+    const output = copyExclusions({ format, ...(major !== undefined ? { major } : {}), ...(pgdata !== undefined ? { pgdata } : {}) });
+    return { json: { ok: true, format, patterns: output.trimEnd().split('\n') }, text: output.trimEnd() };
+  },
+};
+
+/** The restore-side commands. */
+export const RESTORE_COMMANDS: readonly Command[] = [restore, verify, excludes];
