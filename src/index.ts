@@ -35,3 +35,5 @@ export { openStore, parseStoreUrl } from './stores/store-url.js';
 export type { StoreUrl } from './stores/store-url.js';
 export { copyExclusionList, copyExclusions, EXCLUSION_FORMATS } from './restore/copy-exclusions.js';
 export type { CopyExclusion, CopyExclusionOptions, ExclusionFormat } from './restore/copy-exclusions.js';
+export { drill } from './restore/drill.js';
+export type { DrillOptions, DrillReport } from './restore/drill.js';
