@@ -164,6 +164,25 @@ describe(`pg-split-backup hooks on PostgreSQL ${MAJOR}`, () => {
     assert.deepEqual(await readdir(box.sink('other-sink')).catch(() => []), []);
   });
 
+  test('two pre with the same ID at the same moment: one holds the backup, the other exits 2 ALREADY_EXISTS without harming it', async (t) => {
+    const box = await sandbox(t);
+    const id = 'hooks-race';
+    const args = ['pre', '--id', id, '--sink', box.sink(), '--dbname', dbname, '--fast', '--json'];
+    const runs = await Promise.all([box.run(args), box.run(args), box.run(args)]);
+    const winners = runs.filter((r) => r.code === 0);
+    assert.equal(winners.length, 1, runs.map(explain).join('\n'));
+    for (const loser of runs.filter((r) => r.code !== 0)) {
+      assert.equal(loser.code, 2, explain(loser));
+      assert.equal(loser.json!.error.code, 'ALREADY_EXISTS', explain(loser));
+    }
+    const pid = winners[0]!.json!.pid as number;
+    assert.ok(alive(pid));
+    assert.deepEqual(box.processes(), [pid]);
+    assert.deepEqual(await box.runtimeFiles(), [`${id}.json`, `${id}.lock`, `${id}.log`, `${id}.sock`]);
+    const post = await box.run(['post', '--id', id]);
+    assert.equal(post.code, 0, explain(post));
+  });
+
   test('kill -9 of the holder: the server ends the backup, post exits 3 naming the dead holder, the stale socket and lock are cleaned up, the ID can start again', async (t) => {
     const box = await sandbox(t);
     const id = 'hooks-killed';
