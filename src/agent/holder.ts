@@ -1,4 +1,4 @@
-import { chmod } from 'node:fs/promises';
+import { chmod, rename } from 'node:fs/promises';
 import { summaryOverview } from '../summary/summary.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { BackupError, isBackupError, type BackupErrorJson } from '../errors.js';
@@ -28,6 +28,11 @@ export interface HolderConfig {
   /** 0: no limit. */
   readonly maxHoldMs: number;
   readonly waitForArchive: boolean;
+  /**
+   * The file pre pointed the holder's stdout/stderr at; renamed to `<id>.log` once the backup has
+   * started (a refused duplicate never touches the running holder's log).
+   */
+  readonly startLog?: string;
   /** Ship the backup's WAL in its summary (`pre --include-wal`). */
   readonly includeWal?: boolean;
   /** @default the library default (`$XDG_STATE_HOME/pg-split-backup/spool`) */
@@ -96,6 +101,7 @@ export class Holder {
   #stopping: Promise<HolderResponse> | undefined;
   #ending: Promise<void> | undefined;
   #lockTaken = false;
+  #logRenamed = false;
   #cancelReason: string | undefined;
   readonly #savedTo: string[] = [];
   readonly #inflight = new Set<Promise<void>>();
@@ -174,6 +180,10 @@ export class Holder {
       server.on('error', (error) => this.#log('error', `control socket: ${error.message}`));
       await chmod(paths.socket, 0o600);
 
+      if (config.startLog !== undefined) {
+        await rename(config.startLog, paths.log);
+        this.#logRenamed = true;
+      }
       const self = selfIdentity();
       this.#record = {
         v: 1,
@@ -216,6 +226,8 @@ export class Holder {
       // Only the lock's owner may touch the ID's files: a refused duplicate must not harm the holder.
       if (this.#lockTaken) {
         await removeQuietly(paths.socket, paths.record);
+        // Back where pre removes it: a failed start leaves nothing behind.
+        if (this.#logRenamed && config.startLog !== undefined) await rename(paths.log, config.startLog).catch(() => undefined);
         await releaseLock(paths);
       }
       this.#resolveDone(1);

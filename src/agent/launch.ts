@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackupError } from '../errors.js';
 import { openStore, parseStoreUrl } from '../stores/store-url.js';
@@ -114,6 +115,9 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
   const env = { ...(options.env ?? process.env) };
   const password = env.PGPASSWORD;
   delete env.PGPASSWORD;
+  // The holder logs to a file of its own until it holds the ID, then renames it to <id>.log: a
+  // refused duplicate must not write into, nor remove, the running holder's log.
+  const startLog = join(options.runtimeDir, `.${options.id}.${randomBytes(6).toString('hex')}.log`);
   const config: HolderConfig = {
     v: 1,
     id: options.id,
@@ -125,10 +129,10 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
     maxHoldMs: options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS,
     waitForArchive: options.waitForArchive ?? true,
     ...(options.includeWal ? { includeWal: true } : {}),
+    startLog,
   };
 
-  const logExisted = existsSync(paths.log);
-  const logFd = openSync(paths.log, 'a', 0o600);
+  const logFd = openSync(startLog, 'wx', 0o600);
   // A loader (tsx) given as --import resolves from the working directory; plain node needs none.
   const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--inspect'));
   const cwd = execArgv.length > 0 ? process.cwd() : '/';
@@ -148,7 +152,7 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
     // The holder cleans up after itself; this covers one that died before it could.
     const lock = await readLock(paths.lock).catch(() => undefined);
     if (lock !== undefined && lock.pid === pid && !isRunning(lock)) await removeQuietly(paths.lock, paths.socket);
-    if (!logExisted) await removeQuietly(paths.log);
+    await removeQuietly(startLog);
   };
 
   return new Promise<HeldBackup>((resolve, reject) => {
@@ -164,10 +168,10 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
     };
     child.once('error', (error) => fail(new BackupError('HOLDER_FAILED', `Could not start the holder process: ${error.message}`, { cause: error })));
     child.once('exit', (code, signal) => {
-      const tail = logTail(paths.log);
+      const tail = logTail(startLog);
       fail(
         new BackupError('HOLDER_FAILED', `The holder process exited (${signal ?? `code ${code}`}) before the backup started.${tail ? `\nIts log:\n${tail}` : ''}`, {
-          details: { id: options.id, log: paths.log },
+          details: { id: options.id },
         }),
       );
     });
