@@ -1,6 +1,7 @@
 // Entry point of the detached holder process that `pg-split-backup pre` starts. Its configuration
 // arrives over the IPC channel (it may hold a password: never argv or env); stdout and stderr are
 // its log file in the runtime directory. Runs from src (node --import tsx) and from dist alike.
+import { rm } from 'node:fs/promises';
 import { Holder, toBackupError, type HolderConfig, type HolderMessage } from './holder.js';
 
 const CONFIG_TIMEOUT_MS = 30_000;
@@ -41,7 +42,10 @@ async function main(config: HolderConfig): Promise<number> {
   try {
     backup = await holder.start();
   } catch (error) {
-    await send({ type: 'failed', error: toBackupError(error).toJSON() });
+    if (!(await send({ type: 'failed', error: toBackupError(error).toJSON() })) && config.startLog !== undefined) {
+      // pre is gone and cannot clean up after us: the start log is ours alone to remove.
+      await rm(config.startLog, { force: true }).catch(() => undefined);
+    }
     return 1;
   }
   started = true;

@@ -136,7 +136,10 @@ export function taggedProcesses(tag: string): number[] {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').includes(needle)) pids.push(Number(entry));
+      if (!readFileSync(`/proc/${entry}/environ`, 'utf8').includes(needle)) continue;
+      // tsx's esbuild service lives and dies with the node process that started it: not ours to count.
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('esbuild')) continue;
+      pids.push(Number(entry));
     } catch {
       // gone, or not ours to read
     }

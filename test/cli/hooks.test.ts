@@ -1,11 +1,12 @@
 // pre / post / abort / status against a real server, with real processes: the CLI as a child
 // process (piped stdio, read to EOF, as a backup program runs hooks) and its detached holder.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { cp, readFile, readlink, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { TestCluster, testMajors } from '../harness/index.js';
-import { alive, CliSandbox, explain, waitFor, type CliRun } from './cli-helpers.js';
+import { alive, CliSandbox, explain, ROOT, waitFor, type CliRun } from './cli-helpers.js';
 
 // One server for the file: PostgreSQL 15 when selected (the Debian server), else the newest selected.
 const MAJOR = testMajors().includes(15) ? 15 : Math.max(...testMajors());
@@ -181,6 +182,40 @@ describe(`pg-split-backup hooks on PostgreSQL ${MAJOR}`, () => {
     assert.deepEqual(await box.runtimeFiles(), [`${id}.json`, `${id}.lock`, `${id}.log`, `${id}.sock`]);
     const post = await box.run(['post', '--id', id]);
     assert.equal(post.code, 0, explain(post));
+  });
+
+  test('pre killed while the server is still starting the backup (a hook timeout): the holder gives the backup up and leaves nothing behind', async (t) => {
+    const box = await sandbox(t);
+    const id = 'hooks-pre-killed';
+    // Dirty buffers make the spread (not --fast) checkpoint of the start take minutes.
+    await cluster.query('CREATE TABLE hooks_dirty AS SELECT g AS i, repeat(md5(g::text), 4) AS pad FROM generate_series(1, 150000) AS g');
+    t.after(() => cluster.query('DROP TABLE IF EXISTS hooks_dirty'));
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'pre', '--id', id, '--sink', box.sink(), '--dbname', dbname, '--runtime-dir', box.runtimeDir], {
+      cwd: ROOT,
+      env: box.env(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    const starting = async (): Promise<boolean> => {
+      const rows = await cluster.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query ~ 'start_backup|backup_start'",
+        [`pg-split-backup ${id}`],
+      );
+      return rows[0]!.n === 1;
+    };
+    assert.ok(await waitFor(starting, 20_000), 'the holder is waiting for the start checkpoint');
+    const holders = box.processes().filter((pid) => pid !== child.pid);
+    assert.equal(holders.length, 1);
+    child.kill('SIGKILL');
+    await closed;
+    assert.ok(await waitFor(() => !alive(holders[0]!), 10_000), 'the holder gives up once pre is gone');
+    // Let the server finish the start call: its backend then finds the client gone and aborts the backup.
+    await cluster.query('CHECKPOINT');
+    assert.ok(await waitFor(async () => (await backends(id)) === 0, 20_000), 'no backend of the backup is left');
+    assert.deepEqual(await box.runtimeFiles(), []);
+    assert.deepEqual(box.processes(), []);
+    const post = await box.run(['post', '--id', id]);
+    assert.equal(post.code, 3, explain(post));
   });
 
   test('kill -9 of the holder: the server ends the backup, post exits 3 naming the dead holder, the stale socket and lock are cleaned up, the ID can start again', async (t) => {
