@@ -1,11 +1,11 @@
-import { chown, lstat, mkdir, readdir, readFile, rm, symlink, readlink, stat, unlink } from 'node:fs/promises';
+import { chown, lstat, mkdir, readdir, rm, symlink, readlink, stat, unlink } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { BackupError } from '../errors.js';
 import type { CallOptions, LabelStore } from '../sinks/contract.js';
 import { assertBackupId } from '../summary/backup-id.js';
 import type { BackupSummary } from '../summary/summary.js';
 import { throwIfAborted } from '../util/abort.js';
-import { writeFileDurable } from '../util/durable-fs.js';
+import { readFileIfExists, writeFileDurable } from '../util/durable-fs.js';
 import { majorOf, readDataDirectory, type DataDirectoryFacts } from './data-directory.js';
 import { RECOVERY_SETTING, recoveryLines, type RecoveryTarget, type RecoveryTargetAction } from './recovery-config.js';
 
@@ -77,12 +77,7 @@ function rewriteTablespaceMap(map: string, mapping: Readonly<Record<string, stri
 }
 
 async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  return (await readFileIfExists(path))?.toString('utf8');
 }
 
 function isAlive(pid: number): boolean {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BackupError } from '../errors.js';
@@ -8,21 +8,12 @@ import { assertBackupId, isValidBackupId } from '../summary/backup-id.js';
 import { decodeSummary, encodeSummary, SUMMARY_JSON } from '../summary/encoding.js';
 import type { BackupSummary } from '../summary/summary.js';
 import { throwIfAborted } from '../util/abort.js';
-import { createFileDurable, fsyncDirectory, mkdirPrivate } from '../util/durable-fs.js';
+import { createFileDurable, fsyncDirectory, mkdirPrivate, readFileIfExists } from '../util/durable-fs.js';
 
 /** Options of {@link FilesystemSummaryStore}. */
 export interface FilesystemSummaryStoreOptions {
   /** The directory holding one sub-directory per backup ID. Created (0700) if missing. */
   readonly directory: string;
-}
-
-async function readIfExists(path: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
 }
 
 /**
@@ -89,7 +80,7 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
     assertBackupId(id);
     throwIfAborted(options.signal);
     const dir = join(this.#directory, id);
-    return decodeSummary(id, (name) => readIfExists(join(dir, name)));
+    return decodeSummary(id, (name) => readFileIfExists(join(dir, name)));
   }
 
   /** Whether a complete summary for `id` exists. */
@@ -139,7 +130,7 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
   async #compare(summary: BackupSummary, files: ReturnType<typeof encodeSummary>, location: string): Promise<SinkReceipt> {
     const dir = join(this.#directory, summary.id);
     for (const file of files) {
-      const existing = await readIfExists(join(dir, file.name));
+      const existing = await readFileIfExists(join(dir, file.name));
       if (existing === undefined || !existing.equals(file.body)) {
         throw new BackupError('ALREADY_EXISTS', `A different summary for backup ${summary.id} already exists in ${this.name}; it was left as it is.`, {
           details: { id: summary.id, location },

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** fsync a directory, so a rename or create inside it survives a crash. */
@@ -42,4 +42,14 @@ export async function writeFileDurable(path: string, body: Buffer | string, mode
     throw error;
   }
   await fsyncDirectory(dirname(path));
+}
+
+/** A file's bytes, or `undefined` when it does not exist (any other error is thrown). */
+export async function readFileIfExists(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
