@@ -185,18 +185,16 @@ export class Holder {
         this.#logRenamed = true;
       }
       const self = selfIdentity();
+      // What the record and pre's report share.
+      const { startLsn, startWalFile, timeline, serverVersion, startedAt } = started;
+      const facts = { startLsn, startWalFile, timeline, serverVersion, startedAt, maxHoldMs: config.maxHoldMs };
       this.#record = {
         v: 1,
         id: config.id,
         state: 'running',
         pid: self.pid,
         ...(self.startTicks !== undefined ? { startTicks: self.startTicks } : {}),
-        startLsn: started.startLsn,
-        startWalFile: started.startWalFile,
-        timeline: started.timeline,
-        serverVersion: started.serverVersion,
-        startedAt: started.startedAt,
-        maxHoldMs: config.maxHoldMs,
+        ...facts,
         sinks: config.sinks,
         spoolDirectory: config.spoolDirectory ?? defaultSpoolDirectory(),
       };
@@ -207,12 +205,7 @@ export class Holder {
       this.#held = Object.freeze({
         id: config.id,
         pid: process.pid,
-        startLsn: started.startLsn,
-        startWalFile: started.startWalFile,
-        timeline: started.timeline,
-        serverVersion: started.serverVersion,
-        startedAt: started.startedAt,
-        maxHoldMs: config.maxHoldMs,
+        ...facts,
         runtimeDir: config.runtimeDir,
         log: paths.log,
       });

@@ -1,5 +1,6 @@
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { BackupError } from '../errors.js';
+import { readFileIfExists } from '../util/durable-fs.js';
 import { isRunning, selfIdentity, type ProcessIdentity } from './process.js';
 import type { AgentPaths } from './runtime-dir.js';
 
@@ -10,13 +11,8 @@ export interface LockInfo extends ProcessIdentity {
 
 /** The lock's content, or undefined when there is none (or it is unreadable garbage). */
 export async function readLock(path: string): Promise<LockInfo | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = (await readFileIfExists(path))?.toString('utf8');
+  if (text === undefined) return undefined;
   try {
     const info = JSON.parse(text) as LockInfo;
     return typeof info?.pid === 'number' ? info : undefined;

@@ -1,8 +1,8 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackupErrorJson } from '../errors.js';
 import { isValidBackupId } from '../summary/backup-id.js';
-import { writeFileDurable } from '../util/durable-fs.js';
+import { readFileIfExists, writeFileDurable } from '../util/durable-fs.js';
 import { isRunning } from './process.js';
 
 /**
@@ -56,13 +56,8 @@ export function isActiveState(state: RecordState): boolean {
 
 /** The record at `path`, or undefined when there is none (or it is unreadable). */
 export async function readRecord(path: string): Promise<BackupRecord | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = (await readFileIfExists(path))?.toString('utf8');
+  if (text === undefined) return undefined;
   try {
     const record = JSON.parse(text) as BackupRecord;
     return record?.v === 1 && typeof record.id === 'string' ? record : undefined;
