@@ -3,15 +3,16 @@
 // 2. `pg-split-backup pre` (the CLI, as a backup program's pre-hook would run it), copy the data
 //    directory with tar and the generated exclusions (its own process), `pg-split-backup post`:
 //    the summary goes to a directory of its own (the split);
-// 3. restore: check the WAL archive (verifyWal), untar into a new directory, prepareRestore
-//    (backup_label from the summary, restore_command from the archive), start, wait for recovery;
+// 3. restore: `pg-split-backup verify` (the WAL archive is complete), untar into a new directory,
+//    `pg-split-backup restore` (backup_label from the summary, restore_command from the archive),
+//    start, wait for recovery;
 // 4. check the pgbench invariant on the restored copy, print the report, clean up.
 import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { FilesystemSummaryStore, FilesystemWalArchive, copyExclusions, prepareRestore, verifyWal } from '../src/index.js';
+import { copyExclusions } from '../src/index.js';
 import { TestCluster, clientBin, run, untarDataDirectory } from '../test/harness/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -74,15 +75,12 @@ async function main(): Promise<void> {
     say(`summary saved apart from the data copy: ${post.receipts.map((r) => r.location).join(', ')}`);
     await load;
 
-    const store = new FilesystemSummaryStore({ directory: summaries });
-    const summary = await store.get(id);
-    const wal = await verifyWal(summary, new FilesystemWalArchive(source.archiveDir));
-    say(`WAL archive check: ${wal.needed.length} files needed, ${wal.missing.length} missing`);
-    if (!wal.complete) throw new Error(`WAL missing: ${wal.missing.join(', ')}`);
+    const verified = JSON.parse(await cli(['verify', '--id', id, '--store', `file://${summaries}`, '--wal-archive', source.archiveDir, '--json'])) as { needed: string[] };
+    say(`pg-split-backup verify: all ${verified.needed.length} WAL files the backup needs are archived`);
     say('restoring into a new directory');
     const restored = await untarDataDirectory(tarball, work);
-    const report = await prepareRestore({ id, store, pgdata: restored, walArchive: source.archiveDir });
-    say(`prepareRestore wrote ${report.written.join(', ')}`);
+    const report = JSON.parse(await cli(['restore', '--id', id, '--store', `file://${summaries}`, '--pgdata', restored, '--wal-archive', source.archiveDir, '--json'])) as { written: string[] };
+    say(`pg-split-backup restore: wrote ${report.written.join(', ')}`);
     const copy = await TestCluster.start({ major: MAJOR, existingDataDir: restored, name: 'demo-restored' });
     clusters.push(copy);
     for (let i = 0; i < 600; i++) {

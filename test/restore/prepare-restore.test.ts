@@ -6,7 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FilesystemSummaryStore, FilesystemWalArchive, MemorySummaryStore, isBackupError, prepareRestore, stopWalFileName, verifyWal } from '../../src/index.js';
 import type { BackupSummary, ErrorCode } from '../../src/index.js';
-import { TestCluster, takeSplitBackup, testMajors, untarDataDirectory, chownToServerUser } from '../harness/index.js';
+import { TestCluster, takeSplitBackup, testMajors, untarDataDirectory, chownToServerUser, run } from '../harness/index.js';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Every path with its size and content hash stand-in (mtime), to prove a refusal changed nothing. */
 async function snapshot(dir: string): Promise<string[]> {
@@ -74,15 +77,18 @@ for (const major of testMajors()) {
       const pgdata = await untarDataDirectory(tarball, await mkdtemp(join(tmpdir(), 'pgsb-restored-')));
       let restored: TestCluster | undefined;
       try {
-        const options = { id, store, pgdata, walArchive: source.archiveDir, target: { name: 'after-load' }, targetAction: 'promote' as const };
-        const report = await prepareRestore(options);
+        // Through the CLI, as an operator would; twice, since a second run must give the same directory.
+        const args = ['restore', '--id', id, '--store', `file://${join(work, 'summaries')}`, '--pgdata', pgdata, '--wal-archive', source.archiveDir, '--target-name', 'after-load', '--target-action', 'promote', '--json'];
+        const first = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT });
+        assert.equal(first.code, 0, first.stdout + first.stderr);
+        const report = JSON.parse(first.stdout) as { written: string[] };
         assert.ok(report.written.includes('backup_label'));
         assert.equal(await readFile(join(pgdata, 'backup_label'), 'utf8'), summary.labelFile);
-        const first = await snapshot(pgdata);
+        const before = await snapshot(pgdata);
         const contents = await Promise.all(report.written.map((f) => readFile(join(pgdata, f), 'utf8')));
-        const again = await prepareRestore(options);
+        const again = await prepareRestore({ id, store, pgdata, walArchive: source.archiveDir, target: { name: 'after-load' }, targetAction: 'promote' });
         assert.deepEqual(await Promise.all(again.written.map((f) => readFile(join(pgdata, f), 'utf8'))), contents, 'a second run writes the same');
-        assert.deepEqual((await snapshot(pgdata)).map((l) => l.replace(/ [\d.]+$/, '')), first.map((l) => l.replace(/ [\d.]+$/, '')), 'same files');
+        assert.deepEqual((await snapshot(pgdata)).map((l) => l.replace(/ [\d.]+$/, '')), before.map((l) => l.replace(/ [\d.]+$/, '')), 'same files');
         restored = await TestCluster.start({ major, existingDataDir: pgdata, name: `restored${major}` });
         for (let i = 0; i < 300; i++) {
           const [row] = await restored.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
