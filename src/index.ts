@@ -13,7 +13,7 @@ export { FilesystemSummaryStore } from './stores/filesystem.js';
 export type { FilesystemSummaryStoreOptions } from './stores/filesystem.js';
 export { MemorySummaryStore } from './stores/memory.js';
 
-export type { BackupSummary, SummaryAttachment, SummaryOverview } from './summary/summary.js';
+export type { AttachmentOverview, BackupSummary, SummaryAttachment, SummaryOverview } from './summary/summary.js';
 export { ATTACHMENT_NAME, SUMMARY_FORMAT_VERSION, summaryOverview } from './summary/summary.js';
 export { assertBackupId, backupIdProblem, isValidBackupId, MAX_BACKUP_ID_LENGTH } from './summary/backup-id.js';
 export { decodeSummary, encodeSummary } from './summary/encoding.js';

@@ -10,6 +10,7 @@ export const EXCLUSION_FORMATS: readonly ExclusionFormat[] = ['list', 'rsync', '
 export interface CopyExclusion {
   /** Relative to the data directory. `dir/*`: the contents, keeping the directory; `**` any depth. */
   readonly pattern: string;
+  /** Why PostgreSQL's own base backup leaves it out. */
   readonly why: string;
 }
 

@@ -18,6 +18,7 @@ export interface DrillOptions {
   readonly dataCopy: string;
   /** Where recovery finds WAL: a filesystem archive, or a restore command. Not needed for includeWal backups. */
   readonly walArchive?: string;
+  /** A restore_command instead of `walArchive`. */
   readonly restoreCommand?: string;
   /** Directory with `pg_ctl` (and `postgres`) of the backup's major, e.g. `/usr/lib/postgresql/15/bin`. */
   readonly binDir: string;
@@ -31,6 +32,7 @@ export interface DrillOptions {
 
 /** What a drill found. */
 export interface DrillReport {
+  /** The backup drilled. */
   readonly id: string;
   /** Recovery reached a consistent state, ended, and the checks passed. */
   readonly ok: boolean;

@@ -36,8 +36,11 @@ export interface PrepareRestoreOptions extends CallOptions {
 
 /** What {@link prepareRestore} did. */
 export interface RestoreReport {
+  /** The backup restored. */
   readonly id: string;
+  /** The data directory prepared. */
   readonly pgdata: string;
+  /** The summary that was installed. */
   readonly summary: BackupSummary;
   /** Files written or replaced, relative to pgdata. */
   readonly written: readonly string[];

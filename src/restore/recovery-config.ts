@@ -2,11 +2,26 @@ import { BackupError } from '../errors.js';
 
 /** Where recovery should stop. Only one target may be given (PostgreSQL refuses several). */
 export type RecoveryTarget =
-  | { readonly time: string }
-  | { readonly lsn: string }
-  | { readonly name: string }
-  | { readonly xid: string }
-  | { readonly immediate: true };
+  | {
+      /** `recovery_target_time`, e.g. `2026-11-25 03:00:00+00`. */
+      readonly time: string;
+    }
+  | {
+      /** `recovery_target_lsn`, e.g. `0/5000000`. */
+      readonly lsn: string;
+    }
+  | {
+      /** `recovery_target_name`: a point made with `pg_create_restore_point()`. */
+      readonly name: string;
+    }
+  | {
+      /** `recovery_target_xid`. */
+      readonly xid: string;
+    }
+  | {
+      /** `recovery_target = 'immediate'`: stop as soon as the backup is consistent. */
+      readonly immediate: true;
+    };
 
 /** What to do when the target is reached. */
 export type RecoveryTargetAction = 'promote' | 'pause' | 'shutdown';

@@ -9,6 +9,7 @@ export const COMPRESSED_WAL_SUFFIXES = ['.gz', '.lz4', '.zst', '.bz2', '.xz'] as
 
 /** What {@link verifyWal} found. */
 export interface WalVerification {
+  /** The backup checked. */
   readonly id: string;
   /** True when every file the backup needs is in the archive. */
   readonly complete: boolean;

@@ -16,7 +16,10 @@ export interface WalArchive {
 /** A WAL archive in a local (or mounted) directory, as `cp %p /archive/%f` fills it. */
 export class FilesystemWalArchive implements WalArchive {
   readonly name: string;
-  constructor(readonly directory: string) {
+  /** The archive directory. */
+  readonly directory: string;
+  constructor(directory: string) {
+    this.directory = directory;
     this.name = pathToFileURL(directory).href;
   }
 

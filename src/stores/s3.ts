@@ -301,6 +301,7 @@ function describe(error: unknown): string {
  * prefix once, page by page.
  */
 export class S3WalArchive {
+  /** `s3://bucket/prefix/`. */
   readonly name: string;
   readonly #store: S3SummaryStore;
   readonly #prefix: string;

@@ -6,15 +6,28 @@ import { FilesystemSummaryStore } from './filesystem.js';
 
 /** A parsed sink/store URL. */
 export type StoreUrl =
-  | { readonly kind: 'file'; readonly directory: string }
   | {
+      /** A local directory. */
+      readonly kind: 'file';
+      /** Absolute. */
+      readonly directory: string;
+    }
+  | {
+      /** An S3 (or S3-compatible) bucket. */
       readonly kind: 's3';
+      /** The bucket name. */
       readonly bucket: string;
+      /** Key prefix without leading or trailing slash; '' for none. */
       readonly prefix: string;
+      /** `?endpoint=`: an S3-compatible server. */
       readonly endpoint?: string;
+      /** `?region=`. */
       readonly region?: string;
+      /** `?forcePathStyle=true`. */
       readonly forcePathStyle?: boolean;
+      /** `?sse=AES256|aws:kms`. */
       readonly serverSideEncryption?: 'AES256' | 'aws:kms';
+      /** `?sseKmsKeyId=`. */
       readonly sseKmsKeyId?: string;
     };
 

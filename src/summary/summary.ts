@@ -50,6 +50,7 @@ export interface BackupSummary {
 export interface SummaryAttachment {
   /** Path relative to the data directory: `pg_wal/000000010000000000000002`, `global/pg_control`. */
   readonly name: string;
+  /** The file's bytes. */
   readonly body: Buffer;
 }
 
@@ -58,8 +59,17 @@ export const ATTACHMENT_NAME = /^(pg_wal\/([0-9A-F]{24}|[0-9A-F]{8}\.history)|gl
 
 /** A summary as printed or sent between processes: attachments by name and size, without bodies. */
 export type SummaryOverview = Omit<BackupSummary, 'attachments'> & {
-  readonly attachments?: readonly { readonly name: string; readonly size: number }[];
+  /** The attachments, without their bytes. */
+  readonly attachments?: readonly AttachmentOverview[];
 };
+
+/** An attachment by name and size. */
+export interface AttachmentOverview {
+  /** As in {@link SummaryAttachment.name}. */
+  readonly name: string;
+  /** Bytes. */
+  readonly size: number;
+}
 
 /** The summary without attachment bodies (a WAL segment is megabytes), for JSON output. */
 export function summaryOverview(summary: BackupSummary | SummaryOverview): SummaryOverview {
