@@ -4,21 +4,25 @@
 //     stop's output with fsync, which is what the library must do before anything else).
 //  2. The CLI's pre + post vs a raw psql process holding the session across the same two calls.
 //  3. Holder footprint: RSS of one holder; 50 concurrent holders on one server.
+//  4. Backup window on a pgbench cluster (PGSB_BENCH_SCALE, default 100 = ~1.5 GB): pre + tar with the
+//     generated exclusions + post, vs pg_basebackup -Ft -Xnone and -Fp, vs raw psql + the same tar.
 //  5. WAL verification over 10,000 archived segment names (filesystem).
-// Rows 4 (backup window on a large cluster) and 6 (restore drill) are not measured yet.
+//  6. The restore drill (drill()) vs the same restore by hand (cp, label, signal, start, wait).
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BackupSession, FilesystemWalArchive, MemorySummaryStore, verifyWal, walFileName } from '../src/index.js';
+import { BackupSession, FilesystemSummaryStore, FilesystemWalArchive, MemorySummaryStore, copyExclusions, drill, verifyWal, walFileName } from '../src/index.js';
 import type { BackupSummary } from '../src/index.js';
-import { TestCluster, clientBin, run, runOk } from '../test/harness/index.js';
+import { TestCluster, chownToServerUser, clientBin, run, runOk, takeSplitBackup, untarDataDirectory } from '../test/harness/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAJOR = Number(process.env.PGSB_BENCH_MAJOR ?? 15);
 const PAIRS = Number(process.env.PGSB_BENCH_PAIRS ?? 20);
 const HOLDERS = Number(process.env.PGSB_BENCH_HOLDERS ?? 50);
+const SCALE = Number(process.env.PGSB_BENCH_SCALE ?? 100);
+const WINDOW_PAIRS = Number(process.env.PGSB_BENCH_WINDOW_PAIRS ?? 3);
 
 interface Row {
   readonly name: string;
@@ -176,6 +180,109 @@ async function walVerification(work: string): Promise<Row> {
   return { name: '5. verify 10,000 archived segments (filesystem)', unit: 'ms', ours: times, target: 1000 };
 }
 
+/** psql holding a session around `during`: start, wait, run it, stop. */
+function rawPsqlAround(cluster: TestCluster, during: () => Promise<unknown>): Promise<void> {
+  const sql = backupSql();
+  return new Promise((resolve, reject) => {
+    const child = spawn(clientBin('psql'), [...psqlArgs(cluster), '-A', '-t'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let seen = 0;
+    child.stdout.on('data', () => {
+      if (seen++ === 0) during().then(() => child.stdin.end(`${sql.stop}\n`), reject);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`psql exited ${code}`))));
+    child.stdin.write(`${sql.start}\n`);
+  });
+}
+
+async function backupWindow(work: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
+  const cluster = await TestCluster.start({ major: MAJOR, name: 'bench-window', settings: { max_wal_size: "'4GB'" } });
+  try {
+    const init = await cluster.client('pgbench', ['-i', '-q', '-s', String(SCALE), 'postgres']);
+    if (init.code !== 0) throw new Error(init.stderr);
+    await cluster.query('CHECKPOINT');
+    const excludes = join(work, 'excludes.tar');
+    await writeFile(excludes, copyExclusions({ major: MAJOR, format: 'tar' }));
+    const tar = async (): Promise<void> => {
+      const out = join(work, 'window.tar');
+      const r = await run('tar', ['-cf', out, `--exclude-from=${excludes}`, '-C', cluster.dataDir, '.']);
+      if (r.code !== 0 && r.code !== 1) throw new Error(r.stderr);
+      await rm(out, { force: true });
+    };
+    const basebackup = async (format: 'tar' | 'plain'): Promise<void> => {
+      const out = join(work, `basebackup-${format}`);
+      await runOk(clientBin('pg_basebackup'), ['-h', cluster.host, '-p', String(cluster.port), '-U', cluster.user, '-D', out, format === 'tar' ? '-Ft' : '-Fp', '-Xnone', '-c', 'fast']);
+      await rm(out, { recursive: true, force: true });
+    };
+    const runtimeDir = join(work, 'rt-window');
+    const ours: number[] = [];
+    const baseTar: number[] = [];
+    const basePlain: number[] = [];
+    const raw: number[] = [];
+    for (let i = 0; i < WINDOW_PAIRS; i++) {
+      ours.push(
+        await timed(async () => {
+          const pre = await cli(runtimeDir, ['pre', '--id', `window-${i}`, '--sink', join(work, 'window-sink'), '--dbname', cluster.connectionString, '--fast'], env);
+          if (pre.code !== 0) throw new Error(pre.stdout + pre.stderr);
+          await tar();
+          const post = await cli(runtimeDir, ['post', '--id', `window-${i}`], env);
+          if (post.code !== 0) throw new Error(post.stdout + post.stderr);
+        }),
+      );
+      baseTar.push(await timed(() => basebackup('tar')));
+      basePlain.push(await timed(() => basebackup('plain')));
+      raw.push(await timed(() => rawPsqlAround(cluster, tar)));
+    }
+    const size = `${SCALE} pgbench scale`;
+    return [
+      { name: `4. pre + tar + post vs pg_basebackup -Ft -Xnone (${size})`, unit: 'ms', ours, baseline: baseTar, target: 0.8 },
+      { name: `4. pre + tar + post vs pg_basebackup -Fp -Xnone (${size})`, unit: 'ms', ours, baseline: basePlain, target: 0.8 },
+      { name: `4. pre + tar + post vs raw psql + the same tar (${size})`, unit: 'ms', ours, baseline: raw, target: 1.05 },
+    ];
+  } finally {
+    await cluster.destroy();
+  }
+}
+
+async function restoreDrill(work: string): Promise<Row> {
+  const cluster = await TestCluster.start({ major: MAJOR, name: 'bench-drill' });
+  try {
+    await cluster.client('pgbench', ['-i', '-q', '-s', '5', 'postgres']);
+    const store = new FilesystemSummaryStore({ directory: join(work, 'drill-summaries') });
+    const summary = await takeSplitBackup(cluster, { id: 'drill-bench', sinks: [store], tarball: join(work, 'drill.tar'), spoolDirectory: join(work, 'drill-spool') });
+    const copy = await untarDataDirectory(join(work, 'drill.tar'), await mkdtemp(join(tmpdir(), 'pgsb-bench-copy-')));
+    const ours: number[] = [];
+    const manual: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      ours.push(await timed(() => drill({ id: 'drill-bench', store, dataCopy: copy, walArchive: cluster.archiveDir, binDir: cluster.binDir })));
+      manual.push(
+        await timed(async () => {
+          const scratch = await mkdtemp(join(tmpdir(), 'pgsb-bench-manual-'));
+          const pgdata = join(scratch, 'data');
+          await runOk('cp', ['-a', copy, pgdata]);
+          await writeFile(join(pgdata, 'backup_label'), summary.labelFile);
+          await writeFile(join(pgdata, 'recovery.signal'), '');
+          await writeFile(join(pgdata, 'postgresql.auto.conf'), `restore_command = 'cp ${cluster.archiveDir}/%f %p'\n`, { flag: 'a' });
+          await chownToServerUser(scratch);
+          const opts = `-c listen_addresses='' -c unix_socket_directories='${scratch}' -c archive_mode=off -c port=5432`;
+          await runOk(join(cluster.binDir, 'pg_ctl'), ['-D', pgdata, '-l', join(scratch, 'log'), '-o', opts, '-w', 'start'], { asServer: true });
+          for (;;) {
+            const r = await run(clientBin('psql'), ['-X', '-A', '-t', '-h', scratch, '-p', '5432', '-U', 'postgres', '-d', 'postgres', '-c', 'SELECT pg_is_in_recovery()']);
+            if (r.stdout.trim() === 'f') break;
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+          await runOk(join(cluster.binDir, 'pg_ctl'), ['-D', pgdata, '-m', 'immediate', '-w', 'stop'], { asServer: true });
+          await rm(scratch, { recursive: true, force: true });
+        }),
+      );
+    }
+    await rm(join(copy, '..'), { recursive: true, force: true });
+    return { name: '6. restore drill (drill()) vs the same restore by hand', unit: 'ms', ours, baseline: manual, target: 1.05 };
+  } finally {
+    await cluster.destroy();
+  }
+}
+
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'pgsb-bench-'));
   await runOk('npm', ['run', 'build', '--silent'], { cwd: ROOT });
@@ -187,6 +294,8 @@ async function main(): Promise<void> {
       await cliOverhead(cluster, work, env),
       ...(await holderFootprint(cluster, work, env)),
       await walVerification(work),
+      await restoreDrill(work),
+      ...(SCALE > 0 ? await backupWindow(work, env) : []),
     ];
     console.log(`pg-split-backup benchmarks: PostgreSQL ${MAJOR}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`);
     console.log('| measurement | ours: median (min-max) | baseline: median (min-max) | figure | target | |');

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chown, cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -75,7 +75,9 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
   let started = false;
   try {
     if (ids) await chown(scratch, ids.uid, ids.gid);
-    await cp(options.dataCopy, pgdata, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    // cp -a: several times faster than fs.cp on a data directory's thousands of files, and keeps links.
+    const copied = await run('cp', ['-a', options.dataCopy, pgdata], undefined);
+    if (copied.code !== 0) throw new BackupError('INVALID_OPTION', `Could not copy ${options.dataCopy}: ${copied.output.trim()}`);
     const restoreOptions: PrepareRestoreOptions = {
       id: options.id,
       store: options.store,
