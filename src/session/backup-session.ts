@@ -16,6 +16,7 @@ import { neededWalFiles } from '../restore/verify-wal.js';
 import { compareLsn } from '../summary/lsn.js';
 import { stopWalFileName, walFileName } from '../summary/wal-file.js';
 import { abortReason, sleep, throwIfAborted } from '../util/abort.js';
+import { mkdirPrivate, writeFileDurable } from '../util/durable-fs.js';
 import { TOOL } from '../version.js';
 import type { BackupSessionEvents, SessionState, StartResult, StopResult } from './events.js';
 import { resolveOptions, type BackupSessionOptions, type ResolvedOptions } from './options.js';
@@ -157,7 +158,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       this.#emit('started', this.#start);
       return this.#start;
     } catch (error) {
-      const failure = this.#state === 'aborted' || this.#state === 'failed' ? this.#notRunningError(error) : toBackupError(error, 'SERVER_ERROR');
+      const failure = this.#state === 'aborted' || this.#state === 'failed' ? this.#notRunningError(error) : toBackupError(error);
       await this.#closeConnection();
       if (this.#state === 'starting') this.#fail(failure);
       throw failure;
@@ -180,6 +181,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     const client = this.#client!;
     const server = this.#server!;
     let summary: BackupSummary;
+    let stopped: { lsn: string; labelfile: string; spcmapfile: string | null } | undefined;
     try {
       await this.#heartbeatInFlight;
       if (this.#state !== 'stopping') throw this.#notRunningError();
@@ -191,12 +193,15 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       );
       const row = result.rows[0];
       if (row === undefined) throw new BackupError('SERVER_ERROR', 'The backup stop function returned no row.');
+      stopped = row;
       this.#serverStopped = true;
       // The backup is complete on the server: losing the connection now must not invalidate it.
       this.#detachLossHandlers(client);
       summary = await this.#summarize(client, row.lsn, row.labelfile, row.spcmapfile ?? '');
     } catch (error) {
-      const failure = this.#state === 'stopping' ? toBackupError(error, 'SERVER_ERROR') : this.#notRunningError(error);
+      let failure = this.#state === 'stopping' ? toBackupError(error) : this.#notRunningError(error);
+      // The server has ended the backup but no summary could be made: keep what it returned.
+      if (stopped !== undefined) failure = await this.#keepRawStopOutput(stopped, failure);
       await this.#closeConnection();
       this.#fail(failure);
       throw failure;
@@ -205,19 +210,43 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       await this.#spool(summary);
       const receipts = await this.#writeSinks(summary, signal);
       if (this.#attachmentFailure) throw this.#attachmentFailure;
-      if (this.#options.waitForArchive) await this.#waitForArchive(client, summary, signal);
+      if (this.#options.waitForArchive) {
+        await this.#waitForArchive(client, summary, signal).catch((error: unknown) => {
+          if (isBackupError(error)) throw error;
+          throw new BackupError('SERVER_ERROR', `The summary of backup ${this.id} is saved, but checking that its WAL was archived failed: ${(error as Error).message}. Check that ${summary.stopWalFile} reaches the archive.`, {
+            cause: error,
+            details: { id: this.id, walFile: summary.stopWalFile },
+          });
+        });
+      }
       const outcome: StopResult = Object.freeze({ summary, receipts: Object.freeze(receipts) });
       this.#setState('stopped');
       this.#log('info', `backup ${this.id} stopped at ${summary.stopLsn}`, { stopWalFile: summary.stopWalFile });
       this.#emit('stopped', outcome);
       return outcome;
     } catch (error) {
-      const failure = toBackupError(error, 'SINK_FAILED');
+      const failure = toBackupError(error);
       this.#fail(failure);
       throw failure;
     } finally {
       await this.#closeConnection();
     }
+  }
+
+  /** Writes stop's raw output beside the spool, so a summary that could not be built is not lost. */
+  async #keepRawStopOutput(raw: { lsn: string; labelfile: string; spcmapfile: string | null }, failure: BackupError): Promise<BackupError> {
+    const path = join(this.#options.spoolDirectory, `.raw-stop-${this.id}-${Date.now()}.json`);
+    try {
+      await mkdirPrivate(this.#options.spoolDirectory);
+      await writeFileDurable(path, `${JSON.stringify({ id: this.id, stopLsn: raw.lsn, labelFile: raw.labelfile, tablespaceMap: raw.spcmapfile ?? '' }, null, 2)}\n`);
+    } catch (error) {
+      this.#warn(`Could not keep stop's raw output either: ${(error as Error).message}. backup_label was:\n${raw.labelfile}`);
+      return failure;
+    }
+    return new BackupError(failure.code, `${failure.message} What the server returned at stop is kept in ${path}.`, {
+      cause: failure,
+      details: { ...failure.details, rawStopOutput: path },
+    });
   }
 
   /**
@@ -557,10 +586,11 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   }
 }
 
-function toBackupError(error: unknown, fallback: 'SERVER_ERROR' | 'SINK_FAILED'): BackupError {
+/** Any failure as a BackupError; what is not one already is a SERVER_ERROR. */
+function toBackupError(error: unknown): BackupError {
   if (isBackupError(error)) return error;
   if (error instanceof Error && error.name === 'AbortError') return abortReasonError(error);
-  return new BackupError(fallback, (error as Error)?.message ?? String(error), { cause: error });
+  return new BackupError('SERVER_ERROR', (error as Error)?.message ?? String(error), { cause: error });
 }
 
 function abortReasonError(error: Error): BackupError {
