@@ -300,7 +300,7 @@ export class Holder {
       return { v: PROTOCOL_VERSION, ok: true, id: this.#config.id, state: 'stopped', summary: summaryOverview(summary), receipts };
     } catch (error) {
       const failure = toBackupError(error);
-      if (failure.code === 'SINK_FAILED' || failure.code === 'ARCHIVE_TIMEOUT') {
+      if (session.serverStopped) {
         // The server has ended the backup and the summary exists (spool or sinks): not a tombstone.
         await this.#finish({ state: 'stopped', summaryLocations: [...this.#savedTo], error: failure.toJSON() }, 1);
       } else {

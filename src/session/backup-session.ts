@@ -89,6 +89,14 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     return this.#failure;
   }
 
+  /**
+   * True once the server has ended the backup in stop(): from then on its summary exists (in the
+   * spool, the sinks, or as stop's raw output), whatever else failed, and abort() cannot undo it.
+   */
+  get serverStopped(): boolean {
+    return this.#serverStopped;
+  }
+
   /** The spooled copy of the summary, while it exists (after stop persisted it). */
   get spoolPath(): string | undefined {
     return this.#spoolPath;
