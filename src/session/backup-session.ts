@@ -21,7 +21,9 @@ import { TOOL } from '../version.js';
 import type { BackupSessionEvents, SessionState, StartResult, StopResult } from './events.js';
 import { resolveOptions, type BackupSessionOptions, type ResolvedOptions } from './options.js';
 
-const ARCHIVE_POLL_MS = 1000;
+/** The archive wait polls quickly at first (the archiver usually needs milliseconds), then every second. */
+const ARCHIVE_POLL_FIRST_MS = 50;
+const ARCHIVE_POLL_MAX_MS = 1000;
 
 /**
  * One non-exclusive base backup, held in one dedicated server session from {@link start} to
@@ -433,6 +435,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     }
     const exact = server.canStatFile;
     const began = Date.now();
+    let pollMs = ARCHIVE_POLL_FIRST_MS;
     for (;;) {
       const progress = await readArchiveProgress(client, summary.stopWalFile, exact);
       if (progress.archived) return;
@@ -452,7 +455,8 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
           { details: { id: this.id, walFile: summary.stopWalFile, ...progress } },
         );
       }
-      await sleep(Math.min(ARCHIVE_POLL_MS, this.#options.archiveTimeout - elapsedMs + 1), signal);
+      await sleep(Math.min(pollMs, this.#options.archiveTimeout - elapsedMs + 1), signal);
+      pollMs = Math.min(pollMs * 2, ARCHIVE_POLL_MAX_MS);
     }
   }
 
