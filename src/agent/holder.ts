@@ -1,10 +1,10 @@
 import { chmod, rename } from 'node:fs/promises';
-import { summaryOverview } from '../summary/summary.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { BackupError, isBackupError, type BackupErrorJson } from '../errors.js';
 import { BackupSession } from '../session/backup-session.js';
 import { defaultSpoolDirectory, type Logger } from '../session/options.js';
 import { openStore } from '../stores/store-url.js';
+import { summaryOverview } from '../summary/summary.js';
 import type { HolderConnection } from './connection.js';
 import { acquireLock, releaseLock } from './lock.js';
 import { selfIdentity } from './process.js';
@@ -44,18 +44,7 @@ export interface HolderConfig {
 }
 
 /** What `pre` reports once the server has started the backup. */
-export interface HeldBackup {
-  readonly id: string;
-  /** The holder's pid. */
-  readonly pid: number;
-  readonly startLsn: string;
-  readonly startWalFile: string;
-  readonly timeline: number;
-  readonly serverVersion: number;
-  /** ISO 8601. */
-  readonly startedAt: string;
-  /** 0: no limit. */
-  readonly maxHoldMs: number;
+export interface HeldBackup extends Pick<BackupRecord, 'id' | 'pid' | 'startLsn' | 'startWalFile' | 'timeline' | 'serverVersion' | 'startedAt' | 'maxHoldMs'> {
   readonly runtimeDir: string;
   /** The holder's log file. */
   readonly log: string;
