@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import type pg from 'pg';
-import pRetry, { AbortError } from 'p-retry';
 import { BackupError, isBackupError } from '../errors.js';
 import { readArchiveProgress } from '../postgres/archive-status.js';
 import { connect } from '../postgres/connect.js';
 import { dialectFor, sessionSettings } from '../postgres/dialect.js';
 import { preflight, readServerInfo, type ServerInfo } from '../postgres/server-info.js';
 import type { CallOptions, SinkReceipt, SummarySink } from '../sinks/contract.js';
+import { writeWithRetry } from '../sinks/write-with-retry.js';
 import { FilesystemSummaryStore } from '../stores/filesystem.js';
 import { parseBackupLabel } from '../summary/backup-label.js';
 import type { BackupSummary, SummaryAttachment } from '../summary/summary.js';
@@ -218,17 +218,29 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     }
     try {
       await this.#spool(summary);
-      const receipts = await this.#writeSinks(summary, signal);
+      let sinkFailure: BackupError | undefined;
+      const receipts = await this.#writeSinks(summary, signal).catch((error: unknown) => {
+        if (!isBackupError(error, 'SINK_FAILED')) throw error;
+        sinkFailure = error;
+        return [];
+      });
       if (this.#attachmentFailure) throw this.#attachmentFailure;
       if (this.#options.waitForArchive) {
-        await this.#waitForArchive(client, summary, signal).catch((error: unknown) => {
+        const archived = this.#waitForArchive(client, summary, signal).catch((error: unknown) => {
           if (isBackupError(error)) throw error;
           throw new BackupError('SERVER_ERROR', `The summary of backup ${this.id} is saved, but checking that its WAL was archived failed: ${(error as Error).message}. Check that ${summary.stopWalFile} reaches the archive.`, {
             cause: error,
             details: { id: this.id, walFile: summary.stopWalFile },
           });
         });
+        // Even when a sink failed: whoever delivers the spooled summary later needs to know.
+        if (sinkFailure === undefined) await archived;
+        else sinkFailure = await archived.then(
+          () => withDetails(sinkFailure!, { walArchived: true }),
+          (error: unknown) => withDetails(sinkFailure!, { walArchived: false, archiveError: toBackupError(error).toJSON() }),
+        );
       }
+      if (sinkFailure !== undefined) throw sinkFailure;
       const outcome: StopResult = Object.freeze({ summary, receipts: Object.freeze(receipts) });
       this.#setState('stopped');
       this.#log('info', `backup ${this.id} stopped at ${summary.stopLsn}`, { stopWalFile: summary.stopWalFile });
@@ -378,11 +390,24 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     const results = await Promise.allSettled(this.#options.sinks.map((sink) => this.#writeSink(sink, summary, signal)));
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ sink: this.#options.sinks[i]!.name, error: r.reason as Error }] : []));
     if (failures.length > 0) {
-      const where = this.#spoolPath ? `It is kept in the local spool at ${this.#spoolPath}` : 'The spool could not hold it either';
+      const failed = failures.map((f) => `${f.sink} (${f.error.message})`).join(', ');
+      if (this.#spoolPath !== undefined) {
+        throw new BackupError(
+          'SINK_FAILED',
+          `The summary of backup ${this.id} was not saved to ${failed}. It is kept in the local spool at ${this.#spoolPath}; deliver it (run post again, or pg-split-backup resend) before relying on this backup.`,
+          { cause: failures[0]!.error, details: { id: this.id, spoolPath: this.#spoolPath, failedSinks: failures.map((f) => f.sink) } },
+        );
+      }
+      // Last resort (disk full?): the error itself carries what the backup cannot restore without.
       throw new BackupError(
         'SINK_FAILED',
-        `The summary of backup ${this.id} was not saved to ${failures.map((f) => `${f.sink} (${f.error.message})`).join(', ')}. ${where}; deliver it before relying on this backup.`,
-        { cause: failures[0]!.error, details: { id: this.id, spoolPath: this.#spoolPath, failedSinks: failures.map((f) => f.sink) } },
+        `The summary of backup ${this.id} was not saved to ${failed}, and the spool could not hold it either. ` +
+          `Save this backup_label${summary.tablespaceMap === '' ? '' : ' and tablespace_map'} by hand, or the backup cannot be restored:\n` +
+          `--- backup_label\n${summary.labelFile}${summary.tablespaceMap === '' ? '' : `--- tablespace_map\n${summary.tablespaceMap}`}`,
+        {
+          cause: failures[0]!.error,
+          details: { id: this.id, failedSinks: failures.map((f) => f.sink), labelFile: summary.labelFile, tablespaceMap: summary.tablespaceMap },
+        },
       );
     }
     if (this.#spoolPath !== undefined) {
@@ -395,27 +420,11 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   }
 
   async #writeSink(sink: SummarySink, summary: BackupSummary, signal: AbortSignal | undefined): Promise<SinkReceipt> {
-    const receipt = await pRetry(
-      async () => {
-        try {
-          return await sink.write(summary, signal ? { signal } : {});
-        } catch (error) {
-          // A conflicting summary or a bad ID will not get better by trying again.
-          if (isBackupError(error, 'ALREADY_EXISTS') || isBackupError(error, 'INVALID_ID')) throw new AbortError(error);
-          throw error;
-        }
-      },
-      {
-        retries: this.#options.sinkRetries,
-        minTimeout: 250,
-        maxTimeout: 8000,
-        factor: 2,
-        ...(signal ? { signal } : {}),
-        onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-          this.#emit('sink-retry', { sink: sink.name, attempt: attemptNumber, retriesLeft, error });
-        },
-      },
-    );
+    const receipt = await writeWithRetry(sink, summary, {
+      retries: this.#options.sinkRetries,
+      ...(signal ? { signal } : {}),
+      onFailedAttempt: ({ error, attempt, retriesLeft }) => this.#emit('sink-retry', { sink: sink.name, attempt, retriesLeft, error }),
+    });
     this.#emit('sink-written', { sink: sink.name, receipt });
     return receipt;
   }
@@ -608,4 +617,9 @@ function toBackupError(error: unknown): BackupError {
 function abortReasonError(error: Error): BackupError {
   const converted = abortReason({ reason: error } as AbortSignal);
   return isBackupError(converted) ? converted : new BackupError('ABORTED', converted.message, { cause: error });
+}
+
+/** The same error with more details (BackupError is immutable). */
+function withDetails(error: BackupError, details: Record<string, unknown>): BackupError {
+  return new BackupError(error.code, error.message, { cause: error.cause, details: { ...error.details, ...details } });
 }
