@@ -9,6 +9,8 @@ export type { BackupSessionOptions, Logger } from './session/options.js';
 export type { ConnectionOptions } from './postgres/connect.js';
 
 export type { CallOptions, LabelStore, SinkReceipt, SummarySink } from './sinks/contract.js';
+export { deliverSpooled } from './sinks/deliver-spooled.js';
+export type { DeliverSpooledOptions, Delivery } from './sinks/deliver-spooled.js';
 export { FilesystemSummaryStore } from './stores/filesystem.js';
 export type { FilesystemSummaryStoreOptions } from './stores/filesystem.js';
 export { MemorySummaryStore } from './stores/memory.js';

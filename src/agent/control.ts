@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BackupError, isBackupError } from '../errors.js';
 import type { SinkReceipt } from '../sinks/contract.js';
+import { deliverSpooled } from '../sinks/deliver-spooled.js';
 import { FilesystemSummaryStore } from '../stores/filesystem.js';
 import { openStore } from '../stores/store-url.js';
 import { assertBackupId } from '../summary/backup-id.js';
@@ -30,10 +31,14 @@ export interface StopOutcome {
   readonly receipts?: readonly SinkReceipt[];
   /** True when the backup had been stopped by an earlier post (hooks get retried). */
   readonly alreadyStopped: boolean;
+  /** True when this post delivered a summary an earlier stop had left in the spool. */
+  readonly deliveredFromSpool?: boolean;
 }
 
 const STATUS_TIMEOUT_MS = 5000;
 const SETTLE_WAIT_MS = 5000;
+/** A retried post should answer within seconds: 250 ms + 500 ms + 1 s of backoff. */
+const DELIVERY_RETRIES = 3;
 
 function notFound(id: string): BackupError {
   return new BackupError('NOT_FOUND', `No backup with ID ${id}: it was never started here (check --id and --runtime-dir), or its record is gone (a reboot empties a tmpfs runtime directory).`, {
@@ -59,12 +64,24 @@ export async function settleDeadHolder(paths: AgentPaths, record: BackupRecord):
   if (lock === undefined || !isRunning(lock)) await removeQuietly(paths.socket, paths.lock);
   let settled: BackupRecord;
   const endedAt = new Date().toISOString();
+  // Died mid-stop: the summary may be safe, but nobody saw its last WAL file archived.
+  const unconfirmed: Partial<BackupRecord> =
+    record.waitForArchive === false
+      ? {}
+      : {
+          archiveError: {
+            code: 'HOLDER_FAILED',
+            message: `The holder of backup ${record.id} (pid ${record.pid}) died during the stop, before it saw the backup's last WAL file archived. Run pg-split-backup verify --id ${record.id} against the WAL archive before relying on this backup.`,
+            details: { id: record.id, summarySaved: true },
+          },
+        };
   if (record.state === 'stopping' && (await new FilesystemSummaryStore({ directory: record.spoolDirectory }).has(record.id).catch(() => false))) {
     const spoolPath = join(record.spoolDirectory, record.id);
     settled = {
       ...record,
       state: 'stopped',
       endedAt,
+      ...unconfirmed,
       error: {
         code: 'SINK_FAILED',
         message: `The holder (pid ${record.pid}) died while stopping backup ${record.id}; its summary is complete in the spool at ${spoolPath}. Deliver it to the sinks before relying on this backup.`,
@@ -72,7 +89,7 @@ export async function settleDeadHolder(paths: AgentPaths, record: BackupRecord):
       },
     };
   } else if (record.state === 'stopping' && (await missingSinks(record)).length === 0) {
-    settled = { ...record, state: 'stopped', endedAt, summaryLocations: record.sinks };
+    settled = { ...record, state: 'stopped', endedAt, summaryLocations: record.sinks, ...unconfirmed };
   } else {
     settled = {
       ...record,
@@ -85,14 +102,14 @@ export async function settleDeadHolder(paths: AgentPaths, record: BackupRecord):
   return settled;
 }
 
-/** The sinks of a record that do not hold its summary (or cannot say: `url (why)`). */
-async function missingSinks(record: BackupRecord): Promise<string[]> {
-  const missing: string[] = [];
+/** The sinks of a record that do not hold its summary (or cannot say, with why). */
+async function missingSinks(record: BackupRecord): Promise<{ url: string; why?: string }[]> {
+  const missing: { url: string; why?: string }[] = [];
   for (const url of record.sinks) {
     try {
-      if (!(await (await openStore(url)).has(record.id))) missing.push(url);
+      if (!(await (await openStore(url)).has(record.id))) missing.push({ url });
     } catch (error) {
-      missing.push(`${url} (${(error as Error).message})`);
+      missing.push({ url, why: (error as Error).message });
     }
   }
   return missing;
@@ -144,23 +161,40 @@ async function runtimeDirOrNotFound(runtimeDir: string, id: string): Promise<Age
   return paths;
 }
 
-async function outcomeFromStoppedRecord(record: BackupRecord): Promise<StopOutcome> {
+async function outcomeFromStoppedRecord(paths: AgentPaths, record: BackupRecord): Promise<StopOutcome> {
   const missing = await missingSinks(record);
+  let delivered = false;
   if (missing.length > 0) {
-    const spoolPath = (record.error?.details.spoolPath as string | undefined) ?? join(record.spoolDirectory, record.id);
-    const spooled = await new FilesystemSummaryStore({ directory: record.spoolDirectory }).has(record.id).catch(() => false);
-    throw new BackupError(
-      'SINK_FAILED',
-      `Backup ${record.id} was stopped, but its summary is not in ${missing.join(', ')}. ${spooled ? `It is kept in the local spool at ${spoolPath}` : 'The spool does not hold it either'}; deliver it before relying on this backup.`,
-      { details: { id: record.id, ...(spooled ? { spoolPath } : {}), failedSinks: missing } },
-    );
+    const spool = new FilesystemSummaryStore({ directory: record.spoolDirectory });
+    const spoolPath = join(record.spoolDirectory, record.id);
+    if (!(await spool.has(record.id).catch(() => false))) {
+      throw new BackupError(
+        'SINK_FAILED',
+        `Backup ${record.id} was stopped, but its summary is not in ${missing.map((m) => m.url).join(', ')}, and the spool does not hold it either; see ${paths.log}.`,
+        { details: { id: record.id, failedSinks: missing.map((m) => m.url) } },
+      );
+    }
+    // A retried post is the way to finish a delivery: the sinks may be back.
+    const sinks = await Promise.all(missing.map((m) => openStore(m.url)));
+    await deliverSpooled(record.id, { sinks, spoolDirectory: record.spoolDirectory, retries: DELIVERY_RETRIES }).catch((error: unknown) => {
+      throw new BackupError(
+        'SINK_FAILED',
+        `Backup ${record.id} was stopped, but its summary is still not in ${missing.map((m) => m.url).join(', ')}: ${(error as Error).message} It is kept in the local spool at ${spoolPath}; run post again once the sink is back.`,
+        { cause: error, details: { id: record.id, spoolPath, failedSinks: missing.map((m) => m.url) } },
+      );
+    });
+    delivered = true;
+    const { error: _delivered, ...rest } = record;
+    await writeRecord(paths.record, { ...rest, summaryLocations: record.sinks }).catch(() => undefined);
   }
-  if (record.error?.code === 'ARCHIVE_TIMEOUT') throw responseError(record.error);
+  // Delivery fixes a SINK_FAILED; any other failure (archive timeout, WAL unreadable) still stands.
+  if (record.error !== undefined && record.error.code !== 'SINK_FAILED') throw responseError(record.error);
   const first = record.sinks[0];
   if (first === undefined) throw notFound(record.id);
   const summary = await (await openStore(first)).get(record.id);
+  if (record.archiveError !== undefined) throw responseError(record.archiveError);
   const locations = record.summaryLocations !== undefined && record.summaryLocations.length === record.sinks.length ? record.summaryLocations : record.sinks;
-  return { id: record.id, summary, locations, alreadyStopped: true };
+  return { id: record.id, summary, locations, alreadyStopped: true, ...(delivered ? { deliveredFromSpool: true } : {}) };
 }
 
 /**
@@ -178,12 +212,12 @@ export async function stopBackup(id: string, options: ControlOptions): Promise<S
   if ('ok' in found) {
     if (!found.ok) throw responseError(found.error);
     const record = found.record as BackupRecord | undefined;
-    if (record !== undefined) return outcomeFromStoppedRecord(record);
+    if (record !== undefined) return outcomeFromStoppedRecord(paths, record);
     const summary = found.summary as BackupSummary;
     const receipts = found.receipts as SinkReceipt[];
     return { id, summary, receipts, locations: receipts.map((r) => r.location), alreadyStopped: false };
   }
-  if (found.state === 'stopped') return outcomeFromStoppedRecord(found);
+  if (found.state === 'stopped') return outcomeFromStoppedRecord(paths, found);
   throw notRunning(found);
 }
 

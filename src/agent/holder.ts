@@ -12,6 +12,9 @@ import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, type HolderRequest, type HolderRes
 import { readRecord, removeQuietly, writeRecord, type BackupRecord } from './record.js';
 import { agentPaths, ensureRuntimeDir, type AgentPaths } from './runtime-dir.js';
 
+/** Test hook: a holder started with this variable set to `1` kills itself right after spooling. */
+export const CRASH_AFTER_SPOOL_VARIABLE = 'PGSB_TEST_CRASH_AFTER_SPOOL';
+
 /** What `pre` hands the holder over its IPC channel (never argv or env: it may hold a password). */
 export interface HolderConfig {
   /** Config format version. */
@@ -149,7 +152,11 @@ export class Holder {
       session.on('waiting-for-archive', ({ walFile, elapsedMs }) => this.#log('info', `waiting for ${walFile} to be archived (${Math.round(elapsedMs / 1000)} s)`));
       session.on('sink-retry', ({ sink, attempt, error }) => this.#log('warn', `sink ${sink}: attempt ${attempt} failed: ${error.message}`));
       session.on('sink-written', ({ receipt }) => this.#savedTo.push(receipt.location));
-      session.on('spooled', ({ path }) => this.#log('info', `summary persisted in the spool at ${path}`));
+      session.on('spooled', ({ path }) => {
+        this.#log('info', `summary persisted in the spool at ${path}`);
+        // Test hook (docs/hooks.md): die as a crash would, after the stop and before any sink write.
+        if (process.env[CRASH_AFTER_SPOOL_VARIABLE] === '1') process.kill(process.pid, 'SIGKILL');
+      });
       this.#throwIfCancelled();
       const started = await session.start();
       session.on('lost', ({ reason, error }) => this.#onLost(reason, error));
@@ -186,6 +193,7 @@ export class Holder {
         ...facts,
         sinks: config.sinks,
         spoolDirectory: config.spoolDirectory ?? defaultSpoolDirectory(),
+        waitForArchive: config.waitForArchive,
       };
       await writeRecord(paths.record, this.#record);
       // Lost (or cancelled) while the socket and record were being set up.
@@ -291,13 +299,26 @@ export class Holder {
       const failure = toBackupError(error);
       if (session.serverStopped) {
         // The server has ended the backup and the summary exists (spool or sinks): not a tombstone.
-        await this.#finish({ state: 'stopped', summaryLocations: [...this.#savedTo], error: failure.toJSON() }, 1);
+        await this.#finish({ state: 'stopped', summaryLocations: [...this.#savedTo], error: failure.toJSON(), ...this.#archiveErrorOf(failure) }, 1);
       } else {
         const reason = typeof failure.details.reason === 'string' ? failure.details.reason : failure.message;
         await this.#finish({ state: session.state === 'aborted' ? 'aborted' : 'lost', reason, error: failure.toJSON() }, 3);
       }
       return errorResponse(failure);
     }
+  }
+
+  /** For a stop whose sinks failed: what a later delivery must still report about the WAL archive. */
+  #archiveErrorOf(failure: BackupError): Partial<BackupRecord> {
+    if (failure.code !== 'SINK_FAILED' || !this.#config.waitForArchive || failure.details.walArchived === true) return {};
+    const archiveError = failure.details.archiveError as BackupRecord['archiveError'];
+    return {
+      archiveError: archiveError ?? {
+        code: 'SERVER_ERROR',
+        message: `Backup ${this.#config.id} was stopped, but its last WAL file was not seen archived. Run pg-split-backup verify --id ${this.#config.id} before relying on it.`,
+        details: { id: this.#config.id },
+      },
+    };
   }
 
   /** The answer for a request that arrives after the backup ended: what the record says. */

@@ -30,6 +30,10 @@ export interface StartBackupOptions {
   readonly waitForArchive?: boolean;
   /** Ship the backup's WAL in its summary, so it restores with no archive. @default false */
   readonly includeWal?: boolean;
+  /** How long post waits for the last WAL file to be archived, in milliseconds. @default the library's 600000 */
+  readonly archiveTimeoutMs?: number;
+  /** How often the holder checks its server session, in milliseconds (at least 100). @default the library's 10000 */
+  readonly heartbeatIntervalMs?: number;
   /** Absolute runtime directory (see `resolveRuntimeDir`). */
   readonly runtimeDir: string;
   /** The environment the holder inherits (PGPASSWORD is moved into its IPC config). @default process.env */
@@ -73,6 +77,13 @@ export async function checkStart(options: StartBackupOptions): Promise<void> {
   parseDbname(options.dbname);
   const maxHold = options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
   if (!Number.isFinite(maxHold) || maxHold < 0) throw new BackupError('INVALID_OPTION', '--max-hold must be a duration of 0 or more.', { details: { option: 'max-hold' } });
+  const { archiveTimeoutMs, heartbeatIntervalMs } = options;
+  if (archiveTimeoutMs !== undefined && !(archiveTimeoutMs > 0)) {
+    throw new BackupError('INVALID_OPTION', '--archive-timeout must be a duration above 0.', { details: { option: 'archive-timeout' } });
+  }
+  if (heartbeatIntervalMs !== undefined && !(heartbeatIntervalMs >= 100)) {
+    throw new BackupError('INVALID_OPTION', '--heartbeat must be at least 100ms.', { details: { option: 'heartbeat' } });
+  }
   await ensureRuntimeDir(options.runtimeDir);
   const paths = agentPaths(options.runtimeDir, options.id);
   const holder = await liveLockHolder(paths);
@@ -129,6 +140,8 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
     maxHoldMs: options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS,
     waitForArchive: options.waitForArchive ?? true,
     ...(options.includeWal ? { includeWal: true } : {}),
+    ...(options.archiveTimeoutMs !== undefined ? { archiveTimeoutMs: options.archiveTimeoutMs } : {}),
+    ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
     startLog,
   };
 

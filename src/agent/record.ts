@@ -33,6 +33,14 @@ export interface BackupRecord {
   readonly sinks: readonly string[];
   /** The spool directory the session persists the summary in before the sinks. */
   readonly spoolDirectory: string;
+  /** Whether post waits for the backup's last WAL file to be archived (absent in older records: true). */
+  readonly waitForArchive?: boolean;
+  /**
+   * For `stopped` with a summary that did not reach every sink at first: why the backup's last WAL
+   * file was not seen archived (an archive timeout, or the holder died during the stop). A post
+   * that later delivers the summary reports this instead of success.
+   */
+  readonly archiveError?: BackupErrorJson;
   /** Why it ended, for `aborted` and `lost`. */
   readonly reason?: string;
   /** ISO 8601 time it ended. */

@@ -4,6 +4,10 @@ import { formatDuration, parseDuration } from '../agent/duration.js';
 import { DEFAULT_MAX_HOLD_MS, startBackup } from '../agent/launch.js';
 import { resolveRuntimeDir } from '../agent/runtime-dir.js';
 import { BackupError } from '../errors.js';
+import { isAbsolute } from 'node:path';
+import { defaultSpoolDirectory } from '../session/options.js';
+import { deliverSpooled } from '../sinks/deliver-spooled.js';
+import { FilesystemSummaryStore } from '../stores/filesystem.js';
 import { openStore } from '../stores/store-url.js';
 import { assertBackupId } from '../summary/backup-id.js';
 import { COMMON_OPTIONS, lines, required, strings, text, type Command, type Values } from './command-kit.js';
@@ -27,7 +31,7 @@ function runtimeDir(values: Values): string {
 const pre: Command = {
   name: 'pre',
   summary: 'start a backup and hold it open (the pre-backup hook)',
-  usage: 'pg-split-backup pre --id ID --sink URL [--sink URL]... [--dbname CONNSTR] [--fast] [--max-hold DURATION] [--no-wait-archive] [--include-wal] [--json]',
+  usage: 'pg-split-backup pre --id ID --sink URL [--sink URL]... [--dbname CONNSTR] [--fast] [--max-hold DURATION] [--no-wait-archive] [--archive-timeout DURATION] [--heartbeat DURATION] [--include-wal] [--json]',
   details: `Starts a detached holder process that runs pg_backup_start (pg_start_backup before 15) in its
 own server session and keeps that session open until post. Exits 0 once the server confirmed the
 start, printing the ID, start LSN and start WAL file. Copy the data directory after that.
@@ -40,6 +44,11 @@ start, printing the ID, start LSN and start WAL file. Copy the data directory af
   --max-hold DURATION   abort the backup if post has not come after this long (e.g. 90m, 24h, 1d;
                         0 = no limit; default 24h)
   --no-wait-archive     at post, do not wait for the last WAL file to be archived
+  --archive-timeout DURATION
+                        at post, how long to wait for that WAL file before failing with
+                        ARCHIVE_TIMEOUT (exit 1; the summary is saved all the same; default 10m)
+  --heartbeat DURATION  how often the holder checks its server session; a check unanswered for
+                        this long counts as a lost session (default 10s, at least 100ms)
   --include-wal         ship the backup's WAL in its summary (a temporary replication slot holds it
                         until post), so it restores with no WAL archive; needs a role that may read
                         files (11+: EXECUTE on pg_read_binary_file; 10: superuser) and create slots`,
@@ -51,12 +60,16 @@ start, printing the ID, start LSN and start WAL file. Copy the data directory af
     fast: { type: 'boolean' },
     'max-hold': { type: 'string' },
     'no-wait-archive': { type: 'boolean' },
+    'archive-timeout': { type: 'string' },
+    heartbeat: { type: 'string' },
     'include-wal': { type: 'boolean' },
   },
   async run(values) {
     const id = required(values, 'id');
     assertBackupId(id);
     const maxHold = text(values, 'max-hold');
+    const archiveTimeout = text(values, 'archive-timeout');
+    const heartbeat = text(values, 'heartbeat');
     const dbname = text(values, 'dbname');
     const backup = await startBackup({
       id,
@@ -66,6 +79,8 @@ start, printing the ID, start LSN and start WAL file. Copy the data directory af
       maxHoldMs: maxHold === undefined ? DEFAULT_MAX_HOLD_MS : parseDuration(maxHold, 'max-hold'),
       waitForArchive: values['no-wait-archive'] !== true,
       includeWal: values['include-wal'] === true,
+      ...(archiveTimeout !== undefined ? { archiveTimeoutMs: parseDuration(archiveTimeout, 'archive-timeout') } : {}),
+      ...(heartbeat !== undefined ? { heartbeatIntervalMs: parseDuration(heartbeat, 'heartbeat') } : {}),
       runtimeDir: runtimeDir(values),
     });
     return {
@@ -89,7 +104,8 @@ const post: Command = {
 tablespace_map, LSNs, WAL range) is persisted to the local spool, then written to every sink; then
 post waits until the backup's last WAL file is archived (unless pre had --no-wait-archive). Exits 0
 only if every sink holds the summary. Run it again after a failure: a stopped backup is reported
-again (exit 0 once every sink holds its summary).
+again, and a summary an earlier post left in the spool (exit 4) is delivered to the sinks that
+miss it (exit 0 once every sink holds it).
 
   --id ID   the ID given to pre`,
   options: { ...COMMON_OPTIONS, id: { type: 'string' } },
@@ -103,6 +119,7 @@ again (exit 0 once every sink holds its summary).
         ok: true,
         id,
         alreadyStopped: outcome.alreadyStopped,
+        ...(outcome.deliveredFromSpool ? { deliveredFromSpool: true } : {}),
         startLsn: summary.startLsn,
         stopLsn: summary.stopLsn,
         startWalFile: summary.startWalFile,
@@ -114,6 +131,7 @@ again (exit 0 once every sink holds its summary).
       },
       text: lines(
         outcome.alreadyStopped ? `backup ${id} had already been stopped (at ${summary.stoppedAt})` : `backup ${id} stopped at ${summary.stopLsn}`,
+        outcome.deliveredFromSpool === true && 'its summary, kept in the spool by an earlier post, is now delivered',
         `WAL needed:     ${summary.startWalFile} .. ${summary.stopWalFile} (timeline ${summary.timeline})`,
         'summary saved to:',
         ...outcome.locations.map((l) => `  ${l}`),
@@ -210,8 +228,59 @@ they fail; exit 3 when the store has no summary with that ID).
   },
 };
 
+const resend: Command = {
+  name: 'resend',
+  summary: 'deliver summaries left in the local spool to their sinks',
+  usage: 'pg-split-backup resend --sink URL [--sink URL]... [--id ID] [--spool-dir DIR] [--json]',
+  details: `A post that exits 4 keeps the summary in the local spool. "post" again delivers it while the
+runtime directory still has the backup's record; resend does it without one (after a reboot
+emptied a tmpfs runtime directory, or for a library user's spool). Each summary is read back with
+its checksums, written to every sink (the same summary already there counts as delivered), then
+removed from the spool. Exit 0 when every summary reached every sink, 4 when one did not (it stays
+in the spool), 3 when --id is not in the spool.
+
+  --sink URL        where the summaries go (repeatable; at least one)
+  --id ID           only this backup (default: every summary in the spool)
+  --spool-dir DIR   the spool (default: $XDG_STATE_HOME/pg-split-backup/spool, else
+                    ~/.local/state/pg-split-backup/spool)`,
+  options: { ...COMMON_OPTIONS, id: { type: 'string' }, sink: { type: 'string', multiple: true }, 'spool-dir': { type: 'string' } },
+  async run(values) {
+    const id = text(values, 'id');
+    if (id !== undefined) assertBackupId(id);
+    const urls = strings(values, 'sink');
+    if (urls.length === 0) throw new BackupError('INVALID_OPTION', 'Give at least one --sink URL: where the summaries go.', { details: { option: 'sink' } });
+    const spoolDir = text(values, 'spool-dir');
+    if (spoolDir !== undefined && !isAbsolute(spoolDir)) {
+      throw new BackupError('INVALID_OPTION', `--spool-dir must be an absolute path, got ${spoolDir}.`, { details: { option: 'spool-dir' } });
+    }
+    const spoolDirectory = spoolDir ?? defaultSpoolDirectory();
+    const sinks = await Promise.all(urls.map((url) => openStore(url)));
+    const ids = id !== undefined ? [id] : await new FilesystemSummaryStore({ directory: spoolDirectory }).list();
+    const delivered: { id: string; locations: string[] }[] = [];
+    const failed: { id: string; error: string }[] = [];
+    for (const each of ids) {
+      try {
+        const { receipts } = await deliverSpooled(each, { sinks, spoolDirectory });
+        delivered.push({ id: each, locations: receipts.map((r) => r.location) });
+      } catch (error) {
+        if (id !== undefined) throw error;
+        failed.push({ id: each, error: (error as Error).message });
+      }
+    }
+    if (failed.length > 0) {
+      throw new BackupError('SINK_FAILED', `${failed.length} of ${ids.length} spooled summaries were not delivered; they stay in ${spoolDirectory}: ${failed.map((f) => `${f.id}: ${f.error}`).join('; ')}`, {
+        details: { spoolDirectory, delivered, failed },
+      });
+    }
+    return {
+      json: { ok: true, spoolDirectory, delivered },
+      text: delivered.length === 0 ? `the spool ${spoolDirectory} holds no summaries` : lines(...delivered.map((d) => `${d.id} delivered to ${d.locations.join(', ')}`)),
+    };
+  },
+};
+
 /** Every command, in help order. */
-export const COMMANDS: readonly Command[] = [pre, post, abort, status, list, show, ...RESTORE_COMMANDS];
+export const COMMANDS: readonly Command[] = [pre, post, abort, status, list, show, resend, ...RESTORE_COMMANDS];
 
 /** `pg-split-backup <command> --help`. */
 export function commandHelp(command: Command): string {
