@@ -2,50 +2,20 @@
 // process (piped stdio, read to EOF, as a backup program runs hooks) and its detached holder.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cp, readFile, readlink, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, readlink, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test, type TestContext } from 'node:test';
-import { TestCluster, testMajors } from '../harness/index.js';
-import { alive, CliSandbox, explain, ROOT, waitFor, type CliRun } from './cli-helpers.js';
+import { describe, test } from 'node:test';
+import { alive, explain, ROOT, waitFor } from './cli-helpers.js';
+import { HOOK_MAJOR, useHookCluster } from './hook-fixture.js';
 
-// One server for the file: PostgreSQL 15 when selected (the Debian server), else the newest selected.
-const MAJOR = testMajors().includes(15) ? 15 : Math.max(...testMajors());
-const ABORT_WARNING = /aborting backup due to backend exiting before pg_(backup_stop|stop_backup) was called/;
-
-describe(`pg-split-backup hooks on PostgreSQL ${MAJOR}`, () => {
-  let cluster: TestCluster;
-  // A password in the URI (trust auth ignores it) to prove it never shows up anywhere.
-  let dbname: string;
-  before(async () => {
-    cluster = await TestCluster.start({ major: MAJOR });
-    dbname = `postgresql://postgres:hunter2@${cluster.host}:${cluster.port}/postgres`;
-  });
-  after(async () => {
-    await cluster?.destroy();
-  });
-
-  async function sandbox(t: TestContext): Promise<CliSandbox> {
-    const box = await CliSandbox.create();
-    t.after(() => box.destroy());
-    return box;
-  }
-
-  async function pre(box: CliSandbox, id: string, ...extra: string[]): Promise<CliRun & { pid: number }> {
-    const run = await box.run(['pre', '--id', id, '--sink', box.sink(), '--dbname', dbname, '--fast', '--json', ...extra]);
-    assert.equal(run.code, 0, explain(run));
-    assert.equal(run.json?.ok, true, explain(run));
-    return { ...run, pid: run.json!.pid as number };
-  }
-
-  async function backends(id: string): Promise<number> {
-    const rows = await cluster.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [`pg-split-backup ${id}`]);
-    return rows[0]!.n;
-  }
+describe(`pg-split-backup hooks on PostgreSQL ${HOOK_MAJOR}`, () => {
+  const hooks = useHookCluster();
+  const { sandbox, pre, backends } = hooks;
 
   test('pre read to EOF by its caller returns at once while the holder lives on without the caller’s stdio; post saves the summary and exits 0', async (t) => {
     const box = await sandbox(t);
     const id = 'hooks-basic';
-    const started = await box.run(['pre', '--id', id, '--sink', box.sink(), '--dbname', dbname, '--fast', '--json'], { env: { PGPASSWORD: 'hunter3' } });
+    const started = await box.run(['pre', '--id', id, '--sink', box.sink(), '--dbname', hooks.dbname, '--fast', '--json'], { env: { PGPASSWORD: 'hunter3' } });
     assert.equal(started.code, 0, explain(started));
     assert.ok(started.eofAfterExitMs < 1000, `stdout reached EOF ${started.eofAfterExitMs} ms after pre exited`);
     assert.ok(started.ms < 15_000, `pre took ${started.ms} ms`);
@@ -93,7 +63,7 @@ describe(`pg-split-backup hooks on PostgreSQL ${MAJOR}`, () => {
     assert.equal(text.code, 0, explain(text));
     assert.match(text.stdout, new RegExp(`^${id}\\s+${pid}\\s+running\\s+${json.startLsn.replace('/', '\\/')}`, 'm'));
 
-    await cluster.query('CREATE TABLE IF NOT EXISTS hooks_basic AS SELECT generate_series(1, 1000) AS i');
+    await hooks.cluster.query('CREATE TABLE IF NOT EXISTS hooks_basic AS SELECT generate_series(1, 1000) AS i');
     const stopped = await box.run(['post', '--id', id]);
     assert.equal(stopped.code, 0, explain(stopped));
     assert.match(stopped.stdout, new RegExp(`^backup ${id} stopped at [0-9A-F]+/[0-9A-F]+$`, 'm'));
@@ -113,37 +83,12 @@ describe(`pg-split-backup hooks on PostgreSQL ${MAJOR}`, () => {
     assert.deepEqual(await readdir(box.spoolDir).catch(() => []), []);
   });
 
-  test('a second post of a stopped backup prints the saved summary again and exits 0; concurrent posts get the same outcome', async (t) => {
-    const box = await sandbox(t);
-    await pre(box, 'hooks-twice');
-    const [a, b] = await Promise.all([box.run(['post', '--id', 'hooks-twice', '--json']), box.run(['post', '--id', 'hooks-twice', '--json'])]);
-    assert.equal(a.code, 0, explain(a));
-    assert.equal(b.code, 0, explain(b));
-    assert.equal(a.json!.stopLsn, b.json!.stopLsn);
-    const again = await box.run(['post', '--id', 'hooks-twice', '--json']);
-    assert.equal(again.code, 0, explain(again));
-    assert.equal(again.json!.alreadyStopped, true);
-    assert.equal(again.json!.stopLsn, a.json!.stopLsn);
-    assert.deepEqual(again.json!.locations, [`file://${box.sink()}/hooks-twice/`]);
-    const text = await box.run(['post', '--id', 'hooks-twice']);
-    assert.equal(text.code, 0, explain(text));
-    assert.match(text.stdout, /^backup hooks-twice had already been stopped/m);
-    // A finished ID is not reused, neither through the record nor through the sink.
-    const reuse = await box.run(['pre', '--id', 'hooks-twice', '--sink', box.sink(), '--dbname', dbname]);
-    assert.equal(reuse.code, 2, explain(reuse));
-    assert.match(reuse.stderr, /ALREADY_EXISTS: Backup hooks-twice was already taken/);
-    const otherRuntime = await box.run(['pre', '--id', 'hooks-twice', '--sink', box.sink(), '--dbname', dbname], { runtimeDir: join(box.base, 'rt2') });
-    assert.equal(otherRuntime.code, 2, explain(otherRuntime));
-    assert.match(otherRuntime.stderr, /ALREADY_EXISTS: Sink file:\/\/.* already holds a summary for backup hooks-twice/);
-    assert.deepEqual(box.processes(), []);
-  });
-
   test('two IDs run concurrently; a duplicate ID exits 2 ALREADY_EXISTS and does not disturb the running one', async (t) => {
     const box = await sandbox(t);
     const one = await pre(box, 'hooks-one');
     const two = await pre(box, 'hooks-two');
     assert.notEqual(one.pid, two.pid);
-    const duplicate = await box.run(['pre', '--id', 'hooks-one', '--sink', box.sink('other-sink'), '--dbname', dbname, '--json']);
+    const duplicate = await box.run(['pre', '--id', 'hooks-one', '--sink', box.sink('other-sink'), '--dbname', hooks.dbname, '--json']);
     assert.equal(duplicate.code, 2, explain(duplicate));
     assert.equal(duplicate.json!.error.code, 'ALREADY_EXISTS');
     assert.equal(duplicate.json!.error.details.pid, one.pid);
@@ -165,39 +110,20 @@ describe(`pg-split-backup hooks on PostgreSQL ${MAJOR}`, () => {
     assert.deepEqual(await readdir(box.sink('other-sink')).catch(() => []), []);
   });
 
-  test('two pre with the same ID at the same moment: one holds the backup, the other exits 2 ALREADY_EXISTS without harming it', async (t) => {
-    const box = await sandbox(t);
-    const id = 'hooks-race';
-    const args = ['pre', '--id', id, '--sink', box.sink(), '--dbname', dbname, '--fast', '--json'];
-    const runs = await Promise.all([box.run(args), box.run(args), box.run(args)]);
-    const winners = runs.filter((r) => r.code === 0);
-    assert.equal(winners.length, 1, runs.map(explain).join('\n'));
-    for (const loser of runs.filter((r) => r.code !== 0)) {
-      assert.equal(loser.code, 2, explain(loser));
-      assert.equal(loser.json!.error.code, 'ALREADY_EXISTS', explain(loser));
-    }
-    const pid = winners[0]!.json!.pid as number;
-    assert.ok(alive(pid));
-    assert.deepEqual(box.processes(), [pid]);
-    assert.deepEqual(await box.runtimeFiles(), [`${id}.json`, `${id}.lock`, `${id}.log`, `${id}.sock`]);
-    const post = await box.run(['post', '--id', id]);
-    assert.equal(post.code, 0, explain(post));
-  });
-
   test('pre killed while the server is still starting the backup (a hook timeout): the holder gives the backup up and leaves nothing behind', async (t) => {
     const box = await sandbox(t);
     const id = 'hooks-pre-killed';
     // Dirty buffers make the spread (not --fast) checkpoint of the start take minutes.
-    await cluster.query('CREATE TABLE hooks_dirty AS SELECT g AS i, repeat(md5(g::text), 4) AS pad FROM generate_series(1, 150000) AS g');
-    t.after(() => cluster.query('DROP TABLE IF EXISTS hooks_dirty'));
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'pre', '--id', id, '--sink', box.sink(), '--dbname', dbname, '--runtime-dir', box.runtimeDir], {
+    await hooks.cluster.query('CREATE TABLE hooks_dirty AS SELECT g AS i, repeat(md5(g::text), 4) AS pad FROM generate_series(1, 150000) AS g');
+    t.after(() => hooks.cluster.query('DROP TABLE IF EXISTS hooks_dirty'));
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'pre', '--id', id, '--sink', box.sink(), '--dbname', hooks.dbname, '--runtime-dir', box.runtimeDir], {
       cwd: ROOT,
       env: box.env(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const closed = new Promise((resolve) => child.on('close', resolve));
     const starting = async (): Promise<boolean> => {
-      const rows = await cluster.query<{ n: number }>(
+      const rows = await hooks.cluster.query<{ n: number }>(
         "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query ~ 'start_backup|backup_start'",
         [`pg-split-backup ${id}`],
       );
@@ -210,71 +136,12 @@ describe(`pg-split-backup hooks on PostgreSQL ${MAJOR}`, () => {
     await closed;
     assert.ok(await waitFor(() => !alive(holders[0]!), 10_000), 'the holder gives up once pre is gone');
     // Let the server finish the start call: its backend then finds the client gone and aborts the backup.
-    await cluster.query('CHECKPOINT');
+    await hooks.cluster.query('CHECKPOINT');
     assert.ok(await waitFor(async () => (await backends(id)) === 0, 20_000), 'no backend of the backup is left');
     assert.deepEqual(await box.runtimeFiles(), []);
     assert.deepEqual(box.processes(), []);
     const post = await box.run(['post', '--id', id]);
     assert.equal(post.code, 3, explain(post));
-  });
-
-  test('kill -9 of the holder: the server ends the backup, post exits 3 naming the dead holder, the stale socket and lock are cleaned up, the ID can start again', async (t) => {
-    const box = await sandbox(t);
-    const id = 'hooks-killed';
-    const { pid } = await pre(box, id);
-    const warnings = async (): Promise<number> => (await cluster.log()).split('\n').filter((line) => ABORT_WARNING.test(line)).length;
-    const warningsBefore = await warnings();
-    process.kill(pid, 'SIGKILL');
-    assert.ok(await waitFor(() => !alive(pid)));
-    assert.ok(await waitFor(async () => (await backends(id)) === 0), 'the held backend is gone from pg_stat_activity');
-    assert.ok(await waitFor(async () => (await warnings()) > warningsBefore), 'the server log says it aborted the backup');
-    // What a killed holder leaves: socket, lock and a record saying running.
-    assert.deepEqual(await box.runtimeFiles(), [`${id}.json`, `${id}.lock`, `${id}.log`, `${id}.sock`]);
-    const post = await box.run(['post', '--id', id]);
-    assert.equal(post.code, 3, explain(post));
-    assert.match(post.stderr, new RegExp(`BACKUP_ABORTED: Backup ${id} is not valid: it was lost at .*: the holder process \\(pid ${pid}\\) ended without stopping the backup`));
-    assert.deepEqual(await box.runtimeFiles(), [`${id}.json`, `${id}.log`]);
-    const again = await box.run(['post', '--id', id, '--json']);
-    assert.equal(again.code, 3, explain(again));
-    assert.equal(again.json!.error.code, 'BACKUP_ABORTED');
-    assert.equal(again.json!.error.details.state, 'lost');
-    assert.deepEqual(await readdir(box.sink()).catch(() => []), []);
-
-    // Killed again, this time pre itself meets the stale lock and socket.
-    const second = await pre(box, id);
-    process.kill(second.pid, 'SIGKILL');
-    assert.ok(await waitFor(() => !alive(second.pid)));
-    const third = await pre(box, id);
-    assert.ok(alive(third.pid));
-    const abort = await box.run(['abort', '--id', id]);
-    assert.equal(abort.code, 0, explain(abort));
-  });
-
-  test('pg_terminate_backend of the held session: the holder records it and exits; post exits 3 naming the reason', async (t) => {
-    const box = await sandbox(t);
-    const id = 'hooks-terminated';
-    const { pid } = await pre(box, id);
-    const [row] = await cluster.query<{ ok: boolean }>('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1', [`pg-split-backup ${id}`]);
-    assert.equal(row?.ok, true);
-    assert.ok(await waitFor(() => !alive(pid)), 'the holder exits once its session is gone');
-    assert.deepEqual(await box.runtimeFiles(), [`${id}.json`, `${id}.log`]);
-    const status = await box.run(['status', '--id', id]);
-    assert.equal(status.code, 3, explain(status));
-    const post = await box.run(['post', '--id', id]);
-    assert.equal(post.code, 3, explain(post));
-    assert.match(post.stderr, /it was lost at .*terminating connection due to administrator command/);
-  });
-
-  test('--max-hold 2s: the holder aborts the backup when it expires; post exits 3 naming the max hold', async (t) => {
-    const box = await sandbox(t);
-    const id = 'hooks-max-hold';
-    const { pid, json } = await pre(box, id, '--max-hold', '2s');
-    assert.equal(json!.maxHoldMs, 2000);
-    assert.ok(await waitFor(() => !alive(pid), 15_000), 'the holder exits at max hold');
-    assert.equal(await backends(id), 0);
-    const post = await box.run(['post', '--id', id]);
-    assert.equal(post.code, 3, explain(post));
-    assert.match(post.stderr, /held longer than the maximum of 2 s \(maxHold\)/);
   });
 
   test('abort ends a running backup without a summary (exit 0); then post exits 3 and abort again exits 3', async (t) => {
@@ -294,44 +161,10 @@ describe(`pg-split-backup hooks on PostgreSQL ${MAJOR}`, () => {
     assert.deepEqual(await readdir(box.sink()).catch(() => []), []);
   });
 
-  test('SIGTERM to the holder aborts the backup and leaves a tombstone; post exits 3', async (t) => {
-    const box = await sandbox(t);
-    const id = 'hooks-sigterm';
-    const { pid } = await pre(box, id);
-    process.kill(pid, 'SIGTERM');
-    assert.ok(await waitFor(() => !alive(pid)));
-    const post = await box.run(['post', '--id', id]);
-    assert.equal(post.code, 3, explain(post));
-    assert.match(post.stderr, /it was aborted at .*: the holder received SIGTERM/);
-  });
-
-  test('a sink that fails at post: exit 4 with the spool path; post again is 4 until the summary is delivered, then 0', async (t) => {
-    const box = await sandbox(t);
-    const id = 'hooks-sink-failed';
-    const sink = box.sink();
-    await pre(box, id);
-    await writeFile(sink, 'not a directory'); // the sink directory cannot be created any more
-    const post = await box.run(['post', '--id', id, '--json']);
-    assert.equal(post.code, 4, explain(post));
-    assert.equal(post.json!.error.code, 'SINK_FAILED');
-    const spoolPath = join(box.spoolDir, id);
-    assert.equal(post.json!.error.details.spoolPath, spoolPath);
-    assert.deepEqual((await readdir(spoolPath)).sort(), ['backup_label', 'summary.json']);
-    const text = await box.run(['post', '--id', id]);
-    assert.equal(text.code, 4, explain(text));
-    assert.match(text.stderr, new RegExp(`SINK_FAILED: .*spool at ${spoolPath}`));
-    // Deliver it by hand, as the message says, and post is satisfied.
-    await rm(sink);
-    await cp(spoolPath, join(sink, id), { recursive: true });
-    const delivered = await box.run(['post', '--id', id]);
-    assert.equal(delivered.code, 0, explain(delivered));
-    assert.match(delivered.stdout, /had already been stopped/);
-  });
-
   test('a role without the backup privileges: pre exits 2 PRIVILEGE and leaves nothing behind', async (t) => {
     const box = await sandbox(t);
-    await cluster.createRole('hooks_nopriv');
-    const run = await box.run(['pre', '--id', 'hooks-nopriv', '--sink', box.sink(), '--dbname', cluster.connectionStringFor('hooks_nopriv'), '--json']);
+    await hooks.cluster.createRole('hooks_nopriv');
+    const run = await box.run(['pre', '--id', 'hooks-nopriv', '--sink', box.sink(), '--dbname', hooks.cluster.connectionStringFor('hooks_nopriv'), '--json']);
     assert.equal(run.code, 2, explain(run));
     assert.equal(run.json!.error.code, 'PRIVILEGE');
     assert.deepEqual(await box.runtimeFiles(), []);
