@@ -10,7 +10,7 @@ import type { BackupSummary } from '../summary/summary.js';
 import type { HolderStatus } from './holder.js';
 import { liveLockHolder, readLock } from './lock.js';
 import { isRunning } from './process.js';
-import { NoHolderError, responseError, sendRequest, type HolderRequest, type HolderResponse } from './protocol.js';
+import { NoHolderError, responseError, sendRequest, type HolderRequest, type HolderResponse, type ProgressUpdate } from './protocol.js';
 import { holderRunning, isActiveState, listRecords, readRecord, removeQuietly, writeRecord, type BackupRecord } from './record.js';
 import { agentPaths, checkRuntimeDir, type AgentPaths } from './runtime-dir.js';
 
@@ -144,9 +144,9 @@ async function settledRecord(paths: AgentPaths, id: string, retry: () => Promise
 }
 
 /** Sends a request; undefined when no holder listens (or it hung up without answering). */
-async function ask(paths: AgentPaths, request: HolderRequest, timeoutMs?: number): Promise<HolderResponse | undefined> {
+async function ask(paths: AgentPaths, request: HolderRequest, timeoutMs?: number, onProgress?: (progress: ProgressUpdate) => void): Promise<HolderResponse | undefined> {
   try {
-    return await sendRequest(paths.socket, request, timeoutMs === undefined ? {} : { timeoutMs });
+    return await sendRequest(paths.socket, request, { ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(onProgress ? { onProgress } : {}) });
   } catch (error) {
     if (error instanceof NoHolderError) return undefined;
     if (isBackupError(error, 'HOLDER_FAILED') && error.details.socket !== undefined && timeoutMs === undefined) return undefined;
@@ -204,10 +204,10 @@ async function outcomeFromStoppedRecord(paths: AgentPaths, record: BackupRecord)
  * @throws BackupError `NOT_FOUND`, `BACKUP_ABORTED` (exit 3), `SINK_FAILED` (exit 4, `details.spoolPath`),
  * `ARCHIVE_TIMEOUT`, `HOLDER_FAILED`.
  */
-export async function stopBackup(id: string, options: ControlOptions): Promise<StopOutcome> {
+export async function stopBackup(id: string, options: ControlOptions & { readonly onProgress?: (progress: ProgressUpdate) => void }): Promise<StopOutcome> {
   const paths = await runtimeDirOrNotFound(options.runtimeDir, id);
-  const request: HolderRequest = { v: 1, op: 'stop' };
-  const found = (await ask(paths, request)) ?? (await settledRecord(paths, id, () => ask(paths, request)));
+  const request: HolderRequest = { v: 1, op: 'stop', ...(options.onProgress ? { progress: true } : {}) };
+  const found = (await ask(paths, request, undefined, options.onProgress)) ?? (await settledRecord(paths, id, () => ask(paths, request, undefined, options.onProgress)));
   if (found === undefined) throw notFound(id);
   if ('ok' in found) {
     if (!found.ok) throw responseError(found.error);

@@ -2,11 +2,16 @@
 // arrives over the IPC channel (it may hold a password: never argv or env); stdout and stderr are
 // its log file in the runtime directory. Runs from src (node --import tsx) and from dist alike.
 import { rm } from 'node:fs/promises';
+import { debugEnabled } from './debug.js';
 import { Holder, toBackupError, type HolderConfig, type HolderMessage } from './holder.js';
 
 const CONFIG_TIMEOUT_MS = 30_000;
 
+/** Debug lines (heartbeats, every progress tick, server facts) only when asked: `pre --verbose` or the environment. */
+const DEBUG = debugEnabled(process.env);
+
 function log(level: string, message: string, data?: Record<string, unknown>): void {
+  if (level === 'debug' && !DEBUG) return;
   const extra = data === undefined || Object.keys(data).length === 0 ? '' : ` ${JSON.stringify(data)}`;
   process.stdout.write(`${new Date().toISOString()} [${process.pid}] ${level.toUpperCase()} ${message}${extra}\n`);
 }
@@ -21,7 +26,7 @@ function send(message: HolderMessage): Promise<boolean> {
 async function main(config: HolderConfig): Promise<number> {
   process.title = `pg-split-backup holder ${config.id}`.slice(0, 80);
   log('info', `holder for backup ${config.id} starting (pid ${process.pid})`);
-  const holder = new Holder(config, log);
+  const holder = new Holder(config, log, (progress) => void send({ type: 'progress', progress }));
   let started = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {

@@ -8,7 +8,8 @@ import { summaryOverview } from '../summary/summary.js';
 import type { HolderConnection } from './connection.js';
 import { acquireLock, releaseLock } from './lock.js';
 import { selfIdentity } from './process.js';
-import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, type HolderRequest, type HolderResponse } from './protocol.js';
+import { seconds } from '../util/seconds.js';
+import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, type HolderRequest, type HolderResponse, type ProgressUpdate } from './protocol.js';
 import { readRecord, removeQuietly, writeRecord, type BackupRecord } from './record.js';
 import { agentPaths, ensureRuntimeDir, type AgentPaths } from './runtime-dir.js';
 
@@ -54,7 +55,10 @@ export interface HeldBackup extends Pick<BackupRecord, 'id' | 'pid' | 'startLsn'
 }
 
 /** Messages the holder sends `pre` over IPC. */
-export type HolderMessage = { readonly type: 'started'; readonly backup: HeldBackup } | { readonly type: 'failed'; readonly error: BackupErrorJson };
+export type HolderMessage =
+  | { readonly type: 'started'; readonly backup: HeldBackup }
+  | { readonly type: 'failed'; readonly error: BackupErrorJson }
+  | { readonly type: 'progress'; readonly progress: ProgressUpdate };
 
 /** The status a running holder reports. */
 export interface HolderStatus extends HeldBackup {
@@ -95,12 +99,18 @@ export class Holder {
   #lockTaken = false;
   #logRenamed = false;
   #cancelReason: string | undefined;
+  readonly #progressLogged = new Map<string, number>();
   readonly #savedTo: string[] = [];
   readonly #inflight = new Set<Promise<void>>();
+  /** Sockets of stop requests that asked for progress lines. */
+  readonly #progressSockets = new Set<Socket>();
+  readonly #onStartProgress: ((progress: ProgressUpdate) => void) | undefined;
   readonly #done: Promise<number>;
   #resolveDone!: (code: number) => void;
 
-  constructor(config: HolderConfig, log: Logger) {
+  /** @param onStartProgress receives progress until the backup has started (pre forwards it). */
+  constructor(config: HolderConfig, log: Logger, onStartProgress?: (progress: ProgressUpdate) => void) {
+    this.#onStartProgress = onStartProgress;
     this.#config = config;
     this.#paths = agentPaths(config.runtimeDir, config.id);
     this.#log = log;
@@ -149,8 +159,21 @@ export class Holder {
         ...(config.heartbeatIntervalMs !== undefined ? { heartbeatInterval: config.heartbeatIntervalMs } : {}),
       });
       this.#session = session;
-      session.on('waiting-for-archive', ({ walFile, elapsedMs }) => this.#log('info', `waiting for ${walFile} to be archived (${Math.round(elapsedMs / 1000)} s)`));
-      session.on('sink-retry', ({ sink, attempt, error }) => this.#log('warn', `sink ${sink}: attempt ${attempt} failed: ${error.message}`));
+      session.on('waiting-for-checkpoint', ({ elapsedMs, fast }) =>
+        this.#progress({
+          phase: 'checkpoint',
+          message: `waiting for the server's start checkpoint (${fast ? 'immediate' : 'spread; pre --fast makes it immediate'}), ${seconds(elapsedMs)}`,
+          elapsedMs,
+        }),
+      );
+      session.on('waiting-for-archive', ({ walFile, elapsedMs, lastArchivedWal, lastFailedWal }) => {
+        const failed = lastFailedWal === null ? '' : `, last failed: ${lastFailedWal}`;
+        this.#progress({ phase: 'archive', message: `waiting for WAL file ${walFile} to be archived, ${seconds(elapsedMs)} (last archived: ${lastArchivedWal ?? 'none'}${failed})`, elapsedMs });
+      });
+      session.on('sink-retry', ({ sink, attempt, retriesLeft, error }) => {
+        this.#log('warn', `sink ${sink}: attempt ${attempt} failed: ${error.message}`);
+        this.#progress({ phase: 'sink-retry', message: `sink ${sink}: attempt ${attempt} failed (${error.message}); ${retriesLeft} retries left` });
+      });
       session.on('sink-written', ({ receipt }) => this.#savedTo.push(receipt.location));
       session.on('spooled', ({ path }) => {
         this.#log('info', `summary persisted in the spool at ${path}`);
@@ -344,7 +367,22 @@ export class Holder {
     return { v: PROTOCOL_VERSION, ok: true, backup: status };
   }
 
-  async #handle(request: HolderRequest): Promise<HolderResponse> {
+  /** Logs a wait at most once per 10 s per phase, and forwards it to whoever listens. */
+  #progress(progress: ProgressUpdate): void {
+    const now = Date.now();
+    const last = this.#progressLogged.get(progress.phase) ?? 0;
+    if (progress.phase !== 'sink-retry' && now - last >= 10_000) {
+      this.#progressLogged.set(progress.phase, now);
+      this.#log('info', progress.message);
+    } else {
+      this.#log('debug', progress.message);
+    }
+    if (this.#held === undefined) this.#onStartProgress?.(progress);
+    const line = `${JSON.stringify({ v: PROTOCOL_VERSION, progress })}\n`;
+    for (const socket of this.#progressSockets) if (socket.writable) socket.write(line);
+  }
+
+  async #handle(request: HolderRequest, socket: Socket): Promise<HolderResponse> {
     if (request?.v !== PROTOCOL_VERSION) {
       return errorResponse(new BackupError('INVALID_OPTION', `Unsupported protocol version ${String(request?.v)} (this holder speaks ${PROTOCOL_VERSION}).`));
     }
@@ -352,6 +390,7 @@ export class Holder {
       case 'status':
         return this.#status();
       case 'stop':
+        if (request.progress === true) this.#progressSockets.add(socket);
         // A second stop waits for the same outcome.
         this.#stopping ??= this.#stop();
         return this.#stopping;
@@ -386,8 +425,12 @@ export class Holder {
         socket.end(`${JSON.stringify(errorResponse(new BackupError('INVALID_OPTION', 'The request is not JSON.')))}\n`);
         return;
       }
-      const work = this.#handle(request)
+      const work = this.#handle(request, socket)
         .catch((error: unknown) => errorResponse(error))
+        .then((response) => {
+          this.#progressSockets.delete(socket);
+          return response;
+        })
         .then((response) => new Promise<void>((resolve) => socket.end(`${JSON.stringify(response)}\n`, () => resolve())))
         .finally(() => this.#inflight.delete(work));
       this.#inflight.add(work);

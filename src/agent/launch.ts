@@ -10,9 +10,10 @@ import { parseDbname } from './connection.js';
 import type { HeldBackup, HolderConfig, HolderMessage } from './holder.js';
 import { liveLockHolder, readLock } from './lock.js';
 import { isRunning } from './process.js';
-import { responseError } from './protocol.js';
+import { responseError, type ProgressUpdate } from './protocol.js';
 import { holderRunning, isActiveState, readRecord, removeQuietly } from './record.js';
 import { agentPaths, ensureRuntimeDir } from './runtime-dir.js';
+import { DEBUG_VARIABLE } from './debug.js';
 import { settleDeadHolder } from './control.js';
 
 /** Options of {@link startBackup}: what `pg-split-backup pre` was given. */
@@ -38,6 +39,10 @@ export interface StartBackupOptions {
   readonly runtimeDir: string;
   /** The environment the holder inherits (PGPASSWORD is moved into its IPC config). @default process.env */
   readonly env?: NodeJS.ProcessEnv;
+  /** The holder logs at debug level (sets `PGSB_DEBUG=1` in its environment). @default false */
+  readonly debug?: boolean;
+  /** Receives what the start is waiting for (the checkpoint), about once a second. */
+  readonly onProgress?: (progress: ProgressUpdate) => void;
 }
 
 /** Default `--max-hold`: a day. */
@@ -123,7 +128,8 @@ export async function checkStart(options: StartBackupOptions): Promise<void> {
 export async function startBackup(options: StartBackupOptions): Promise<HeldBackup> {
   await checkStart(options);
   const paths = agentPaths(options.runtimeDir, options.id);
-  const env = { ...(options.env ?? process.env) };
+  const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
+  if (options.debug) env[DEBUG_VARIABLE] = '1';
   const password = env.PGPASSWORD;
   delete env.PGPASSWORD;
   // The holder logs to a file of its own until it holds the ID, then renames it to <id>.log: a
@@ -197,6 +203,8 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
         resolve(message.backup);
       } else if (message?.type === 'failed') {
         fail(responseError(message.error));
+      } else if (message?.type === 'progress') {
+        options.onProgress?.(message.progress);
       }
     });
     child.send({ type: 'config', config }, (error) => {

@@ -3,17 +3,31 @@ import { BackupError, type BackupErrorJson } from '../errors.js';
 
 /**
  * Version of the holder's control protocol: JSON lines over the `<id>.sock` Unix socket. A client
- * writes one request line; the holder answers with one line and closes the connection.
+ * writes one request line; the holder answers with one line (after progress lines, if asked) and
+ * closes the connection.
  */
 export const PROTOCOL_VERSION = 1;
 
 /** Longest request line a holder reads. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
-/** A request to a holder. `stop` ends the backup with its summary; `abort` without one. */
+/** What a holder is waiting for, sent while a long step runs. */
+export interface ProgressUpdate {
+  /** `checkpoint`: the start's checkpoint; `archive`: the last WAL file's archiving; `sink-retry`: a failed sink write, retried. */
+  readonly phase: 'checkpoint' | 'archive' | 'sink-retry';
+  /** One line for a human. */
+  readonly message: string;
+  /** How long this wait has lasted. */
+  readonly elapsedMs?: number;
+}
+
+/**
+ * A request to a holder. `stop` ends the backup with its summary; `abort` without one. A `stop`
+ * with `progress: true` gets `{"v":1,"progress":{...}}` lines before its answer.
+ */
 export type HolderRequest =
   | { readonly v: 1; readonly op: 'status' }
-  | { readonly v: 1; readonly op: 'stop' }
+  | { readonly v: 1; readonly op: 'stop'; readonly progress?: boolean }
   | { readonly v: 1; readonly op: 'abort'; readonly reason?: string };
 
 /** A holder's answer. */
@@ -31,6 +45,8 @@ export class NoHolderError extends Error {
 export interface SendRequestOptions {
   /** Give up after this many ms (HOLDER_FAILED). A stop may take minutes (archive wait): default none. */
   readonly timeoutMs?: number;
+  /** Receives the progress lines of a request that asked for them. */
+  readonly onProgress?: (progress: ProgressUpdate) => void;
 }
 
 /**
@@ -60,14 +76,20 @@ export function sendRequest(socketPath: string, request: HolderRequest, options:
     socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`));
     socket.on('data', (chunk: string) => {
       buffer += chunk;
-      const newline = buffer.indexOf('\n');
-      if (newline < 0) return;
-      try {
-        const response = JSON.parse(buffer.slice(0, newline)) as HolderResponse;
-        if (response?.v !== PROTOCOL_VERSION) throw new Error(`protocol version ${String(response?.v)}`);
-        done(() => resolve(response));
-      } catch (error) {
-        done(() => reject(new BackupError('HOLDER_FAILED', `The holder answered with something this version does not understand: ${(error as Error).message}.`, { cause: error })));
+      for (let newline = buffer.indexOf('\n'); newline >= 0 && !settled; newline = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        try {
+          const response = JSON.parse(line) as HolderResponse | { v: 1; progress: ProgressUpdate };
+          if (response?.v !== PROTOCOL_VERSION) throw new Error(`protocol version ${String(response?.v)}`);
+          if ('progress' in response && !('ok' in response)) {
+            options.onProgress?.(response.progress);
+            continue;
+          }
+          done(() => resolve(response as HolderResponse));
+        } catch (error) {
+          done(() => reject(new BackupError('HOLDER_FAILED', `The holder answered with something this version does not understand: ${(error as Error).message}.`, { cause: error })));
+        }
       }
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {

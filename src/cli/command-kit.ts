@@ -1,5 +1,6 @@
 import type { ParseArgsConfig } from 'node:util';
 import { BackupError } from '../errors.js';
+import type { ProgressDisplay } from './progress.js';
 
 // What every command module shares: the command shape and flag helpers.
 
@@ -12,6 +13,14 @@ export interface CommandResult {
   readonly text: string;
 }
 
+/** What a command may use besides its flags. */
+export interface CommandContext {
+  /** Where long waits are shown (stderr). */
+  readonly progress: ProgressDisplay;
+  /** `--verbose` was given. */
+  readonly verbose: boolean;
+}
+
 /** One CLI command: its flags, help and handler. Handlers throw BackupError on failure. */
 export interface Command {
   readonly name: string;
@@ -19,12 +28,13 @@ export interface Command {
   readonly usage: string;
   readonly details: string;
   readonly options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Values): Promise<CommandResult>;
+  run(values: Values, context: CommandContext): Promise<CommandResult>;
 }
 
 export const COMMON_OPTIONS = {
   'runtime-dir': { type: 'string' },
   json: { type: 'boolean' },
+  verbose: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 

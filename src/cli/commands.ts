@@ -18,6 +18,8 @@ const COMMON_HELP = `  --runtime-dir DIR  sockets, locks, logs and records of ru
                      PG_SPLIT_BACKUP_RUNTIME_DIR, else $XDG_RUNTIME_DIR/pg-split-backup, else
                      /tmp/pg-split-backup-<uid>; created 0700, refused if not yours alone)
   --json             print exactly one JSON object on stdout (errors too)
+  --verbose          show every wait on stderr (not only long ones); pre: the holder logs at
+                     debug level too (as with PGSB_DEBUG=1 or DEBUG=pg-split-backup)
   --help             this help`;
 
 export { COMMON_OPTIONS, lines, required, strings, text } from './command-kit.js';
@@ -64,7 +66,7 @@ start, printing the ID, start LSN and start WAL file. Copy the data directory af
     heartbeat: { type: 'string' },
     'include-wal': { type: 'boolean' },
   },
-  async run(values) {
+  async run(values, { progress, verbose }) {
     const id = required(values, 'id');
     assertBackupId(id);
     const maxHold = text(values, 'max-hold');
@@ -82,7 +84,10 @@ start, printing the ID, start LSN and start WAL file. Copy the data directory af
       ...(archiveTimeout !== undefined ? { archiveTimeoutMs: parseDuration(archiveTimeout, 'archive-timeout') } : {}),
       ...(heartbeat !== undefined ? { heartbeatIntervalMs: parseDuration(heartbeat, 'heartbeat') } : {}),
       runtimeDir: runtimeDir(values),
+      debug: verbose,
+      onProgress: (update) => progress.update(update),
     });
+    if (verbose) progress.note(`holder pid ${backup.pid} holds backup ${backup.id}; its log: ${backup.log}`);
     return {
       json: { ok: true, ...backup },
       text: lines(
@@ -109,10 +114,10 @@ miss it (exit 0 once every sink holds it).
 
   --id ID   the ID given to pre`,
   options: { ...COMMON_OPTIONS, id: { type: 'string' } },
-  async run(values) {
+  async run(values, { progress }) {
     const id = required(values, 'id');
     assertBackupId(id);
-    const outcome = await stopBackup(id, { runtimeDir: runtimeDir(values) });
+    const outcome = await stopBackup(id, { runtimeDir: runtimeDir(values), onProgress: (update) => progress.update(update) });
     const { summary } = outcome;
     return {
       json: {

@@ -7,16 +7,20 @@ import { BackupError, isBackupError, type BackupErrorJson } from '../errors.js';
 import { TOOL } from '../version.js';
 import { COMMANDS, commandHelp, mainHelp, type Values } from './commands.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
+import { ProgressDisplay } from './progress.js';
 
 /** Where the CLI writes; injectable for tests. */
 export interface CliIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
+  /** stderr is a terminal: progress is one line redrawn in place. @default false */
+  readonly stderrIsTTY?: boolean;
 }
 
 const processIo: CliIo = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  stderrIsTTY: process.stderr.isTTY === true,
 };
 
 function errorJson(error: unknown): BackupErrorJson {
@@ -74,11 +78,15 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     io.stdout(commandHelp(command));
     return ExitCode.OK;
   }
+  const verbose = values.verbose === true;
+  const progress = new ProgressDisplay(io.stderr, { tty: io.stderrIsTTY === true, verbose });
   try {
-    const result = await command.run(values);
+    const result = await command.run(values, { progress, verbose });
+    progress.end();
     io.stdout(json ? `${JSON.stringify(result.json)}\n` : result.text === '' ? '' : `${result.text}\n`);
     return ExitCode.OK;
   } catch (error) {
+    progress.end();
     return fail(name, error);
   }
 }

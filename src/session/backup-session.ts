@@ -44,6 +44,9 @@ const ARCHIVE_POLL_MAX_MS = 1000;
  * const { summary } = await session.stop();
  * ```
  */
+/** How often `waiting-for-checkpoint` is emitted. */
+const CHECKPOINT_PROGRESS_MS = 1000;
+
 export class BackupSession extends EventEmitter<BackupSessionEvents> {
   readonly #options: ResolvedOptions;
   #state: SessionState = 'idle';
@@ -133,6 +136,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       client.on('error', (error) => this.#lose(`connection error: ${error.message}`, error));
       const server = await readServerInfo(client);
       this.#server = server;
+      this.#log('debug', `connected to PostgreSQL ${server.serverVersion}`, { ...server });
       preflight(server, { requireArchiving: this.#options.requireArchiving, includeWal: this.#options.includeWal });
       const settings = sessionSettings(server.serverVersion);
       await client.query('SELECT set_config(name, value, false) FROM unnest($1::text[], $2::text[]) AS s(name, value)', [
@@ -147,7 +151,11 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
         await client.query('SELECT pg_create_physical_replication_slot($1, true, true)', [this.#slotName]);
       }
       const dialect = dialectFor(server.serverVersion);
-      const started = await this.#serverCall(() => client.query<{ lsn: string }>(dialect.startSql, [this.id, this.#options.fast]), 'start');
+      const checkpointBegan = Date.now();
+      const ticker = setInterval(() => this.#emit('waiting-for-checkpoint', { elapsedMs: Date.now() - checkpointBegan, fast: this.#options.fast }), CHECKPOINT_PROGRESS_MS);
+      ticker.unref();
+      this.#log('debug', `calling ${dialect.startSql} (fast: ${this.#options.fast})`);
+      const started = await this.#serverCall(() => client.query<{ lsn: string }>(dialect.startSql, [this.id, this.#options.fast]), 'start').finally(() => clearInterval(ticker));
       const startLsn = started.rows[0]?.lsn;
       if (startLsn === undefined) throw new BackupError('SERVER_ERROR', 'The backup start function returned no LSN.');
       const timeline = await this.#checkpointTimeline(client);
@@ -497,7 +505,11 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     try {
       // A reply slower than one interval means the path is dead (a silent drop shows no error).
       await client.query({ text: 'SELECT 1', query_timeout: this.#options.heartbeatInterval } as pg.QueryConfig);
-      if (this.#state === 'running') this.#emit('heartbeat', { at: new Date().toISOString(), latencyMs: Math.round(performance.now() - began) });
+      if (this.#state === 'running') {
+        const latencyMs = Math.round(performance.now() - began);
+        this.#log('debug', `heartbeat answered in ${latencyMs} ms`);
+        this.#emit('heartbeat', { at: new Date().toISOString(), latencyMs });
+      }
     } catch (error) {
       this.#lose(`the heartbeat failed: ${(error as Error).message}`, error);
     }

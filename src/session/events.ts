@@ -52,6 +52,11 @@ export interface BackupSessionEvents {
   'sink-retry': (event: { readonly sink: string; readonly attempt: number; readonly retriesLeft: number; readonly error: Error }) => void;
   /** A sink holds the summary. */
   'sink-written': (event: { readonly sink: string; readonly receipt: SinkReceipt }) => void;
+  /**
+   * Progress while the server runs the start's checkpoint, once a second (a spread checkpoint,
+   * without `fast`, can take minutes).
+   */
+  'waiting-for-checkpoint': (event: { readonly elapsedMs: number; readonly fast: boolean }) => void;
   /** Progress while waiting for the server to archive the backup's last WAL file. */
   'waiting-for-archive': (event: {
     readonly walFile: string;
