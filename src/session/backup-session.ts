@@ -25,6 +25,9 @@ import { resolveOptions, type BackupSessionOptions, type ResolvedOptions } from 
 const ARCHIVE_POLL_FIRST_MS = 50;
 const ARCHIVE_POLL_MAX_MS = 1000;
 
+/** How often `waiting-for-checkpoint` is emitted. */
+const CHECKPOINT_PROGRESS_MS = 1000;
+
 /**
  * One non-exclusive base backup, held in one dedicated server session from {@link start} to
  * {@link stop}. Copy the data directory in between; the summary stop produces goes to every sink.
@@ -44,9 +47,6 @@ const ARCHIVE_POLL_MAX_MS = 1000;
  * const { summary } = await session.stop();
  * ```
  */
-/** How often `waiting-for-checkpoint` is emitted. */
-const CHECKPOINT_PROGRESS_MS = 1000;
-
 export class BackupSession extends EventEmitter<BackupSessionEvents> {
   readonly #options: ResolvedOptions;
   #state: SessionState = 'idle';

@@ -20,6 +20,7 @@ export interface DeliverSpooledOptions {
    * @default 5
    */
   readonly retries?: number;
+  /** Cancels the delivery; the spool keeps the summary. */
   readonly signal?: AbortSignal;
 }
 
