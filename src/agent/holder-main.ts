@@ -1,6 +1,7 @@
 // Entry point of the detached holder process that `pg-split-backup pre` starts. Its configuration
 // arrives over the IPC channel (it may hold a password: never argv or env); stdout and stderr are
 // its log file in the runtime directory. Runs from src (node --import tsx) and from dist alike.
+import './node-navigator.js'; // first: before pg loads
 import { rm } from 'node:fs/promises';
 import { debugEnabled } from './debug.js';
 import { Holder, toBackupError, type HolderConfig, type HolderMessage } from './holder.js';

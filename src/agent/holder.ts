@@ -13,8 +13,12 @@ import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, type HolderRequest, type HolderRes
 import { readRecord, removeQuietly, writeRecord, type BackupRecord } from './record.js';
 import { agentPaths, ensureRuntimeDir, type AgentPaths } from './runtime-dir.js';
 
-/** Test hook: a holder started with this variable set to `1` kills itself right after spooling. */
-export const CRASH_AFTER_SPOOL_VARIABLE = 'PGSB_TEST_CRASH_AFTER_SPOOL';
+/**
+ * Test hook (docs/hooks.md): a holder whose environment sets this variable fails on purpose.
+ * `kill-after-spool`: SIGKILLs itself right after the stop's summary is spooled, before any sink
+ * write. `throw-while-held`: throws an uncaught error once the backup is held (the crash path).
+ */
+export const TEST_FAULT_VARIABLE = 'PGSB_TEST_FAULT';
 
 /** What `pre` hands the holder over its IPC channel (never argv or env: it may hold a password). */
 export interface HolderConfig {
@@ -177,8 +181,7 @@ export class Holder {
       session.on('sink-written', ({ receipt }) => this.#savedTo.push(receipt.location));
       session.on('spooled', ({ path }) => {
         this.#log('info', `summary persisted in the spool at ${path}`);
-        // Test hook (docs/hooks.md): die as a crash would, after the stop and before any sink write.
-        if (process.env[CRASH_AFTER_SPOOL_VARIABLE] === '1') process.kill(process.pid, 'SIGKILL');
+        if (process.env[TEST_FAULT_VARIABLE] === 'kill-after-spool') process.kill(process.pid, 'SIGKILL');
       });
       this.#throwIfCancelled();
       const started = await session.start();
@@ -230,6 +233,11 @@ export class Holder {
         log: paths.log,
       });
       this.#log('info', `backup ${config.id} held by pid ${process.pid} since ${started.startLsn} (${started.startWalFile}); control socket ${paths.socket}`);
+      if (process.env[TEST_FAULT_VARIABLE] === 'throw-while-held') {
+        setTimeout(() => {
+          throw new Error('test fault: throw-while-held');
+        }, 200);
+      }
       return this.#held;
     } catch (error) {
       const failure = toBackupError(error);

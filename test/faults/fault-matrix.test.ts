@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { CRASH_AFTER_SPOOL_VARIABLE } from '../../src/agent/holder.js';
+import { TEST_FAULT_VARIABLE } from '../../src/agent/holder.js';
 import { FilesystemSummaryStore } from '../../src/stores/filesystem.js';
 import { S3SummaryStore } from '../../src/stores/s3.js';
 import { BlackholeProxy } from '../harness/index.js';
@@ -302,7 +302,7 @@ describe(`the fault matrix on PostgreSQL ${HOOK_MAJOR}`, () => {
   test('fault 11: the holder dies right after the stop, before any sink write: the spool has the summary; post delivers it and exits 1 HOLDER_FAILED until verify proves the WAL', async (t) => {
     const box = await sandbox(t);
     const id = 'fault-crash';
-    const started = await box.run(['pre', '--id', id, '--sink', box.sink(), '--dbname', hooks.dbname, '--fast', '--json'], { env: { [CRASH_AFTER_SPOOL_VARIABLE]: '1' } });
+    const started = await box.run(['pre', '--id', id, '--sink', box.sink(), '--dbname', hooks.dbname, '--fast', '--json'], { env: { [TEST_FAULT_VARIABLE]: 'kill-after-spool' } });
     assert.equal(started.code, 0, explain(started));
     const pid = started.json!.pid as number;
     const post = await box.run(['post', '--id', id, '--json']);
@@ -323,5 +323,22 @@ describe(`the fault matrix on PostgreSQL ${HOOK_MAJOR}`, () => {
     let verify = await box.run(['verify', '--id', id, '--store', box.sink(), '--wal-archive', hooks.cluster.archiveDir]);
     const verified = await waitFor(async () => (verify = await box.run(['verify', '--id', id, '--store', box.sink(), '--wal-archive', hooks.cluster.archiveDir])).code === 0, 20_000, 500);
     assert.ok(verified, `verify finds every WAL file of the backup in the archive\n${explain(verify)}`);
+  });
+
+  test('a holder that crashes (an uncaught error) while holding: it gives the backup up and leaves a tombstone naming the crash; post exits 3', async (t) => {
+    const box = await sandbox(t);
+    const id = 'fault-holder-throws';
+    const started = await box.run(['pre', '--id', id, '--sink', box.sink(), '--dbname', hooks.dbname, '--fast', '--json'], { env: { [TEST_FAULT_VARIABLE]: 'throw-while-held' } });
+    assert.equal(started.code, 0, explain(started));
+    const pid = started.json!.pid as number;
+    assert.ok(await waitFor(() => !alive(pid), 10_000), 'the crashed holder exits');
+    assert.ok(await waitFor(async () => (await backends(id)) === 0), 'the server ended the backup');
+    const post = await box.run(['post', '--id', id, '--json']);
+    assert.equal(post.code, 3, explain(post));
+    assert.equal(post.json!.error.code, 'BACKUP_ABORTED');
+    assert.equal(post.json!.error.details.state, 'lost');
+    assert.match(post.json!.error.message, /the holder process crashed: test fault: throw-while-held/);
+    assert.deepEqual(await box.runtimeFiles(), [`${id}.json`, `${id}.log`]);
+    assert.match(await readFile(join(box.runtimeDir, `${id}.log`), 'utf8'), /holder crashed: Error: test fault: throw-while-held/);
   });
 });
