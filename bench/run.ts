@@ -5,8 +5,9 @@
 //  2. The CLI's pre + post vs a raw psql process holding the session across the same two calls.
 //  3. Holder footprint: RSS of one holder; 50 concurrent holders on one server.
 //  4. Backup window on a pgbench cluster (PGSB_BENCH_SCALE, default 100 = ~1.5 GB): pre + tar with the
-//     generated exclusions + post, vs pg_basebackup -Ft -Xnone and -Fp, vs raw psql + the same tar.
-//  5. WAL verification over 10,000 archived segment names (filesystem).
+//     generated exclusions + post, vs pg_basebackup -Ft -Xnone and -Fp, vs raw psql + the same tar,
+//     and vs a full pgBackRest backup (compression off, process-max 2) when pgbackrest is installed.
+//  5. WAL verification over 10,000 archived segment names: filesystem, and S3 (s3rver).
 //  6. The restore drill (drill()) vs the same restore by hand (cp, label, signal, start, wait).
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,7 +16,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackupSession, FilesystemSummaryStore, FilesystemWalArchive, MemorySummaryStore, copyExclusions, drill, verifyWal, walFileName } from '../src/index.js';
 import type { BackupSummary } from '../src/index.js';
+import { S3WalArchive } from '../src/stores/s3.js';
 import { TestCluster, chownToServerUser, clientBin, run, runOk, takeSplitBackup, untarDataDirectory } from '../test/harness/index.js';
+import { TestS3Server } from '../test/harness/s3-server.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAJOR = Number(process.env.PGSB_BENCH_MAJOR ?? 15);
@@ -23,6 +26,9 @@ const PAIRS = Number(process.env.PGSB_BENCH_PAIRS ?? 20);
 const HOLDERS = Number(process.env.PGSB_BENCH_HOLDERS ?? 50);
 const SCALE = Number(process.env.PGSB_BENCH_SCALE ?? 100);
 const WINDOW_PAIRS = Number(process.env.PGSB_BENCH_WINDOW_PAIRS ?? 3);
+/** `PGSB_BENCH_ONLY=3,5`: just those rows (default: all). */
+const ONLY = new Set((process.env.PGSB_BENCH_ONLY ?? '').split(',').filter(Boolean).map(Number));
+const want = (row: number): boolean => ONLY.size === 0 || ONLY.has(row);
 
 interface Row {
   readonly name: string;
@@ -180,6 +186,59 @@ async function walVerification(work: string): Promise<Row> {
   return { name: '5. verify 10,000 archived segments (filesystem)', unit: 'ms', ours: times, target: 1000 };
 }
 
+async function walVerificationS3(): Promise<Row> {
+  const s3 = await TestS3Server.start('wal');
+  try {
+    const options = { ...s3.storeOptions('archive') };
+    const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const client = new S3Client({ endpoint: options.endpoint, region: options.region, forcePathStyle: true, credentials: options.credentials });
+    const size = 16 * 1024 * 1024;
+    const names = Array.from({ length: 10_000 }, (_, i) => walFileName(1, BigInt(i + 2) * BigInt(size), size));
+    for (let i = 0; i < names.length; i += 20) {
+      await Promise.all(names.slice(i, i + 20).map((n) => client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `archive/${n}`, Body: Buffer.alloc(0), ContentLength: 0 }))));
+    }
+    client.destroy();
+    const summary = { id: 'bench-verify-s3', startWalFile: names[0]!, stopWalFile: names.at(-1)!, walSegmentSize: size, timeline: 1 } as unknown as BackupSummary;
+    const archive = new S3WalArchive(options);
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      times.push(
+        await timed(async () => {
+          const result = await verifyWal(summary, archive);
+          if (!result.complete || result.needed.length !== 10_000) throw new Error('verification did not see all 10,000 objects');
+        }),
+      );
+    }
+    return { name: '5. verify 10,000 archived segments (S3: s3rver on loopback)', unit: 'ms', ours: times, target: 5000 };
+  } finally {
+    await s3.destroy();
+  }
+}
+
+const pgBackRestTimes: number[] = [];
+
+/** A timed full pgBackRest backup of `cluster` (compression off, process-max 2), or undefined if not installed. */
+async function pgBackRest(cluster: TestCluster, work: string): Promise<(() => Promise<void>) | undefined> {
+  if ((await run('pgbackrest', ['version']).catch(() => ({ code: 1 }))).code !== 0) return undefined;
+  const base = join(work, 'pgbackrest');
+  const conf = join(base, 'pgbackrest.conf');
+  await mkdir(join(base, 'lock'), { recursive: true });
+  await writeFile(
+    conf,
+    `[global]\nrepo1-path=${base}/repo\nlock-path=${base}/lock\nlog-path=${base}\nlog-level-file=off\nlog-level-console=warn\n` +
+      `compress-type=none\nprocess-max=2\narchive-check=n\nstart-fast=y\nrepo1-retention-full=9999\n\n` +
+      `[bench]\npg1-path=${cluster.dataDir}\npg1-port=${cluster.port}\npg1-socket-path=${cluster.socketDir}\npg1-user=${cluster.user}\n`,
+  );
+  const args = [`--config=${conf}`, '--stanza=bench'];
+  return async () => {
+    // A fresh repository each time (outside the timing), so every run is a whole full backup.
+    await rm(join(base, 'repo'), { recursive: true, force: true });
+    await chownToServerUser(base);
+    await runOk('pgbackrest', [...args, 'stanza-create'], { asServer: true });
+    pgBackRestTimes.push(await timed(() => runOk('pgbackrest', [...args, '--type=full', 'backup'], { asServer: true })));
+  };
+}
+
 /** psql holding a session around `during`: start, wait, run it, stop. */
 function rawPsqlAround(cluster: TestCluster, during: () => Promise<unknown>): Promise<void> {
   const sql = backupSql();
@@ -214,6 +273,7 @@ async function backupWindow(work: string, env: NodeJS.ProcessEnv): Promise<Row[]
       await runOk(clientBin('pg_basebackup'), ['-h', cluster.host, '-p', String(cluster.port), '-U', cluster.user, '-D', out, format === 'tar' ? '-Ft' : '-Fp', '-Xnone', '-c', 'fast']);
       await rm(out, { recursive: true, force: true });
     };
+    const backRest = await pgBackRest(cluster, work);
     const runtimeDir = join(work, 'rt-window');
     const ours: number[] = [];
     const baseTar: number[] = [];
@@ -232,12 +292,16 @@ async function backupWindow(work: string, env: NodeJS.ProcessEnv): Promise<Row[]
       baseTar.push(await timed(() => basebackup('tar')));
       basePlain.push(await timed(() => basebackup('plain')));
       raw.push(await timed(() => rawPsqlAround(cluster, tar)));
+      await backRest?.();
     }
     const size = `${SCALE} pgbench scale`;
     return [
       { name: `4. pre + tar + post vs pg_basebackup -Ft -Xnone (${size})`, unit: 'ms', ours, baseline: baseTar, target: 0.8 },
       { name: `4. pre + tar + post vs pg_basebackup -Fp -Xnone (${size})`, unit: 'ms', ours, baseline: basePlain, target: 0.8 },
       { name: `4. pre + tar + post vs raw psql + the same tar (${size})`, unit: 'ms', ours, baseline: raw, target: 1.05 },
+      ...(backRest
+        ? [{ name: `4. pre + tar + post vs pgBackRest full, no compression, process-max 2 (${size})`, unit: 'ms', ours, baseline: pgBackRestTimes, target: 1, note: 'no target in the issue: for comparison' }]
+        : []),
     ];
   } finally {
     await cluster.destroy();
@@ -290,12 +354,12 @@ async function main(): Promise<void> {
   const env = { ...process.env, XDG_STATE_HOME: join(work, 'state') };
   try {
     const rows = [
-      ...(await libraryOverhead(cluster, work)),
-      await cliOverhead(cluster, work, env),
-      ...(await holderFootprint(cluster, work, env)),
-      await walVerification(work),
-      await restoreDrill(work),
-      ...(SCALE > 0 ? await backupWindow(work, env) : []),
+      ...(want(1) ? await libraryOverhead(cluster, work) : []),
+      ...(want(2) ? [await cliOverhead(cluster, work, env)] : []),
+      ...(want(3) ? await holderFootprint(cluster, work, env) : []),
+      ...(want(5) ? [await walVerification(work), await walVerificationS3()] : []),
+      ...(want(6) ? [await restoreDrill(work)] : []),
+      ...(want(4) && SCALE > 0 ? await backupWindow(work, env) : []),
     ];
     console.log(`pg-split-backup benchmarks: PostgreSQL ${MAJOR}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`);
     console.log('| measurement | ours: median (min-max) | baseline: median (min-max) | figure | target | |');

@@ -186,13 +186,17 @@ export class S3SummaryStore implements SummarySink, LabelStore {
     return [...ids].sort();
   }
 
-  /** Every key under the prefix (one paginated listing). Used by the WAL archive check. */
+  /**
+   * Every key under the prefix (one paginated listing). Used by the WAL archive check. MaxKeys is
+   * S3's own default, said out loud: some S3-protocol servers (s3rver) otherwise list everything
+   * in one page and fail past ~10,000 objects.
+   */
   async listKeys(options: CallOptions = {}): Promise<string[]> {
     const base = this.#prefix ? `${this.#prefix}/` : '';
     const keys: string[] = [];
     let token: string | undefined;
     do {
-      const page: ListObjectsV2CommandOutput = await this.#send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: base, ContinuationToken: token }), options);
+      const page: ListObjectsV2CommandOutput = await this.#send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: base, ContinuationToken: token, MaxKeys: 1000 }), options);
       for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -31,11 +31,15 @@ describe('S3SummaryStore against s3rver', () => {
     };
   }, { exclusiveCreate: false });
 
-  test('list pages through more than 1000 keys with one request per page', async () => {
+  test('list and listKeys page through more than 1000 keys', async () => {
     const store = new S3SummaryStore({ ...server.storeOptions('many'), retry: FAST_RETRY });
-    const ids = Array.from({ length: 400 }, (_, i) => `b-${String(i).padStart(4, '0')}`);
+    // Two objects per summary (backup_label, summary.json): 1300 keys, two pages of at most 1000.
+    const ids = Array.from({ length: 650 }, (_, i) => `b-${String(i).padStart(4, '0')}`);
     for (let i = 0; i < ids.length; i += 50) await Promise.all(ids.slice(i, i + 50).map((id) => store.write(sampleSummary(id))));
-    assert.deepEqual(await store.list(), ids); // 1200 keys: three pages
+    const keys = await store.listKeys();
+    assert.equal(keys.length, 1300);
+    assert.equal(new Set(keys).size, 1300);
+    assert.deepEqual(await store.list(), ids);
   });
 
   test('a write made while the server is down succeeds once it is back within the retries', async () => {
