@@ -216,11 +216,13 @@ async function walVerificationS3(): Promise<Row> {
 }
 
 const pgBackRestTimes: number[] = [];
+const pgBackRestCleanup: (() => Promise<void>)[] = [];
 
 /** A timed full pgBackRest backup of `cluster` (compression off, process-max 2), or undefined if not installed. */
 async function pgBackRest(cluster: TestCluster, work: string): Promise<(() => Promise<void>) | undefined> {
   if ((await run('pgbackrest', ['version']).catch(() => ({ code: 1 }))).code !== 0) return undefined;
-  const base = join(work, 'pgbackrest');
+  // Its own temp dir: pgbackrest runs as the server user, who cannot enter the bench's 0700 one.
+  const base = await mkdtemp(join(tmpdir(), 'pgsb-bench-pgbackrest-'));
   const conf = join(base, 'pgbackrest.conf');
   await mkdir(join(base, 'lock'), { recursive: true });
   await writeFile(
@@ -230,6 +232,7 @@ async function pgBackRest(cluster: TestCluster, work: string): Promise<(() => Pr
       `[bench]\npg1-path=${cluster.dataDir}\npg1-port=${cluster.port}\npg1-socket-path=${cluster.socketDir}\npg1-user=${cluster.user}\n`,
   );
   const args = [`--config=${conf}`, '--stanza=bench'];
+  pgBackRestCleanup.push(() => rm(base, { recursive: true, force: true }));
   return async () => {
     // A fresh repository each time (outside the timing), so every run is a whole full backup.
     await rm(join(base, 'repo'), { recursive: true, force: true });
@@ -380,6 +383,7 @@ async function main(): Promise<void> {
   } finally {
     await cluster.destroy();
     await rm(work, { recursive: true, force: true });
+    for (const cleanup of pgBackRestCleanup) await cleanup();
   }
 }
 
