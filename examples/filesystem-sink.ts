@@ -1,6 +1,6 @@
 // Embed a backup in your own program, with the summary saved to a local directory.
 // Run: node --import tsx examples/filesystem-sink.ts [CONNSTR] [SUMMARY_DIR]
-//   CONNSTR defaults to $DATABASE_URL (else libpq's PG* variables); SUMMARY_DIR to ./pg-summaries.
+//   CONNSTR defaults to $DATABASE_URL (else the PG* variables); SUMMARY_DIR to ./pg-summaries.
 import { resolve } from 'node:path';
 import { BackupSession, FilesystemSummaryStore } from '../src/index.js';
 
@@ -9,7 +9,7 @@ const summaries = resolve(process.argv[3] ?? 'pg-summaries');
 
 const session = new BackupSession({
   id: `fs-example-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`,
-  ...(connection ? { connection } : {}),
+  connection: connection ?? {}, // {}: node-postgres reads PGHOST, PGUSER... from the environment
   sinks: [new FilesystemSummaryStore({ directory: summaries })],
   fast: true, // an immediate checkpoint: the example should not wait for a spread one
 });

@@ -20,7 +20,7 @@ const store = new S3SummaryStore({
 
 const session = new BackupSession({
   id: `s3-example-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`,
-  ...(connection ? { connection } : {}),
+  connection: connection ?? {}, // {}: node-postgres reads PGHOST, PGUSER... from the environment
   sinks: [store],
   fast: true,
 });
