@@ -2,16 +2,26 @@
 // restic, borg, Bacula and Veeam are not installed: their copy step is done by tar here, and the
 // restic/borg commands the post scripts run for the second backup are small shims on PATH.
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FilesystemSummaryStore } from '../../src/index.js';
-import { binDirFor, freePort, run, runOk, TestCluster, testMajors, type CommandResult } from '../harness/index.js';
+import { binDirFor, freePort, run, runOk, tarDataDirectory, TestCluster, testMajors, type CommandResult } from '../harness/index.js';
 import { CliSandbox, ROOT } from '../cli/cli-helpers.js';
 
 const HOOKS = join(ROOT, 'examples', 'hooks');
-const EXPECTED_SCRIPTS = ['cron-tar.sh', 'restore.sh'];
+const EXPECTED_SCRIPTS = [
+  'cron-tar.sh',
+  'restore.sh',
+  'restic-pre.sh',
+  'restic-post.sh',
+  'borg-pre.sh',
+  'borg-post.sh',
+  'bacula-before.sh',
+  'bacula-after.sh',
+  'veeam-pre-freeze.sh',
+  'veeam-post-thaw.sh',
+];
 const PGSB_BIN = `${process.execPath} --import tsx ${join(ROOT, 'src', 'cli', 'main.ts')}`;
 
 test('every hook script parses with sh -n', async () => {
@@ -82,5 +92,74 @@ for (const major of testMajors()) {
         await run(join(binDirFor(major), 'pg_ctl'), ['-D', pgdata, '-m', 'immediate', '-w', 'stop'], { asServer: true });
       }
     });
+
+    /** How each backup program calls its pair: the hook names, and the arguments it passes. */
+    const pairs = [
+      { tool: 'restic', pre: 'restic-pre.sh', post: 'restic-post.sh', args: (_id: string): string[] => [] },
+      { tool: 'borg', pre: 'borg-pre.sh', post: 'borg-post.sh', args: (_id: string): string[] => [] },
+      // ClientRunBeforeJob / ClientRunAfterJob = "... %n-%i"
+      { tool: 'bacula', pre: 'bacula-before.sh', post: 'bacula-after.sh', args: (id: string): string[] => [id] },
+      // Veeam passes no arguments.
+      { tool: 'veeam', pre: 'veeam-pre-freeze.sh', post: 'veeam-post-thaw.sh', args: (_id: string): string[] => [] },
+    ];
+
+    for (const pair of pairs) {
+      test(`${pair.pre} then ${pair.post}: exit 0, the summary in the sink and in the second place; a post for an unknown ID fails`, async () => {
+        const dir = join(sandbox.base, pair.tool);
+        const bin = join(dir, 'bin');
+        await mkdir(bin, { recursive: true });
+        // Stand-ins for restic and borg (not installed): they record the second backup's command.
+        const shimLog = join(dir, 'shim.log');
+        for (const shim of ['restic', 'borg']) {
+          await writeFile(join(bin, shim), `#!/bin/sh\necho "${shim} $*" >>"${shimLog}"\n`, { mode: 0o755 });
+        }
+        const id = `${pair.tool}-pg-base-42`; // bacula: %n-%i
+        const summaries = join(dir, 'summaries');
+        const summaryCopy = join(dir, 'offsite');
+        const state = join(dir, 'state');
+        const env = {
+          PGSB_ID: id,
+          PGSB_SUMMARIES: summaries,
+          PGSB_SUMMARY_COPY: summaryCopy,
+          PGSB_STATE: state,
+          RESTIC_SUMMARY_REPOSITORY: join(dir, 'restic-summaries'),
+          BORG_SUMMARY_REPO: join(dir, 'borg-summaries'),
+          PATH: `${bin}:${process.env.PATH ?? ''}`,
+        };
+
+        const pre = await hook(pair.pre, pair.args(id), env);
+        assert.equal(pre.code, 0, pre.stdout + pre.stderr);
+        // The backup program's copy (restic, borg, Bacula's file daemon, Veeam's snapshot) done by tar.
+        await tarDataDirectory(cluster, join(dir, 'data.tar'));
+        const post = await hook(pair.post, pair.args(id), env);
+        assert.equal(post.code, 0, post.stdout + post.stderr);
+
+        const summary = await new FilesystemSummaryStore({ directory: summaries }).get(id);
+        assert.match(summary.labelFile, new RegExp(`LABEL: ${id}`));
+        if (pair.tool === 'restic' || pair.tool === 'borg') {
+          const log = await readFile(shimLog, 'utf8');
+          assert.ok(log.includes(summaries) && log.includes(id), `the second backup names the summaries and the ID:\n${log}`);
+          const excludes = await readFile(join(state, `excludes.${pair.tool}`), 'utf8');
+          assert.ok(excludes.includes('postmaster.pid') && excludes.includes(cluster.dataDir.slice(1)), excludes);
+        } else {
+          const copied = (await runOk('tar', ['-tf', join(summaryCopy, `pg-summaries-${id}.tar`)])).stdout;
+          assert.match(copied, new RegExp(`${id}/backup_label`));
+        }
+
+        // A post for a backup that was never started must fail the job, not pass quietly.
+        if (pair.tool === 'bacula') {
+          const failed = await hook(pair.post, ['no-such-job-1'], env);
+          assert.notEqual(failed.code, 0, failed.stdout + failed.stderr);
+          assert.match(failed.stderr, /NOT usable/);
+        } else {
+          const failed = await hook(pair.post, [], env);
+          assert.notEqual(failed.code, 0, 'no ID file after a completed post: post must not succeed');
+          await writeFile(join(state, `${pair.tool}.id`), 'never-started-1\n');
+          const unknown = await hook(pair.post, [], env);
+          assert.notEqual(unknown.code, 0, unknown.stdout + unknown.stderr);
+          assert.match(unknown.stderr, /NOT usable/);
+        }
+      });
+    }
   });
 }
