@@ -161,5 +161,22 @@ for (const major of testMajors()) {
         }
       });
     }
+
+    test('bacula-after.sh when the sink fails: post exits 4 (summary only in the spool), the script exits 4 loudly and skips the second copy', async () => {
+      const dir = join(sandbox.base, 'bacula-sink-fails');
+      await mkdir(dir);
+      const id = 'pg-base-43';
+      const summaries = join(dir, 'summaries');
+      const summaryCopy = join(dir, 'offsite');
+      const env = { PGSB_SUMMARIES: summaries, PGSB_SUMMARY_COPY: summaryCopy };
+      const pre = await hook('bacula-before.sh', [id], env);
+      assert.equal(pre.code, 0, pre.stdout + pre.stderr);
+      await writeFile(summaries, 'not a directory'); // the sink directory cannot be created any more
+      const post = await hook('bacula-after.sh', [id], env);
+      assert.equal(post.code, 4, post.stdout + post.stderr);
+      assert.match(post.stderr, /post failed \(exit 4\): backup pg-base-43 is NOT usable/);
+      assert.ok(post.stderr.includes(join(sandbox.spoolDir, id)), `the spool path is printed:\n${post.stderr}`);
+      assert.deepEqual(await readdir(dir), ['summaries'], 'no second copy of a summary that was not saved');
+    });
   });
 }
