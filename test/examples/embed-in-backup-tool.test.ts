@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { run, runOk, TestCluster, testMajors, untarDataDirectory } from '../harness/index.js';
+import { run, runOk, TestCluster, smokeMajor, untarDataDirectory } from '../harness/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-for (const major of testMajors()) {
+// Examples are smoke tests: one major (the library and CLI are tested on every major elsewhere).
+for (const major of [smokeMajor()]) {
   describe(`examples/embed-in-backup-tool.ts on PostgreSQL ${major}`, () => {
     let cluster: TestCluster;
     let work: string;

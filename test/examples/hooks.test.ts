@@ -6,7 +6,7 @@ import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FilesystemSummaryStore } from '../../src/index.js';
-import { binDirFor, freePort, run, runOk, tarDataDirectory, TestCluster, testMajors, type CommandResult } from '../harness/index.js';
+import { binDirFor, freePort, run, runOk, tarDataDirectory, TestCluster, smokeMajor, type CommandResult } from '../harness/index.js';
 import { CliSandbox, ROOT } from '../cli/cli-helpers.js';
 
 const HOOKS = join(ROOT, 'examples', 'hooks');
@@ -33,7 +33,8 @@ test('every hook script parses with sh -n', async () => {
   }
 });
 
-for (const major of testMajors()) {
+// Examples are smoke tests: one major (the library and CLI are tested on every major elsewhere).
+for (const major of [smokeMajor()]) {
   describe(`hook examples on PostgreSQL ${major}`, () => {
     let cluster: TestCluster;
     let sandbox: CliSandbox;

@@ -8,12 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { FilesystemSummaryStore } from '../../src/index.js';
 import { S3SummaryStore } from '../../src/stores/s3.js';
-import { run, TestCluster, testMajors } from '../harness/index.js';
+import { run, TestCluster, smokeMajor } from '../harness/index.js';
 import { S3RVER_CREDENTIALS, TestS3Server } from '../harness/s3-server.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-for (const major of testMajors()) {
+// Examples are smoke tests: one major (the library and CLI are tested on every major elsewhere).
+for (const major of [smokeMajor()]) {
   describe(`sink examples on PostgreSQL ${major}`, () => {
     let cluster: TestCluster;
     let work: string;

@@ -35,3 +35,12 @@ export function binDirFor(major: number): string {
 export function clientBin(name: string): string {
   return join(DEBIAN_PG15_BIN, name);
 }
+
+/**
+ * The one major a smoke test runs on when every major would only repeat what per-major tests
+ * already prove: Debian's 15 when selected, else the newest selected.
+ */
+export function smokeMajor(): number {
+  const majors = testMajors();
+  return majors.includes(15) ? 15 : Math.max(...majors);
+}
