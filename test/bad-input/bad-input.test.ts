@@ -313,6 +313,9 @@ describe('bad input: refused with a stable code and exit code, nothing changed',
     describe('restore', () => runGroup('restore'));
     describe('a standby without hot_standby', () => {
       before(async () => {
+        // pg_basebackup on the same host cannot place a tablespace where the primary has it.
+        await f.cluster.query('DROP TABLE in_ts');
+        await f.cluster.query('DROP TABLESPACE bi_ts');
         f.standby = await startStandby(f.cluster, { name: 'bad-input-standby' });
         // Appended after the harness's hot_standby=on: the last line wins.
         await appendFile(join(f.standby.dataDir, 'postgresql.conf'), '\nhot_standby = off\n');

@@ -1,6 +1,6 @@
 // The bad-input table: one row per input, each with the code and exit code it must get. The rows'
 // names are the "input" column of docs/errors.md's "Bad input, tested" table (a test keeps both in sync).
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
 /** Which shared fixture a case needs; the suite starts each at most once. */
@@ -22,7 +22,7 @@ export interface BadInputCase {
   readonly group: Group;
 }
 
-/** Every path under `dirs` with, for files, size and mtime: a refusal must not change any of it. */
+/** Every path under `dirs` with, for files and symlinks (not followed), size and mtime: a refusal must not change any of it. */
 export async function snapshot(...dirs: string[]): Promise<string[]> {
   const out: string[] = [];
   const walk = async (root: string, p: string): Promise<void> => {
@@ -38,7 +38,7 @@ export async function snapshot(...dirs: string[]): Promise<string[]> {
         out.push(`${root}:${relative(root, full)}/`);
         await walk(root, full);
       } else {
-        const st = await stat(full).catch(() => undefined);
+        const st = await lstat(full).catch(() => undefined);
         out.push(`${root}:${relative(root, full)} ${st?.size ?? '-'} ${st?.mtimeMs ?? '-'}`);
       }
     }
