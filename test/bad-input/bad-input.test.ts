@@ -112,8 +112,16 @@ add('none', 'pre: `--dbname` with a non-numeric port', 'INVALID_OPTION', 2, () =
 add('none', 'pre: `--dbname` with a port out of range', 'INVALID_OPTION', 2, () => cli(pre('c2').map((a) => (a === NO_SERVER ? `postgresql://u:${SECRET}@127.0.0.1:99999/postgres` : a))));
 add('none', 'pre: `--dbname` URI with an unclosed `[`', 'INVALID_OPTION', 2, () => cli(pre('c3').map((a) => (a === NO_SERVER ? `postgresql://u:${SECRET}@[::1/postgres` : a))));
 add('none', 'pre: `--dbname` as key=value conninfo', 'INVALID_OPTION', 2, () => cli(pre('c4').map((a) => (a === NO_SERVER ? `host=x password=${SECRET}` : a))));
-add('none', 'pre: `--dbname` with a host that does not resolve', 'CONNECTION_FAILED', 1, () => cli(pre('c5').map((a) => (a === NO_SERVER ? `postgresql://u:${SECRET}@no-such-host.invalid:5432/postgres` : a))));
-add('none', 'pre: `--dbname` with a closed port (server unreachable)', 'CONNECTION_FAILED', 1, () => cli(pre('c6')));
+add('none', 'pre: `--dbname` with a host that does not resolve', 'CONNECTION_FAILED', 1, async () => {
+  const out = await cli(pre('c5').map((a) => (a === NO_SERVER ? `postgresql://u:${SECRET}@no-such-host.invalid:5432/postgres` : a)));
+  assert.match(out.text, /Could not connect to PostgreSQL at u@no-such-host\.invalid:5432\/postgres: .*no-such-host\.invalid/);
+  return out;
+});
+add('none', 'pre: `--dbname` with a closed port (server unreachable)', 'CONNECTION_FAILED', 1, async () => {
+  const out = await cli(pre('c6'));
+  assert.match(out.text, /Could not connect to PostgreSQL at nobody@127\.0\.0\.1:1\/postgres: .*ECONNREFUSED/);
+  return out;
+});
 add('server', 'pre: wrong password (tried once, not retried)', 'CONNECTION_FAILED', 1, async () => {
   const failures = async (): Promise<number> => ((await f.cluster.log()).match(/password authentication failed for user "pwuser"/g) ?? []).length;
   const before = await failures();
@@ -211,6 +219,7 @@ async function check(c: Case): Promise<void> {
   assert.equal(out.code, c.code, out.text);
   assert.equal(out.exit, c.exit, out.text);
   assert.ok(!out.text.includes(SECRET), `the password shows in:\n${out.text}`);
+  if (c.code === 'INVALID_OPTION' && c.input.includes('--dbname')) assert.match(out.text, /--dbname/, 'the message names the option');
   assert.ok(await waitFor(() => f.box.processes().length === 0), `a holder lives on: ${f.box.processes().join(' ')}`);
   assert.deepEqual(await snapshot(...watched), before, 'files changed');
   // The standby with hot_standby=off takes no connections at all, so only the primary can hold one.
