@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { appendFile, chmod, chown, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { assertBackupId, FilesystemSummaryStore, isBackupError } from '../../src/index.js';
@@ -121,6 +122,22 @@ add('none', 'pre: `--dbname` with a closed port (server unreachable)', 'CONNECTI
   const out = await cli(pre('c6'));
   assert.match(out.text, /Could not connect to PostgreSQL at nobody@127\.0\.0\.1:1\/postgres: .*ECONNREFUSED/);
   return out;
+});
+add('none', 'pre: a server that accepts TCP but never answers (bounded retries)', 'CONNECTION_FAILED', 1, async () => {
+  // A black hole: each attempt waits out the connect timeout, and there are a bounded number of them.
+  const sockets: Socket[] = [];
+  const silent = createServer((socket) => void sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const port = (silent.address() as AddressInfo).port;
+  try {
+    const out = await cli(pre('c8').map((a) => (a === NO_SERVER ? `postgresql://u:${SECRET}@127.0.0.1:${port}/postgres` : a)));
+    assert.equal(sockets.length, 4, 'one attempt and three retries (connectRetries default), then it gives up');
+    assert.match(out.text, new RegExp(`Could not connect to PostgreSQL at u@127\\.0\\.0\\.1:${port}/postgres: .*timeout`, 'i'));
+    return out;
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
 });
 add('server', 'pre: wrong password (tried once, not retried)', 'CONNECTION_FAILED', 1, async () => {
   const failures = async (): Promise<number> => ((await f.cluster.log()).match(/password authentication failed for user "pwuser"/g) ?? []).length;
