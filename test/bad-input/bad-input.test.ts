@@ -19,7 +19,7 @@ import { docsTable, snapshot, type BadInputCase, type Group, type Outcome } from
 // (always installed), and new enough to say why a standby with hot_standby=off refuses (14+).
 const MAJOR = 15;
 // A second major for "wrong major": only its initdb runs.
-const OTHER_MAJOR = MAJOR === 16 ? 17 : 16;
+const OTHER_MAJOR = 16;
 // Every password given below: no output may ever show it.
 const SECRET = 'Marker-Pw-7731';
 const NO_SERVER = `postgresql://nobody:${SECRET}@127.0.0.1:1/postgres`;
