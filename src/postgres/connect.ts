@@ -70,6 +70,16 @@ export async function connect(connection: ConnectionOptions, options: ConnectOpt
         `Could not connect to PostgreSQL at ${describeTarget(client)}: ${(error as Error).message}`,
         { cause: error, details: { target: describeTarget(client), sqlState: (error as { code?: string }).code } },
       );
+      // 14+ says why a standby refuses: with hot_standby off it never will, so this is a setting, not a wait.
+      const detail = (error as { detail?: unknown }).detail;
+      if ((error as { code?: unknown }).code === '57P03' && typeof detail === 'string' && /hot standby mode is disabled/i.test(detail)) {
+        throw new AbortError(
+          new BackupError('SERVER_SETTING', `${describeTarget(client)} is a standby with hot_standby = off, so it accepts no connections: set hot_standby = on and restart it, or back up the primary.`, {
+            cause: error,
+            details: { setting: 'hot_standby', target: describeTarget(client) },
+          }),
+        );
+      }
       if (!isTransientConnectionError(error)) throw new AbortError(wrapped);
       throw wrapped;
     }
