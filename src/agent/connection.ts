@@ -14,10 +14,15 @@ export type HolderConnection = { readonly uri: string } | { readonly database: s
 export function parseDbname(value: string | undefined): HolderConnection {
   if (value === undefined || value === '') return {};
   if (/^postgres(ql)?:\/\//i.test(value)) {
+    let url: URL;
     try {
-      new URL(value);
+      url = new URL(value);
     } catch (error) {
       throw new BackupError('INVALID_OPTION', `--dbname ${maskConnectionString(value)} is not a valid postgresql:// URI.`, { cause: error, details: { option: 'dbname' } });
+    }
+    const timeout = url.searchParams.get('connect_timeout');
+    if (timeout !== null && !/^\s*-?\d+\s*$/.test(timeout)) {
+      throw new BackupError('INVALID_OPTION', `--dbname: connect_timeout must be a whole number of seconds, got ${JSON.stringify(timeout)}.`, { details: { option: 'dbname' } });
     }
     return { uri: value };
   }

@@ -27,6 +27,28 @@ export interface ConnectOptions {
   readonly connectionTimeoutMillis: number;
 }
 
+/**
+ * libpq's `connect_timeout` (seconds; from the URI's query, else `PGCONNECT_TIMEOUT`), which `pg`
+ * itself ignores: 0 or less waits forever, below 2 counts as 2, as in libpq.
+ */
+function libpqConnectTimeoutMillis(connection: ConnectionOptions): number | undefined {
+  let text: string | undefined;
+  if (typeof connection === 'string') {
+    try {
+      text = new URL(connection).searchParams.get('connect_timeout') ?? undefined;
+    } catch {
+      text = undefined; // not a URI (a bare database name): only the environment can say
+    }
+  }
+  text ??= process.env.PGCONNECT_TIMEOUT;
+  if (text === undefined || text.trim() === '') return undefined;
+  if (!/^\s*-?\d+\s*$/.test(text)) {
+    throw new BackupError('INVALID_OPTION', `connect_timeout must be a whole number of seconds, got ${JSON.stringify(text)}.`, { details: { option: 'connect_timeout' } });
+  }
+  const seconds = Number.parseInt(text, 10);
+  return seconds <= 0 ? 0 : Math.max(2, seconds) * 1000;
+}
+
 function clientConfig(connection: ConnectionOptions, options: ConnectOptions): pg.ClientConfig {
   const base: pg.ClientConfig = typeof connection === 'string' ? { connectionString: connection } : { ...connection };
   return {
@@ -34,7 +56,7 @@ function clientConfig(connection: ConnectionOptions, options: ConnectOptions): p
     application_name: options.applicationName,
     keepAlive: true,
     keepAliveInitialDelayMillis: options.keepAliveInitialDelayMillis,
-    connectionTimeoutMillis: base.connectionTimeoutMillis ?? options.connectionTimeoutMillis,
+    connectionTimeoutMillis: base.connectionTimeoutMillis ?? libpqConnectTimeoutMillis(connection) ?? options.connectionTimeoutMillis,
   };
 }
 

@@ -131,7 +131,8 @@ add('none', 'pre: a server that accepts TCP but never answers (bounded retries)'
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const port = (silent.address() as AddressInfo).port;
   try {
-    const out = await cli(pre('c8').map((a) => (a === NO_SERVER ? `postgresql://u:${SECRET}@127.0.0.1:${port}/postgres` : a)));
+    // connect_timeout=2 (libpq's, in seconds) instead of the 30 s default keeps this case short.
+    const out = await cli(pre('c8').map((a) => (a === NO_SERVER ? `postgresql://u:${SECRET}@127.0.0.1:${port}/postgres?connect_timeout=2` : a)));
     assert.equal(sockets.length, 4, 'one attempt and three retries (connectRetries default), then it gives up');
     assert.match(out.text, new RegExp(`Could not connect to PostgreSQL at u@127\\.0\\.0\\.1:${port}/postgres: .*timeout`, 'i'));
     return out;
@@ -140,6 +141,9 @@ add('none', 'pre: a server that accepts TCP but never answers (bounded retries)'
     await new Promise((resolve) => silent.close(resolve));
   }
 });
+add('none', 'pre: `--dbname` with `connect_timeout=soon` (libpq takes whole seconds)', 'INVALID_OPTION', 2, () =>
+  cli(pre('c9').map((a) => (a === NO_SERVER ? 'postgresql://u@127.0.0.1:1/postgres?connect_timeout=soon' : a))),
+);
 add('server', 'pre: wrong password (tried once, not retried)', 'CONNECTION_FAILED', 1, async () => {
   const failures = async (): Promise<number> => ((await f.cluster.log()).match(/password authentication failed for user "pwuser"/g) ?? []).length;
   const before = await failures();
