@@ -1,12 +1,15 @@
 // examples/hooks/*.sh run with sh, as cron or a backup program would, against a real cluster.
-// restic, borg, Bacula and Veeam are not installed: their copy step is done by tar here, and the
-// restic/borg commands the post scripts run for the second backup are small shims on PATH.
+// restic and borg are real (CI installs Debian's restic and borgbackup): they copy the data
+// directory with the generated exclude files, the post hooks back the summaries up with them, and
+// the copy is restored from their repositories and started. Bacula and Veeam are not installable
+// here: their copy step is done by tar.
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FilesystemSummaryStore } from '../../src/index.js';
-import { binDirFor, freePort, run, runOk, tarDataDirectory, TestCluster, smokeMajor, type CommandResult } from '../harness/index.js';
+import { binDirFor, chownToServerUser, freePort, run, runOk, tarDataDirectory, TestCluster, smokeMajor, type CommandResult } from '../harness/index.js';
 import { CliSandbox, ROOT } from '../cli/cli-helpers.js';
 
 const HOOKS = join(ROOT, 'examples', 'hooks');
@@ -55,6 +58,22 @@ for (const major of [smokeMajor()]) {
         cwd: ROOT,
         env: sandbox.env({ PGSB_BIN, PG_SPLIT_BACKUP_RUNTIME_DIR: sandbox.runtimeDir, PGDATA: cluster.dataDir, PGSB_DB: cluster.connectionString, ...env }),
       });
+
+    /** Runs `pg-split-backup restore` on a restored copy, starts it, and reads the row `tool` inserted before the backup. */
+    async function restoreAndCheck(restoredBase: string, pgdata: string, id: string, summaries: string, tool: string): Promise<void> {
+      const restore = await sandbox.run(['restore', '--id', id, '--store', summaries, '--pgdata', pgdata, '--wal-archive', cluster.archiveDir]);
+      assert.equal(restore.code, 0, restore.stdout + restore.stderr);
+      // The tools recreate the source's parent directories too, some 0700: all of it goes to the server user.
+      await chownToServerUser(restoredBase);
+      // archive_mode=off: a promoted copy must not archive its new timeline into the source's archive.
+      const restored = await TestCluster.start({ major, existingDataDir: pgdata, name: `ex-${tool}-restored`, archive: false, settings: { archive_mode: 'off' } });
+      try {
+        const rows = await restored.query<{ tool: string }>('SELECT tool FROM before_pairs WHERE tool = $1', [tool]);
+        assert.deepEqual(rows, [{ tool }]);
+      } finally {
+        await restored.destroy();
+      }
+    }
 
     test('cron-tar.sh takes a backup end to end, and restore.sh brings it back with the data', async () => {
       await cluster.query("CREATE TABLE before_cron AS SELECT 'kept' AS word");
@@ -107,13 +126,7 @@ for (const major of [smokeMajor()]) {
     for (const pair of pairs) {
       test(`${pair.pre} then ${pair.post}: exit 0, the summary in the sink and in the second place; a post for an unknown ID fails`, async () => {
         const dir = join(sandbox.base, pair.tool);
-        const bin = join(dir, 'bin');
-        await mkdir(bin, { recursive: true });
-        // Stand-ins for restic and borg (not installed): they record the second backup's command.
-        const shimLog = join(dir, 'shim.log');
-        for (const shim of ['restic', 'borg']) {
-          await writeFile(join(bin, shim), `#!/bin/sh\necho "${shim} $*" >>"${shimLog}"\n`, { mode: 0o755 });
-        }
+        await mkdir(dir, { recursive: true });
         const id = `${pair.tool}-pg-base-42`; // bacula: %n-%i
         const summaries = join(dir, 'summaries');
         const summaryCopy = join(dir, 'offsite');
@@ -125,23 +138,44 @@ for (const major of [smokeMajor()]) {
           PGSB_STATE: state,
           RESTIC_SUMMARY_REPOSITORY: join(dir, 'restic-summaries'),
           BORG_SUMMARY_REPO: join(dir, 'borg-summaries'),
-          PATH: `${bin}:${process.env.PATH ?? ''}`,
+          RESTIC_PASSWORD: 'example-only',
+          BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes',
+          BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes',
         };
+        const tool = (args: readonly string[], cwd = dir): Promise<CommandResult> => runOk(pair.tool, args, { cwd, env: { ...process.env, ...env } });
+        const dataRepo = join(dir, `${pair.tool}-data`);
+        if (pair.tool === 'restic') for (const repo of [dataRepo, env.RESTIC_SUMMARY_REPOSITORY]) await tool(['init', '-r', repo]);
+        if (pair.tool === 'borg') for (const repo of [dataRepo, env.BORG_SUMMARY_REPO]) await tool(['init', '--encryption=none', repo]);
+        await cluster.query(`CREATE TABLE IF NOT EXISTS before_pairs (tool text)`);
+        await cluster.query('INSERT INTO before_pairs VALUES ($1)', [pair.tool]);
 
         const pre = await hook(pair.pre, pair.args(id), env);
         assert.equal(pre.code, 0, pre.stdout + pre.stderr);
-        // The backup program's copy (restic, borg, Bacula's file daemon, Veeam's snapshot) done by tar.
-        await tarDataDirectory(cluster, join(dir, 'data.tar'));
+        // The backup program's copy, as the comment at the top of each pre script shows it.
+        if (pair.tool === 'restic') await tool(['-r', dataRepo, 'backup', cluster.dataDir, '--exclude-file', join(state, 'excludes.restic'), '--tag', id]);
+        else if (pair.tool === 'borg') await tool(['create', '--patterns-from', join(state, 'excludes.borg'), `${dataRepo}::${id}`, cluster.dataDir]);
+        else await tarDataDirectory(cluster, join(dir, 'data.tar')); // Bacula's file daemon, Veeam's snapshot
         const post = await hook(pair.post, pair.args(id), env);
         assert.equal(post.code, 0, post.stdout + post.stderr);
 
         const summary = await new FilesystemSummaryStore({ directory: summaries }).get(id);
         assert.match(summary.labelFile, new RegExp(`LABEL: ${id}`));
         if (pair.tool === 'restic' || pair.tool === 'borg') {
-          const log = await readFile(shimLog, 'utf8');
-          assert.ok(log.includes(summaries) && log.includes(id), `the second backup names the summaries and the ID:\n${log}`);
-          const excludes = await readFile(join(state, `excludes.${pair.tool}`), 'utf8');
-          assert.ok(excludes.includes('postmaster.pid') && excludes.includes(cluster.dataDir.slice(1)), excludes);
+          // The second backup: the summary directory, in a repository of its own.
+          const second =
+            pair.tool === 'restic'
+              ? (await tool(['-r', env.RESTIC_SUMMARY_REPOSITORY, 'ls', 'latest'])).stdout
+              : (await tool(['list', `${env.BORG_SUMMARY_REPO}::${id}-summaries`, '--format', '/{path}{NL}'])).stdout;
+          assert.ok(second.includes(`${summaries}/${id}/backup_label`), second);
+          // The copy left out what it must, and restores into a server that has the data.
+          const restoredBase = join(dir, 'restored');
+          await mkdir(restoredBase, { mode: 0o755 });
+          if (pair.tool === 'restic') await tool(['-r', dataRepo, 'restore', 'latest', '--target', restoredBase]);
+          else await tool(['extract', `${dataRepo}::${id}`], restoredBase);
+          const pgdata = join(restoredBase, cluster.dataDir);
+          for (const excluded of ['postmaster.pid', 'backup_label']) assert.equal(existsSync(join(pgdata, excluded)), false, `${excluded} was copied`);
+          assert.deepEqual((await readdir(join(pgdata, 'pg_wal'))).filter((f) => /^[0-9A-F]{24}$/.test(f)), [], 'no WAL segment was copied');
+          await restoreAndCheck(restoredBase, pgdata, id, summaries, pair.tool);
         } else {
           const copied = (await runOk('tar', ['-tf', join(summaryCopy, `pg-summaries-${id}.tar`)])).stdout;
           assert.match(copied, new RegExp(`${id}/backup_label`));
