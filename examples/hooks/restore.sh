@@ -17,7 +17,8 @@ PGSB_WAL_ARCHIVE=${PGSB_WAL_ARCHIVE:-/var/backups/wal}
 PG_CTL=${PG_CTL:-pg_ctl}
 # The OS user the server runs as (when this runs as root).
 PG_USER=${PG_USER:-postgres}
-# Extra server options for pg_ctl -o, e.g. "-p 5433" to start beside a running server.
+# Extra server options for pg_ctl -o, e.g. "-p 5433 -c archive_mode=off" to start beside a running
+# server: a test copy must not archive its new timeline into the live source's archive.
 PG_SERVER_OPTIONS=${PG_SERVER_OPTIONS:-}
 
 as_server() {
