@@ -184,8 +184,10 @@ async function outcomeFromStoppedRecord(paths: AgentPaths, record: BackupRecord)
       );
     });
     delivered = true;
-    const { error: _delivered, ...rest } = record;
-    await writeRecord(paths.record, { ...rest, summaryLocations: record.sinks }).catch(() => undefined);
+    // The record no longer says SINK_FAILED; any other error it holds still stands.
+    const { error, ...rest } = record;
+    const settled = error?.code === 'SINK_FAILED' ? rest : record;
+    await writeRecord(paths.record, { ...settled, summaryLocations: record.sinks }).catch(() => undefined);
   }
   // Delivery fixes a SINK_FAILED; any other failure (archive timeout, WAL unreadable) still stands.
   if (record.error !== undefined && record.error.code !== 'SINK_FAILED') throw responseError(record.error);
