@@ -1,4 +1,5 @@
 import { BackupError } from '../errors.js';
+import { parseConnectTimeout } from '../postgres/connect-timeout.js';
 
 /**
  * What the holder connects with: a `postgresql://` URI, or a database name with everything else
@@ -21,7 +22,7 @@ export function parseDbname(value: string | undefined): HolderConnection {
       throw new BackupError('INVALID_OPTION', `--dbname ${maskConnectionString(value)} is not a valid postgresql:// URI.`, { cause: error, details: { option: 'dbname' } });
     }
     const timeout = url.searchParams.get('connect_timeout');
-    if (timeout !== null && !/^\s*-?\d+\s*$/.test(timeout)) {
+    if (timeout !== null && parseConnectTimeout(timeout) === undefined) {
       throw new BackupError('INVALID_OPTION', `--dbname: connect_timeout must be a whole number of seconds, got ${JSON.stringify(timeout)}.`, { details: { option: 'dbname' } });
     }
     return { uri: value };

@@ -2,6 +2,7 @@ import pg from 'pg';
 import pgpass from 'pgpass';
 import pRetry, { AbortError } from 'p-retry';
 import { BackupError } from '../errors.js';
+import { parseConnectTimeout } from './connect-timeout.js';
 
 /** A `postgresql://` URI / libpq-style connection string, or a `pg` client configuration. */
 export type ConnectionOptions = string | pg.ClientConfig;
@@ -27,10 +28,7 @@ export interface ConnectOptions {
   readonly connectionTimeoutMillis: number;
 }
 
-/**
- * libpq's `connect_timeout` (seconds; from the URI's query, else `PGCONNECT_TIMEOUT`), which `pg`
- * itself ignores: 0 or less waits forever, below 2 counts as 2, as in libpq.
- */
+/** libpq's `connect_timeout` from the URI's query, else `PGCONNECT_TIMEOUT`: `pg` itself ignores it. */
 function libpqConnectTimeoutMillis(connection: ConnectionOptions): number | undefined {
   let text: string | undefined;
   if (typeof connection === 'string') {
@@ -42,11 +40,11 @@ function libpqConnectTimeoutMillis(connection: ConnectionOptions): number | unde
   }
   text ??= process.env.PGCONNECT_TIMEOUT;
   if (text === undefined || text.trim() === '') return undefined;
-  if (!/^\s*-?\d+\s*$/.test(text)) {
+  const millis = parseConnectTimeout(text);
+  if (millis === undefined) {
     throw new BackupError('INVALID_OPTION', `connect_timeout must be a whole number of seconds, got ${JSON.stringify(text)}.`, { details: { option: 'connect_timeout' } });
   }
-  const seconds = Number.parseInt(text, 10);
-  return seconds <= 0 ? 0 : Math.max(2, seconds) * 1000;
+  return millis;
 }
 
 function clientConfig(connection: ConnectionOptions, options: ConnectOptions): pg.ClientConfig {
