@@ -1,5 +1,6 @@
 import type { ParseArgsConfig } from 'node:util';
 import { BackupError } from '../errors.js';
+import { assertBackupId } from '../summary/backup-id.js';
 import type { ProgressDisplay } from './progress.js';
 
 // What every command module shares: the command shape and flag helpers.
@@ -56,4 +57,18 @@ export function strings(values: Values, name: string): string[] {
 
 export function lines(...parts: (string | false | undefined)[]): string {
   return parts.filter((p): p is string => typeof p === 'string').join('\n');
+}
+
+/** `--id`, required and a valid backup ID. */
+export function requiredId(values: Values): string {
+  const id = required(values, 'id');
+  assertBackupId(id);
+  return id;
+}
+
+/** `--id` when given, a valid backup ID. */
+export function optionalId(values: Values): string | undefined {
+  const id = text(values, 'id');
+  if (id !== undefined) assertBackupId(id);
+  return id;
 }

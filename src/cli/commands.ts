@@ -9,8 +9,7 @@ import { defaultSpoolDirectory } from '../session/options.js';
 import { deliverSpooled } from '../sinks/deliver-spooled.js';
 import { FilesystemSummaryStore } from '../stores/filesystem.js';
 import { openStore } from '../stores/store-url.js';
-import { assertBackupId } from '../summary/backup-id.js';
-import { COMMON_OPTIONS, lines, required, strings, text, type Command, type Values } from './command-kit.js';
+import { COMMON_OPTIONS, lines, optionalId, required, requiredId, strings, text, type Command, type Values } from './command-kit.js';
 import { EXIT_CODE_HELP } from './exit-codes.js';
 import { RESTORE_COMMANDS } from './restore-commands.js';
 
@@ -67,8 +66,7 @@ start, printing the ID, start LSN and start WAL file. Copy the data directory af
     'include-wal': { type: 'boolean' },
   },
   async run(values, { progress, verbose }) {
-    const id = required(values, 'id');
-    assertBackupId(id);
+    const id = requiredId(values);
     const maxHold = text(values, 'max-hold');
     const archiveTimeout = text(values, 'archive-timeout');
     const heartbeat = text(values, 'heartbeat');
@@ -115,8 +113,7 @@ miss it (exit 0 once every sink holds it).
   --id ID   the ID given to pre`,
   options: { ...COMMON_OPTIONS, id: { type: 'string' } },
   async run(values, { progress }) {
-    const id = required(values, 'id');
-    assertBackupId(id);
+    const id = requiredId(values);
     const outcome = await stopBackup(id, { runtimeDir: runtimeDir(values), onProgress: (update) => progress.update(update) });
     const { summary } = outcome;
     return {
@@ -155,8 +152,7 @@ this ID is running.
   --id ID   the ID given to pre`,
   options: { ...COMMON_OPTIONS, id: { type: 'string' } },
   async run(values) {
-    const id = required(values, 'id');
-    assertBackupId(id);
+    const id = requiredId(values);
     const result = await abortBackup(id, { runtimeDir: runtimeDir(values) });
     return { json: { ok: true, id, state: 'aborted', reason: result.reason }, text: `backup ${id} aborted` };
   },
@@ -172,8 +168,7 @@ long it has been held. With --id, only that backup; exit 3 (with the reason) if 
   --id ID   show only this backup`,
   options: { ...COMMON_OPTIONS, id: { type: 'string' } },
   async run(values) {
-    const id = text(values, 'id');
-    if (id !== undefined) assertBackupId(id);
+    const id = optionalId(values);
     const backups = await listRunning({ runtimeDir: runtimeDir(values), ...(id !== undefined ? { id } : {}) });
     const rows = backups.map((b) => [b.id, String(b.pid), b.state, b.startLsn, b.startedAt, formatDuration(b.heldForMs)]);
     const header = ['ID', 'PID', 'STATE', 'START LSN', 'STARTED AT', 'HELD FOR'];
@@ -212,8 +207,7 @@ they fail; exit 3 when the store has no summary with that ID).
   --store URL   file:///abs/dir, /abs/dir or s3://bucket/prefix[?...]`,
   options: { ...COMMON_OPTIONS, id: { type: 'string' }, store: { type: 'string' } },
   async run(values) {
-    const id = required(values, 'id');
-    assertBackupId(id);
+    const id = requiredId(values);
     const store = await openStore(required(values, 'store'));
     const summary = await store.get(id);
     return {
@@ -250,8 +244,7 @@ in the spool), 3 when --id is not in the spool.
                     ~/.local/state/pg-split-backup/spool)`,
   options: { ...COMMON_OPTIONS, id: { type: 'string' }, sink: { type: 'string', multiple: true }, 'spool-dir': { type: 'string' } },
   async run(values) {
-    const id = text(values, 'id');
-    if (id !== undefined) assertBackupId(id);
+    const id = optionalId(values);
     const urls = strings(values, 'sink');
     if (urls.length === 0) throw new BackupError('INVALID_OPTION', 'Give at least one --sink URL: where the summaries go.', { details: { option: 'sink' } });
     const spoolDir = text(values, 'spool-dir');

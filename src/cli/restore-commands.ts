@@ -5,8 +5,7 @@ import type { RecoveryTarget, RecoveryTargetAction } from '../restore/recovery-c
 import { assertWalComplete } from '../restore/verify-wal.js';
 import { openWalArchive } from '../restore/wal-archive.js';
 import { openStore } from '../stores/store-url.js';
-import { assertBackupId } from '../summary/backup-id.js';
-import { COMMON_OPTIONS, lines, required, strings, text, type Command, type Values } from './command-kit.js';
+import { COMMON_OPTIONS, lines, required, requiredId, strings, text, type Command, type Values } from './command-kit.js';
 
 const TARGET_FLAGS = ['target-time', 'target-lsn', 'target-name', 'target-xid', 'target'] as const;
 
@@ -87,8 +86,7 @@ A backup taken with --include-wal restores with no archive at all. See docs/rest
     'tablespace-mapping': { type: 'string', multiple: true },
   },
   async run(values) {
-    const id = required(values, 'id');
-    assertBackupId(id);
+    const id = requiredId(values);
     const storeUrl = required(values, 'store');
     const pgdata = required(values, 'pgdata');
     const restoreCommand = text(values, 'restore-command');
@@ -150,8 +148,7 @@ Exit 0 when complete; exit 5 listing what is missing.
   --wal-archive URL   file:///dir, /dir or s3://bucket/prefix[?...]`,
   options: { ...COMMON_OPTIONS, id: { type: 'string' }, store: { type: 'string' }, 'wal-archive': { type: 'string' } },
   async run(values) {
-    const id = required(values, 'id');
-    assertBackupId(id);
+    const id = requiredId(values);
     const store = await openStore(required(values, 'store'));
     const archive = await openWalArchive(required(values, 'wal-archive'));
     const summary = await store.get(id);
