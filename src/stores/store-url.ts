@@ -57,6 +57,8 @@ export function parseStoreUrl(url: string): StoreUrl {
     throw invalid(url, 'it is not a URL');
   }
   if (scheme === 'file') {
+    // The WHATWG parser reads `file:sum` as /sum: a relative path must be refused before it.
+    if (url[5] !== '/') throw invalid(url, 'the path must be absolute (file:///absolute/dir)');
     if (parsed.host !== '' && parsed.host !== 'localhost') throw invalid(url, 'a file URL cannot name a host');
     if (parsed.search !== '' || parsed.hash !== '') throw invalid(url, 'a file URL takes no query or fragment');
     const directory = fileURLToPath(parsed);

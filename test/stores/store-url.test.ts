@@ -8,6 +8,7 @@ describe('parseStoreUrl', () => {
     assert.deepEqual(parseStoreUrl('file:///var/backups/pg'), { kind: 'file', directory: '/var/backups/pg' });
     assert.deepEqual(parseStoreUrl('/var/backups/pg/'), { kind: 'file', directory: '/var/backups/pg/' });
     assert.deepEqual(parseStoreUrl('file:///var/backups/with%20space'), { kind: 'file', directory: '/var/backups/with space' });
+    assert.deepEqual(parseStoreUrl('file:/var/backups/pg'), { kind: 'file', directory: '/var/backups/pg' });
   });
 
   test('s3 URLs name a bucket, a prefix and S3-compatible options', () => {
@@ -33,6 +34,11 @@ describe('parseStoreUrl', () => {
       'http://example.com/x',
       'file://otherhost/dir',
       'file:///dir?x=1',
+      // Relative paths in file: URLs, which the URL parser would silently root at / (issue 10).
+      'file:sum',
+      'file:./sum',
+      'file:../sum',
+      'file:sum/dir',
       's3://',
       's3:///prefix',
       's3://UPPER/p',
