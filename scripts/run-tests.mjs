@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Runs node's test runner over test/**/*.test.ts (Node 20 has no glob in --test).
 // Arguments narrow the run to files whose path contains any of them: `npm test -- stores session`.
-import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { setUp } from './test-setup.mjs';
 
 function find(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -22,6 +23,13 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
+// A fresh clone: the npm dependencies (tsx, the PostgreSQL 10-18 builds, s3rver) first.
+if (!existsSync('node_modules/.package-lock.json')) {
+  console.error('test set-up: npm ci');
+  if (spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: 'inherit' }).status !== 0) process.exit(1);
+}
+// The programs the tests drive for real (PostgreSQL 15, rsync, restic, borg): installed when missing.
+if (!setUp()) process.exit(1);
 // One file at a time: every file starts real PostgreSQL clusters and this runs on 2 cores.
 // --openssl-legacy-provider: s3rver (the S3 server the tests host in-process) makes ListObjectsV2
 // continuation tokens with DES, which OpenSSL 3 keeps in its legacy provider; without it any
