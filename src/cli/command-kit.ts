@@ -20,6 +20,8 @@ export interface CommandContext {
   readonly progress: ProgressDisplay;
   /** `--verbose` was given. */
   readonly verbose: boolean;
+  /** Writes to stderr, for what must be said outside the result (an interruption). */
+  readonly stderr: (text: string) => void;
 }
 
 /** One CLI command: its flags, help and handler. Handlers throw BackupError on failure. */

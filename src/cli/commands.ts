@@ -112,9 +112,23 @@ miss it (exit 0 once every sink holds it).
 
   --id ID   the ID given to pre`,
   options: { ...COMMON_OPTIONS, id: { type: 'string' } },
-  async run(values, { progress }) {
+  async run(values, { progress, stderr }) {
     const id = requiredId(values);
-    const outcome = await stopBackup(id, { runtimeDir: runtimeDir(values), onProgress: (update) => progress.update(update) });
+    // Ctrl-C (or a backup program's timeout) ends only this client: the holder goes on with the
+    // stop, and a second post reports it. Say so, rather than die silently with 130.
+    const interrupted = (signal: NodeJS.Signals): void => {
+      progress.end();
+      stderr(
+        `pg-split-backup post: interrupted by ${signal}. The stop goes on in the holder, which saves the summary to the spool and the sinks; run "pg-split-backup post --id ${id}" again to wait for it and see where the summary is. Until then this backup is not known to be good.\n`,
+      );
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', interrupted);
+    process.once('SIGTERM', interrupted);
+    const outcome = await stopBackup(id, { runtimeDir: runtimeDir(values), onProgress: (update) => progress.update(update) }).finally(() => {
+      process.off('SIGINT', interrupted);
+      process.off('SIGTERM', interrupted);
+    });
     const { summary } = outcome;
     return {
       json: {

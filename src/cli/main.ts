@@ -81,7 +81,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
   const verbose = values.verbose === true;
   const progress = new ProgressDisplay(io.stderr, { tty: io.stderrIsTTY === true, verbose });
   try {
-    const result = await command.run(values, { progress, verbose });
+    const result = await command.run(values, { progress, verbose, stderr: io.stderr });
     progress.end();
     io.stdout(json ? `${JSON.stringify(result.json)}\n` : result.text === '' ? '' : `${result.text}\n`);
     return ExitCode.OK;

@@ -1,7 +1,7 @@
 // Runs the real CLI as a child process (`node --import tsx src/cli/main.ts ...`), as a backup
 // program would: piped stdio, read to EOF. Every child carries a tag in its environment, which its
 // holder inherits, so a test can find (and finally kill) the holders it caused.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -64,9 +64,9 @@ export class CliSandbox {
   }
 
   /** Runs the CLI with `--runtime-dir` of this sandbox appended (unless `runtimeDir: false`). */
-  run(args: readonly string[], options: { env?: NodeJS.ProcessEnv; runtimeDir?: string | false } = {}): Promise<CliRun> {
+  run(args: readonly string[], options: { env?: NodeJS.ProcessEnv; runtimeDir?: string | false; onSpawn?: (child: ChildProcessWithoutNullStreams) => void } = {}): Promise<CliRun> {
     const rt = options.runtimeDir === undefined ? ['--runtime-dir', this.runtimeDir] : options.runtimeDir === false ? [] : ['--runtime-dir', options.runtimeDir];
-    return runCli([...args, ...rt], this.env(options.env));
+    return runCli([...args, ...rt], this.env(options.env), options.onSpawn);
   }
 
   /** Files in the runtime directory (none if it does not exist). */
@@ -93,7 +93,7 @@ export class CliSandbox {
 }
 
 /** Runs `node --import tsx src/cli/main.ts ...args` from the project root with piped stdio. */
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, onSpawn?: (child: ChildProcessWithoutNullStreams) => void): Promise<CliRun> {
   const began = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
@@ -124,6 +124,7 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise
       resolve({ code: exit?.code ?? null, signal: exit?.signal ?? null, stdout, stderr, json, ms: closedAt - began, eofAfterExitMs: closedAt - exitedAt });
     });
     child.stdin.end();
+    onSpawn?.(child);
   });
 }
 

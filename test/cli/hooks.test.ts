@@ -198,4 +198,31 @@ describe(`pg-split-backup hooks on PostgreSQL ${HOOK_MAJOR}`, () => {
     assert.equal(corrupt.code, 2, explain(corrupt));
     assert.equal(corrupt.json!.error.code, 'CORRUPT_SUMMARY');
   });
+
+  test('post interrupted by Ctrl-C says the stop goes on in the holder and exits 130; post again reports the saved summary', async (t) => {
+    const box = await sandbox(t);
+    const id = 'hooks-interrupted';
+    // A slow archive keeps post waiting for the stop segment long enough to be interrupted.
+    const archive = hooks.cluster.archiveDir;
+    await hooks.cluster.setSettings({ archive_command: `sleep 3 && test ! -f ${archive}/%f && cp %p ${archive}/%f` });
+    t.after(() => hooks.cluster.setSettings({ archive_command: `test ! -f ${archive}/%f && cp %p ${archive}/%f` }));
+    await pre(box, id);
+    const first = await box.run(['post', '--id', id, '--verbose'], {
+      onSpawn: (child) => {
+        let said = '';
+        child.stderr.on('data', (d: Buffer) => {
+          said += d.toString();
+          // Once the stop is under way (the holder reports its archive wait), Ctrl-C.
+          if (/archiv/i.test(said) && !child.killed) child.kill('SIGINT');
+        });
+      },
+    });
+    assert.equal(first.code, 130, explain(first));
+    assert.match(first.stderr, /interrupted by SIGINT\. The stop goes on in the holder/);
+    assert.match(first.stderr, new RegExp(`run "pg-split-backup post --id ${id}" again`));
+    const second = await box.run(['post', '--id', id, '--json']);
+    assert.equal(second.code, 0, explain(second));
+    assert.deepEqual(second.json!.locations, [`file://${box.sink()}/${id}/`]);
+    assert.match(await readFile(join(box.sink(), id, 'backup_label'), 'utf8'), new RegExp(`^LABEL: ${id}$`, 'm'));
+  });
 });
