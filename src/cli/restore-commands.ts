@@ -9,6 +9,7 @@ import { COMMON_OPTIONS, lines, required, requiredId, strings, text, type Comman
 
 const TARGET_FLAGS = ['target-time', 'target-lsn', 'target-name', 'target-xid', 'target'] as const;
 
+/** The one target flag given, as the library takes it (which checks its value). */
 function recoveryTarget(values: Values): RecoveryTarget | undefined {
   const given = TARGET_FLAGS.filter((flag) => text(values, flag) !== undefined);
   if (given.length > 1) {
@@ -23,17 +24,20 @@ function recoveryTarget(values: Values): RecoveryTarget | undefined {
     case 'target-time':
       return { time: value };
     case 'target-lsn':
-      if (!/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(value)) throw new BackupError('INVALID_OPTION', `--target-lsn ${value} is not an LSN (e.g. 0/5000000).`, { details: { option: flag } });
       return { lsn: value };
     case 'target-name':
       return { name: value };
     case 'target-xid':
-      if (!/^\d+$/.test(value)) throw new BackupError('INVALID_OPTION', `--target-xid ${value} is not a transaction ID.`, { details: { option: flag } });
       return { xid: value };
     default:
       if (value !== 'immediate') throw new BackupError('INVALID_OPTION', `--target takes only "immediate", got ${value}.`, { details: { option: flag } });
       return { immediate: true };
   }
+}
+
+function list(label: string, items: readonly string[], most = 6): string | undefined {
+  if (items.length === 0) return undefined;
+  return `${label}${items.length > most ? `${items.slice(0, most).join(', ')} and ${items.length - most} more` : items.join(', ')}`;
 }
 
 function tablespaceMapping(values: Values): Record<string, string> {
@@ -52,23 +56,31 @@ const restore: Command = {
   name: 'restore',
   summary: 'put a backup’s summary into its restored data copy, ready to start',
   usage:
-    'pg-split-backup restore --id ID --store URL --pgdata DIR [--restore-command CMD | --wal-archive URL] [--target-time T | --target-lsn L | --target-name N | --target-xid X | --target immediate] [--target-action promote|pause|shutdown] [--standby] [--tablespace-mapping OLD=NEW]... [--json]',
+    'pg-split-backup restore --id ID --store URL --pgdata DIR [--restore-command CMD | --wal-archive URL [--no-verify]] [--target-time T | --target-lsn L | --target-name N | --target-xid X | --target immediate] [--target-action promote|pause|shutdown] [--standby] [--tablespace-mapping OLD=NEW]... [--json]',
   details: `Checks that the data directory (restored by your backup program, server stopped) is the copy of
-backup ID (PG_VERSION, system identifier, no live postmaster.pid, no other backup's label, nothing
-but WAL in pg_wal), then installs backup_label and tablespace_map from the summary, empties pg_wal,
-and writes the recovery configuration (recovery.signal + postgresql.auto.conf on 12+, recovery.conf
-on 10-11). Nothing is changed when a check fails (exit 2). Running it twice gives the same directory.
-A backup taken with --include-wal restores with no archive at all. See docs/restore.md.
+backup ID: same major and system identifier, its pg_control checkpoint inside the backup's window
+(else it is another backup's copy), no server running on it, no other backup's label, nothing but
+WAL in pg_wal, every tablespace's data present, a valid target, and (with --wal-archive) every WAL
+file the backup needs in the archive. Then it installs backup_label and tablespace_map from the
+summary, empties pg_wal, moves tablespace data a dereferencing copy holds in pg_tblspc/ to its
+(empty) location, removes a postmaster.pid that is not a live server's, and writes the recovery
+configuration (recovery.signal + postgresql.auto.conf on 12+, recovery.conf on 10-11). Everything
+it writes, moves or removes is listed. Nothing is changed when a check fails (exit 2; exit 5 when
+WAL is missing). Running it twice gives the same directory. A backup taken with --include-wal
+restores with no archive at all. See docs/restore.md.
 
   --id ID                     the backup ID (its label)
   --store URL                 where its summary is: file:///abs/dir, /abs/dir or s3://bucket/prefix[?...]
   --pgdata DIR                the restored data directory (absolute)
   --restore-command CMD       restore_command for recovery (must fail for a file it does not have)
-  --wal-archive URL           a filesystem WAL archive (file:///dir or /dir): restore_command copies from it
+  --wal-archive URL           a filesystem WAL archive (file:///dir or /dir): restore_command copies from it,
+                              and the restore first checks it holds the backup's WAL (exit 5 if not)
+  --no-verify                 skip that check (the WAL will be there by the time the server starts)
   --target-time/-lsn/-name/-xid V, --target immediate   where recovery stops (one at most)
   --target-action ACTION      promote, pause (PostgreSQL's default) or shutdown at the target
   --standby                   come up as a standby (standby.signal)
-  --tablespace-mapping O=N    move a tablespace from O to N (repeatable; N must exist)`,
+  --tablespace-mapping O=N    move a tablespace from O to N (repeatable; N must exist, and be empty
+                              when the copy holds the tablespace's data in pg_tblspc/)`,
   options: {
     ...COMMON_OPTIONS,
     id: { type: 'string' },
@@ -76,6 +88,7 @@ A backup taken with --include-wal restores with no archive at all. See docs/rest
     pgdata: { type: 'string' },
     'restore-command': { type: 'string' },
     'wal-archive': { type: 'string' },
+    'no-verify': { type: 'boolean' },
     'target-time': { type: 'string' },
     'target-lsn': { type: 'string' },
     'target-name': { type: 'string' },
@@ -104,6 +117,9 @@ A backup taken with --include-wal restores with no archive at all. See docs/rest
       }
       walArchive = (archive as { directory: string }).directory;
     }
+    if (values['no-verify'] === true && walArchiveUrl === undefined) {
+      throw new BackupError('INVALID_OPTION', '--no-verify skips the check of --wal-archive, which was not given.', { details: { option: 'no-verify' } });
+    }
     const action = text(values, 'target-action');
     if (action !== undefined && !['promote', 'pause', 'shutdown'].includes(action)) {
       throw new BackupError('INVALID_OPTION', `--target-action takes promote, pause or shutdown, got ${action}.`, { details: { option: 'target-action' } });
@@ -118,6 +134,7 @@ A backup taken with --include-wal restores with no archive at all. See docs/rest
       ...(target ? { target } : {}),
       ...(action ? { targetAction: action as RecoveryTargetAction } : {}),
       ...(values.standby === true ? { standby: true } : {}),
+      ...(values['no-verify'] === true ? { verify: false } : {}),
       tablespaceMapping: tablespaceMapping(values),
     });
     const { summary, ...rest } = report;
@@ -125,9 +142,13 @@ A backup taken with --include-wal restores with no archive at all. See docs/rest
       json: { ok: true, ...rest, startLsn: summary.startLsn, stopLsn: summary.stopLsn, stopWalFile: summary.stopWalFile },
       text: lines(
         `backup ${id} is ready to start in ${pgdata}`,
-        `written:  ${report.written.join(', ')}`,
-        report.removed.length > 0 ? `removed:  ${report.removed.length > 6 ? `${report.removed.slice(0, 6).join(', ')} and ${report.removed.length - 6} more` : report.removed.join(', ')}` : undefined,
-        `recovery needs WAL ${summary.startWalFile} .. ${summary.stopWalFile}`,
+        list('written:  ', report.written, Infinity),
+        list('moved:    ', report.moved, Infinity),
+        list('removed:  ', report.removed),
+        ...report.notes.map((note) => `note:     ${note}`),
+        report.walCheck
+          ? `recovery needs WAL ${summary.startWalFile} .. ${summary.stopWalFile}: all ${report.walCheck.needed.length} files are in ${report.walCheck.archive}`
+          : `recovery needs WAL ${summary.startWalFile} .. ${summary.stopWalFile}${restoreCommand !== undefined || walArchive !== undefined ? ` (not checked: pg-split-backup verify --id ${id} --store ${storeUrl} --wal-archive ARCHIVE checks an archive)` : ''}`,
         `start it with: ${report.startCommand}`,
         "then watch the server log for 'consistent recovery state reached'",
       ),

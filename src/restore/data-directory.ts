@@ -1,6 +1,8 @@
-import { open, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackupError } from '../errors.js';
+import { formatLsn } from '../summary/lsn.js';
+import { readFileIfExists } from '../util/durable-fs.js';
 
 /** Facts read from a (restored, stopped) data directory before anything in it is changed. */
 export interface DataDirectoryFacts {
@@ -8,11 +10,18 @@ export interface DataDirectoryFacts {
   readonly major: number;
   /** The first 8 bytes of `global/pg_control`, little-endian uint64, as decimal. */
   readonly systemIdentifier: string;
+  /**
+   * pg_control's latest checkpoint location (`pg_controldata` "Latest checkpoint location"), as the
+   * copy has it: for a copy made during a backup, inside [its CHECKPOINT LOCATION, its stop LSN].
+   */
+  readonly checkpointLsn: string;
+  /** `global/pg_control` as it is now: compared with a summary's own pg_control on a second run. */
+  readonly pgControl: Buffer;
   /** Owner of `PG_VERSION`: files the restore writes get the same. */
   readonly uid: number;
   readonly gid: number;
-  /** pid in `postmaster.pid`, if the file exists. */
-  readonly postmasterPid: number | undefined;
+  /** The lines of `postmaster.pid`, if the file exists. */
+  readonly postmasterPid: readonly string[] | undefined;
 }
 
 /** The major of a `server_version_num` (10+). */
@@ -20,7 +29,12 @@ export function majorOf(serverVersion: number): number {
   return Math.floor(serverVersion / 10000);
 }
 
-/** Reads PG_VERSION, pg_control's system identifier, ownership and postmaster.pid. */
+// ControlFileData (pg_control.h), the same in 10-18: system_identifier uint64 @0, pg_control_version,
+// catalog_version_no and state (4 bytes each), time (int64, aligned) @24, checkPoint (XLogRecPtr) @32.
+const SYSTEM_IDENTIFIER_OFFSET = 0;
+const CHECKPOINT_OFFSET = 32;
+
+/** Reads PG_VERSION, pg_control's system identifier and checkpoint, ownership and postmaster.pid. */
 export async function readDataDirectory(pgdata: string): Promise<DataDirectoryFacts> {
   let versionText: string;
   try {
@@ -34,24 +48,18 @@ export async function readDataDirectory(pgdata: string): Promise<DataDirectoryFa
   const major = Number(versionText.trim());
   if (!Number.isInteger(major) || major < 10) throw new BackupError('UNSUPPORTED_SERVER', `${pgdata}/PG_VERSION says ${versionText.trim()}; PostgreSQL 10 or later is needed.`);
   const owner = await stat(join(pgdata, 'PG_VERSION'));
-  const control = await open(join(pgdata, 'global', 'pg_control'), 'r').catch((error: Error) => {
+  const pgControl = await readFile(join(pgdata, 'global', 'pg_control')).catch((error: Error) => {
     throw new BackupError('INVALID_OPTION', `${pgdata}/global/pg_control cannot be read: the data copy is incomplete.`, { cause: error, details: { pgdata } });
   });
-  let systemIdentifier: string;
-  try {
-    const buffer = Buffer.alloc(8);
-    const { bytesRead } = await control.read(buffer, 0, 8, 0);
-    if (bytesRead < 8) throw new BackupError('INVALID_OPTION', `${pgdata}/global/pg_control is truncated.`);
-    systemIdentifier = buffer.readBigUInt64LE(0).toString();
-  } finally {
-    await control.close();
-  }
-  let postmasterPid: number | undefined;
-  try {
-    const pid = Number((await readFile(join(pgdata, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-    postmasterPid = Number.isInteger(pid) && pid > 0 ? pid : 0;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  return { major, systemIdentifier, uid: owner.uid, gid: owner.gid, postmasterPid };
+  if (pgControl.length < CHECKPOINT_OFFSET + 8) throw new BackupError('INVALID_OPTION', `${pgdata}/global/pg_control is truncated: the data copy is incomplete.`, { details: { pgdata } });
+  const pid = await readFileIfExists(join(pgdata, 'postmaster.pid'));
+  return {
+    major,
+    systemIdentifier: pgControl.readBigUInt64LE(SYSTEM_IDENTIFIER_OFFSET).toString(),
+    checkpointLsn: formatLsn(pgControl.readBigUInt64LE(CHECKPOINT_OFFSET)),
+    pgControl,
+    uid: owner.uid,
+    gid: owner.gid,
+    postmasterPid: pid?.toString('utf8').split('\n'),
+  };
 }

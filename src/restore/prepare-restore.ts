@@ -1,4 +1,4 @@
-import { chown, lstat, mkdir, readdir, rm, symlink, readlink, stat, unlink } from 'node:fs/promises';
+import { chown, mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { BackupError } from '../errors.js';
 import type { CallOptions, LabelStore } from '../sinks/contract.js';
@@ -6,8 +6,13 @@ import { assertBackupId } from '../summary/backup-id.js';
 import type { BackupSummary } from '../summary/summary.js';
 import { throwIfAborted } from '../util/abort.js';
 import { readFileIfExists, writeFileDurable } from '../util/durable-fs.js';
-import { majorOf, readDataDirectory, type DataDirectoryFacts } from './data-directory.js';
-import { RECOVERY_SETTING, recoveryLines, type RecoveryTarget, type RecoveryTargetAction } from './recovery-config.js';
+import { assertCopyOfBackup } from './copy-match.js';
+import { readDataDirectory } from './data-directory.js';
+import { judgePostmasterPid } from './postmaster-pid.js';
+import { assertRecoveryTarget, RECOVERY_SETTING, recoveryLines, type RecoveryTarget, type RecoveryTargetAction } from './recovery-config.js';
+import { applyTablespaces, mapTablespaces, planTablespaces } from './tablespaces.js';
+import { assertWalComplete, type WalVerification } from './verify-wal.js';
+import { FilesystemWalArchive, type WalArchive } from './wal-archive.js';
 
 /** Options of {@link prepareRestore}. */
 export interface PrepareRestoreOptions extends CallOptions {
@@ -30,8 +35,19 @@ export interface PrepareRestoreOptions extends CallOptions {
   readonly targetAction?: RecoveryTargetAction;
   /** Come up as a standby (standby.signal) instead of a one-off recovery. @default false */
   readonly standby?: boolean;
-  /** Move tablespaces: old location → new location. Rewrites tablespace_map; the new directories must exist. */
+  /**
+   * Move tablespaces: old location → new location. Rewrites tablespace_map; the new directories
+   * must exist. A tablespace whose data the copy holds inside `pg_tblspc/<oid>` (a copy that
+   * followed the symlink) is moved into its location, which must then be empty.
+   */
   readonly tablespaceMapping?: Readonly<Record<string, string>>;
+  /**
+   * The archive to check before anything is written: it must hold every WAL file the backup needs
+   * (`WAL_INCOMPLETE` otherwise). @default the `walArchive` directory, when given
+   */
+  readonly archive?: WalArchive;
+  /** Check the archive for the backup's WAL before writing (see `archive`). @default true */
+  readonly verify?: boolean;
 }
 
 /** What {@link prepareRestore} did. */
@@ -44,8 +60,14 @@ export interface RestoreReport {
   readonly summary: BackupSummary;
   /** Files written or replaced, relative to pgdata. */
   readonly written: readonly string[];
+  /** What was moved out of the copy, as `FROM -> TO` (FROM relative to pgdata): dereferenced tablespaces. */
+  readonly moved: readonly string[];
   /** Files removed, relative to pgdata. */
   readonly removed: readonly string[];
+  /** Why things were removed or linked, one sentence each, for the operator. */
+  readonly notes: readonly string[];
+  /** The archive check made before writing, when there was an archive to check. */
+  readonly walCheck: WalVerification | undefined;
   /** The command that starts the restored server. */
   readonly startCommand: string;
 }
@@ -59,48 +81,28 @@ function quoteShell(path: string): string {
   return `'${path.replace(/'/g, `'\\''`)}'`;
 }
 
-/** tablespace_map lines are `<oid> <path>` with `\n`, `\r` (and 14+ `\`) escaped in the path. */
-function rewriteTablespaceMap(map: string, mapping: Readonly<Record<string, string>>): { text: string; links: { oid: string; path: string }[] } {
-  const links: { oid: string; path: string }[] = [];
-  const lines = map.split('\n').filter((l) => l !== '');
-  const out = lines.map((line) => {
-    const space = line.indexOf(' ');
-    const oid = line.slice(0, space);
-    const path = line.slice(space + 1);
-    const target = mapping[path] ?? path;
-    links.push({ oid, path: target });
-    return `${oid} ${target}`;
-  });
-  for (const old of Object.keys(mapping)) {
-    if (!lines.some((l) => l.slice(l.indexOf(' ') + 1) === old)) {
-      throw new BackupError('INVALID_OPTION', `--tablespace-mapping names ${old}, which is not a tablespace of this backup.`, { details: { option: 'tablespaceMapping' } });
-    }
-  }
-  return { text: out.length ? `${out.join('\n')}\n` : '', links };
-}
-
 async function readIfExists(path: string): Promise<string | undefined> {
   return (await readFileIfExists(path))?.toString('utf8');
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Turns a restored data copy into a data directory that recovers to a consistent state: checks
- * that the summary belongs to it, then installs `backup_label` (and `tablespace_map`), empties
- * `pg_wal/`, and writes the recovery configuration the version needs. Every check runs before
- * anything is written; running it twice gives the same directory.
+ * that the copy, the summary and the WAL belong together, then installs `backup_label` (and
+ * `tablespace_map`), empties `pg_wal/`, and writes the recovery configuration the version needs.
+ * Every check runs before anything is written, so a refusal changes nothing; every change is in
+ * the report (`written`, `moved`, `removed`); running it twice gives the same directory.
  *
- * @throws BackupError `NOT_FOUND` / `CORRUPT_SUMMARY` (summary), `DATA_DIR_IN_USE` (live
- * postmaster.pid), `LABEL_MISMATCH` (other cluster or major), `RESTORE_CONFLICT` (another
- * backup's label, recovery.conf on 12+, unknown files in pg_wal), `INVALID_OPTION`.
+ * The checks: the copy is of this cluster and major, and its pg_control checkpoint lies inside
+ * the backup's window (else it is another backup's copy); no server runs on it (a postmaster.pid
+ * that came with the copy, or whose process is gone, is removed and reported); no other backup's
+ * backup_label, no recovery.conf on 12+, nothing but WAL in pg_wal; every tablespace's data is
+ * there or inside the copy (then moved to an empty location); the recovery target is valid; and
+ * the archive, when known, holds every WAL file the backup needs.
+ *
+ * @throws BackupError `NOT_FOUND` / `CORRUPT_SUMMARY` (summary), `DATA_DIR_IN_USE` (a server runs
+ * on pgdata), `LABEL_MISMATCH` (another cluster, major or backup), `RESTORE_CONFLICT` (another
+ * backup's label, recovery.conf on 12+, unknown files in pg_wal, tablespace data that would have
+ * to be deleted or mixed), `WAL_INCOMPLETE` (the archive lacks WAL the backup needs), `INVALID_OPTION`.
  *
  * @example
  * ```ts
@@ -122,12 +124,28 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
   if (options.walArchive !== undefined && !isAbsolute(options.walArchive)) {
     throw new BackupError('INVALID_OPTION', `walArchive must be an absolute directory, got ${options.walArchive}.`, { details: { option: 'walArchive' } });
   }
+  if (options.target !== undefined) assertRecoveryTarget(options.target);
   throwIfAborted(options.signal);
-  const summary = await options.store.get(options.id, options.signal ? { signal: options.signal } : {});
+  const call = options.signal ? { signal: options.signal } : {};
+  const summary = await options.store.get(options.id, call);
+  if (options.target !== undefined) assertRecoveryTarget(options.target, summary.stopLsn);
   const pgdata = options.pgdata;
   const facts = await readDataDirectory(pgdata);
-  await checkNotRunning(pgdata, facts);
-  checkBelongs(summary, facts, pgdata);
+  const notes: string[] = [];
+  let stalePid = false;
+  if (facts.postmasterPid !== undefined) {
+    const verdict = await judgePostmasterPid(pgdata, facts.postmasterPid);
+    if (verdict.kind === 'live') {
+      throw new BackupError(
+        'DATA_DIR_IN_USE',
+        `${pgdata} is in use: its postmaster.pid names process ${verdict.pid}, and ${verdict.why.replace(/^process \d+ /, 'that process ')}. Never restore over a live data directory: restore the copy into another directory.`,
+        { details: { pgdata, pid: verdict.pid } },
+      );
+    }
+    stalePid = true;
+    notes.push(`postmaster.pid removed: ${verdict.why}`);
+  }
+  await assertCopyOfBackup(summary, facts, pgdata, options.store, call);
   const restoreCommand = options.restoreCommand ?? (options.walArchive ? `cp ${quoteShell(join(options.walArchive, '%f'))} "%p"` : undefined);
   const attachments = summary.attachments ?? [];
   const carriesWal = attachments.some((a) => a.name.startsWith('pg_wal/'));
@@ -157,15 +175,8 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
     },
     facts.major,
   );
-  const { text: tablespaceMap, links } = rewriteTablespaceMap(summary.tablespaceMap, options.tablespaceMapping ?? {});
-  for (const link of links) {
-    const st = await stat(link.path).catch(() => undefined);
-    if (!st?.isDirectory()) {
-      throw new BackupError('INVALID_OPTION', `Tablespace ${link.oid} needs the directory ${link.path}, which does not exist. Restore it there, or map it with --tablespace-mapping OLD=NEW.`, {
-        details: { tablespace: link.oid, path: link.path },
-      });
-    }
-  }
+  const { text: tablespaceMap, links } = mapTablespaces(summary.tablespaceMap, options.tablespaceMapping ?? {});
+  const tablespaceSteps = await planTablespaces(pgdata, links, facts.major);
   const labelPath = join(pgdata, 'backup_label');
   const existingLabel = await readIfExists(labelPath);
   if (existingLabel !== undefined && existingLabel !== summary.labelFile) {
@@ -196,20 +207,24 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
       details: { path: walDir, files: foreign },
     });
   }
+  const archive = options.archive ?? (options.walArchive !== undefined ? new FilesystemWalArchive(options.walArchive) : undefined);
+  // WAL the summary carries need not be in the archive.
+  const walCheck = archive !== undefined && options.verify !== false ? await assertWalComplete(summary, archive, { ...call, carried: attachments.map((a) => a.name.slice('pg_wal/'.length)) }) : undefined;
   throwIfAborted(options.signal);
 
   // Every check passed: from here on, change the directory.
   const written: string[] = [];
   const removed: string[] = [];
+  const owner = process.getuid?.() === 0 ? { uid: facts.uid, gid: facts.gid } : undefined;
   const own = async (path: string): Promise<void> => {
-    if (process.getuid?.() === 0) await chown(path, facts.uid, facts.gid);
+    if (owner) await chown(path, owner.uid, owner.gid);
   };
   const put = async (name: string, body: string): Promise<void> => {
     await writeFileDurable(join(pgdata, name), body, 0o600);
     await own(join(pgdata, name));
     written.push(name);
   };
-  if (facts.postmasterPid !== undefined) {
+  if (stalePid) {
     await rm(join(pgdata, 'postmaster.pid'), { force: true });
     removed.push('postmaster.pid');
   }
@@ -230,9 +245,14 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
     written.push(attachment.name);
   }
   await put('backup_label', summary.labelFile);
+  const moved: string[] = [];
   if (tablespaceMap !== '') {
     await put('tablespace_map', tablespaceMap);
-    await relinkTablespaces(pgdata, links, own);
+    const changes = await applyTablespaces(pgdata, tablespaceSteps, owner);
+    written.push(...changes.written);
+    moved.push(...changes.moved);
+    removed.push(...changes.removed);
+    notes.push(...changes.notes);
   }
   if (facts.major >= 12) {
     const signal = archiveless ? undefined : options.standby ? 'standby.signal' : 'recovery.signal';
@@ -252,35 +272,12 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
     pgdata,
     summary,
     written,
+    moved,
     removed,
+    notes,
+    walCheck,
     startCommand: `pg_ctl -D ${quoteShell(pgdata)} start`,
   };
-}
-
-async function checkNotRunning(pgdata: string, facts: DataDirectoryFacts): Promise<void> {
-  if (facts.postmasterPid !== undefined && facts.postmasterPid > 0 && isAlive(facts.postmasterPid)) {
-    throw new BackupError(
-      'DATA_DIR_IN_USE',
-      `${pgdata} is in use: postmaster.pid names process ${facts.postmasterPid}, which is running. Stop that server; never restore over a live data directory.`,
-      { details: { pgdata, pid: facts.postmasterPid } },
-    );
-  }
-}
-
-function checkBelongs(summary: BackupSummary, facts: DataDirectoryFacts, pgdata: string): void {
-  const major = majorOf(summary.serverVersion);
-  if (major !== facts.major) {
-    throw new BackupError('LABEL_MISMATCH', `Backup ${summary.id} is of PostgreSQL ${major}, but ${pgdata} holds PostgreSQL ${facts.major}: this is not its data copy.`, {
-      details: { summaryMajor: major, dataMajor: facts.major },
-    });
-  }
-  if (summary.systemIdentifier !== facts.systemIdentifier) {
-    throw new BackupError(
-      'LABEL_MISMATCH',
-      `Backup ${summary.id} was taken from the cluster with system identifier ${summary.systemIdentifier}, but ${pgdata} belongs to ${facts.systemIdentifier}: this is not its data copy.`,
-      { details: { summarySystemIdentifier: summary.systemIdentifier, dataSystemIdentifier: facts.systemIdentifier } },
-    );
-  }
 }
 
 /** Replaces (or appends) our marked block, and comments out other recovery settings that would conflict. */
@@ -295,17 +292,3 @@ function withRecoveryBlock(autoConf: string, id: string, lines: string[]): strin
   while (kept.length > 0 && kept[kept.length - 1] === '') kept.pop();
   return `${kept.join('\n')}\n${BLOCK_BEGIN} ${id}\n${lines.join('\n')}${lines.length ? '\n' : ''}${BLOCK_END}\n`;
 }
-
-async function relinkTablespaces(pgdata: string, links: { oid: string; path: string }[], own: (p: string) => Promise<void>): Promise<void> {
-  const dir = join(pgdata, 'pg_tblspc');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  for (const { oid, path } of links) {
-    const link = join(dir, oid);
-    const current = await lstat(link).catch(() => undefined);
-    if (current?.isSymbolicLink() && (await readlink(link)) === path) continue;
-    if (current) await rm(link, { recursive: true, force: true });
-    await symlink(path, link);
-    await own(link).catch(() => undefined);
-  }
-}
-

@@ -1,4 +1,5 @@
 import { BackupError } from '../errors.js';
+import { compareLsn, isLsn } from '../summary/lsn.js';
 
 /** Where recovery should stop. Only one target may be given (PostgreSQL refuses several). */
 export type RecoveryTarget =
@@ -39,6 +40,71 @@ export interface RecoverySettings {
 export function quoteConfValue(value: string): string {
   if (/[\r\n\0]/.test(value)) throw new BackupError('INVALID_OPTION', `A recovery setting cannot contain a line break: ${JSON.stringify(value)}.`);
   return `'${value.replace(/'/g, "''")}'`;
+}
+
+// The forms of recovery_target_time this accepts (a strict subset of what PostgreSQL takes, so that
+// a value we pass is one the server starts with): an ISO date, optionally a time, optionally a zone.
+const TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?)?(?: ?(Z|[+-]\d{2}(?::?\d{2})?)| ([A-Za-z_]+(?:\/[A-Za-z0-9_+-]+)*))?$/;
+const TIME_EXAMPLE = "e.g. '2026-11-25 03:00:00+00', '2026-11-25T03:00:00Z' or '2026-11-25 03:00 Europe/Berlin'";
+/** PostgreSQL's MAXFNAMELEN - 1: the longest restore point name. */
+export const MAX_TARGET_NAME_BYTES = 63;
+
+function targetError(option: string, message: string): BackupError {
+  return new BackupError('INVALID_OPTION', message, { details: { option } });
+}
+
+function knownTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why `text` is not a recovery_target_time PostgreSQL accepts, or undefined when it is fine. */
+export function targetTimeProblem(text: string): string | undefined {
+  const m = TIME.exec(text);
+  if (m === null) return 'it is not a date and time';
+  const [year, month, day, hour = 0, minute = 0, second = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) => (v === undefined ? undefined : Number(v)));
+  if (month! < 1 || month! > 12) return `month ${month} does not exist`;
+  const days = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  if (day! < 1 || day! > days) return `day ${day} does not exist in ${m[1]}-${m[2]}`;
+  if (hour! > 23 || minute! > 59 || second! > 59) return `${m[4]}:${m[5]}${m[6] === undefined ? '' : `:${m[6]}`} is not a time of day`;
+  const offset = m[7] !== undefined && m[7] !== 'Z' ? /^[+-](\d{2}):?(\d{2})?$/.exec(m[7]) : null;
+  if (offset && (Number(offset[1]) > 15 || Number(offset[2] ?? 0) > 59)) return `${m[7]} is not a UTC offset`;
+  if (m[8] !== undefined && !knownTimeZone(m[8])) return `${m[8]} is not a time zone`;
+  return undefined;
+}
+
+/**
+ * Checks a recovery target before anything is written, so the restored server does not refuse to
+ * start over it: a time PostgreSQL parses, an LSN, an xid, a restore point name of at most 63
+ * bytes. With the backup's stop LSN, an LSN target before it is refused too (recovery cannot stop
+ * before the backup is consistent).
+ * @throws BackupError `INVALID_OPTION` naming the option.
+ */
+export function assertRecoveryTarget(target: RecoveryTarget, stopLsn?: string): void {
+  if ('time' in target) {
+    const problem = typeof target.time === 'string' ? targetTimeProblem(target.time.trim()) : 'it is not text';
+    if (problem !== undefined) throw targetError('target-time', `--target-time ${JSON.stringify(target.time)} is not a time PostgreSQL accepts: ${problem}. Use ${TIME_EXAMPLE}.`);
+  } else if ('lsn' in target) {
+    if (!isLsn(target.lsn)) throw targetError('target-lsn', `--target-lsn ${target.lsn} is not an LSN (e.g. 0/5000000).`);
+    if (stopLsn !== undefined && compareLsn(target.lsn, stopLsn) < 0) {
+      throw targetError('target-lsn', `--target-lsn ${target.lsn} is before ${stopLsn}, where this backup becomes consistent: recovery cannot stop there. Pick a later LSN, or an earlier backup.`);
+    }
+  } else if ('xid' in target) {
+    if (typeof target.xid !== 'string' || !/^\d{1,20}$/.test(target.xid) || BigInt(target.xid) > 0xffffffffffffffffn) {
+      throw targetError('target-xid', `--target-xid ${target.xid} is not a transaction ID (a number, e.g. 7453).`);
+    }
+  } else if ('name' in target) {
+    if (typeof target.name !== 'string' || target.name === '') throw targetError('target-name', '--target-name is empty.');
+    if (Buffer.byteLength(target.name) > MAX_TARGET_NAME_BYTES) {
+      throw targetError('target-name', `--target-name is ${Buffer.byteLength(target.name)} bytes; a restore point name has at most ${MAX_TARGET_NAME_BYTES}.`);
+    }
+  } else if ((target as { immediate?: unknown }).immediate !== true) {
+    throw targetError('target', 'A recovery target needs one of time, lsn, name, xid or immediate.');
+  }
 }
 
 /** The `name = 'value'` lines for the settings, in a stable order. */

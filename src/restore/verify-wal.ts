@@ -21,6 +21,12 @@ export interface WalVerification {
   readonly archive: string;
 }
 
+/** Options of {@link verifyWal}. */
+export interface VerifyWalOptions extends CallOptions {
+  /** WAL file names that need not be in the archive (the summary carries them, for a restore). */
+  readonly carried?: readonly string[];
+}
+
 /** The archive's names with any compression suffix taken off. */
 function plainNames(names: string[]): Set<string> {
   const plain = new Set<string>();
@@ -60,15 +66,16 @@ export function neededWalFiles(summary: BackupSummary): string[] {
  * if (!result.complete) console.error('missing:', result.missing);
  * ```
  */
-export async function verifyWal(summary: BackupSummary, archive: WalArchive, options: CallOptions = {}): Promise<WalVerification> {
+export async function verifyWal(summary: BackupSummary, archive: WalArchive, options: VerifyWalOptions = {}): Promise<WalVerification> {
   const needed = neededWalFiles(summary);
   const present = plainNames(await archive.listFileNames(options));
+  for (const name of options.carried ?? []) present.add(name);
   const missing = needed.filter((name) => !present.has(name));
   return { id: summary.id, complete: missing.length === 0, needed, missing, archive: archive.name };
 }
 
 /** Like {@link verifyWal}, but throws `WAL_INCOMPLETE` listing what is missing. */
-export async function assertWalComplete(summary: BackupSummary, archive: WalArchive, options: CallOptions = {}): Promise<WalVerification> {
+export async function assertWalComplete(summary: BackupSummary, archive: WalArchive, options: VerifyWalOptions = {}): Promise<WalVerification> {
   const result = await verifyWal(summary, archive, options);
   if (!result.complete) {
     throw new BackupError(

@@ -8,12 +8,12 @@ import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { assertBackupId, FilesystemSummaryStore, isBackupError } from '../../src/index.js';
+import { assertBackupId, BackupSession, FilesystemSummaryStore, isBackupError } from '../../src/index.js';
 import { runCli as runCliInProcess } from '../../src/cli/main.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
 import { binDirFor, chownToServerUser, runOk, serverUser, startStandby, takeSplitBackup, TestCluster, untarDataDirectory } from '../harness/index.js';
 import { CliSandbox, explain, ROOT, waitFor, type CliRun } from '../cli/cli-helpers.js';
-import { docsTable, snapshot, type BadInputCase, type Group, type Outcome } from './cases.js';
+import { contentSnapshot, docsTable, snapshot, type BadInputCase, type Group, type Outcome } from './cases.js';
 
 // One major for every case: they test input handling, not dialects. 15 is the machine's own server
 // (always installed), and new enough to say why a standby with hot_standby=off refuses (14+).
@@ -36,6 +36,11 @@ interface Fixture {
   tamperedLabelStore: string;
   otherClusterData: string;
   otherMajorData: string;
+  /** The ID of a backup taken after RESTORE_ID's copy was made: the copy is not its. */
+  laterId: string;
+  /** f.pgdata as a copy that followed the tablespace symlink (`tar --dereference`). */
+  derefData: string;
+  emptyArchive: string;
 }
 const f = {} as Fixture;
 const RESTORE_ID = 'bi-restore';
@@ -106,6 +111,7 @@ add('none', 'pre: sink with an unknown query key', 'INVALID_URL', 2, () => cli([
 add('none', 'list: store with an unknown scheme', 'INVALID_URL', 2, () => cli(['list', '--store', 'gopher://x/y']));
 add('none', 'show: store as a relative path', 'INVALID_URL', 2, () => cli(['show', '--id', 'x', '--store', 'summaries']));
 add('none', 'verify: WAL archive `s3://` without a bucket', 'INVALID_URL', 2, () => cli(['verify', '--id', 'x', '--store', sink(), '--wal-archive', 's3://']));
+add('none', 'pre: sink `file:sum` (a relative path in a file URL)', 'INVALID_URL', 2, () => cli(['pre', '--id', 'u5', '--sink', 'file:sum', '--dbname', NO_SERVER]));
 add('none', 'restore: store `file://` naming a host', 'INVALID_URL', 2, () => cli(['restore', '--id', 'x', '--store', 'file://host/dir', '--pgdata', '/nonexistent']));
 
 // --- Connection strings: malformed is bad input (2, nothing tried); well-formed but failing is
@@ -214,6 +220,28 @@ add('restore', 'restore: `--restore-command` and `--wal-archive` together', 'INV
 );
 add('restore', 'restore: `--target-lsn` that is not an LSN', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--target-lsn', 'soon'])));
 add('restore', 'restore: a relative `--pgdata`', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', 'data', '--wal-archive', f.cluster.archiveDir])));
+add('restore', 'restore: the data copy of an earlier backup (its checkpoint is before this backup’s window)', 'LABEL_MISMATCH', 2, async () => {
+  const out = await cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir], f.laterId));
+  assert.match(out.text, new RegExp(`looks like the copy of backup ${RESTORE_ID}`));
+  return out;
+});
+add('restore', 'restore: a copy holding the tablespace in `pg_tblspc/` (dereferenced) whose location is not empty', 'RESTORE_CONFLICT', 2, () =>
+  cli(restore(['--pgdata', f.derefData, '--wal-archive', f.cluster.archiveDir])),
+);
+add('restore', 'restore: an empty `--wal-archive` (the backup’s WAL is not there)', 'WAL_INCOMPLETE', 5, () => cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.emptyArchive])));
+add('restore', 'restore: a `--wal-archive` that does not exist', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', f.pgdata, '--wal-archive', join(f.emptyArchive, 'nope')])));
+add('restore', 'restore: `--no-verify` without `--wal-archive`', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', f.pgdata, '--restore-command', 'false', '--no-verify'])));
+add('restore', 'restore: `--target-time yesterday 3pm`', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--target-time', 'yesterday 3pm'])));
+add('restore', 'restore: `--target-time 2026-13-45 25:61`', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--target-time', '2026-13-45 25:61'])));
+add('restore', 'restore: `--target-time 2026-02-30 03:00:00+00` (no such day)', 'INVALID_OPTION', 2, () =>
+  cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--target-time', '2026-02-30 03:00:00+00'])),
+);
+add('restore', 'restore: `--target-time` with an unknown time zone', 'INVALID_OPTION', 2, () =>
+  cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--target-time', '2026-11-25 03:00 Mars/Olympus'])),
+);
+add('restore', 'restore: `--target-xid` that is not a number', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--target-xid', '12ab'])));
+add('restore', 'restore: `--target-name` of 64 bytes', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--target-name', 'n'.repeat(64)])));
+add('restore', 'restore: `--target-lsn` before the backup is consistent', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--target-lsn', '0/1'])));
 
 // --- Runtime directory.
 add('none', 'pre: runtime dir writable by others (0707)', 'UNSAFE_RUNTIME_DIR', 2, () => cli(pre('r1'), { runtimeDir: join(f.box.base, 'open-rt') }));
@@ -236,14 +264,16 @@ add('none', 'abort: an ID never started', 'NOT_FOUND', 3, () => cli(['abort', '-
 /** Runs one case and checks its code, exit code and that nothing changed. */
 async function check(c: Case): Promise<void> {
   const watched = [f.box.base];
-  const before = await snapshot(...watched);
+  // Restore refusals are checked byte for byte (contents, modes, owners, link targets).
+  const take = c.group === 'restore' ? contentSnapshot : snapshot;
+  const before = await take(...watched);
   const out = await c.run();
   assert.equal(out.code, c.code, out.text);
   assert.equal(out.exit, c.exit, out.text);
   assert.ok(!out.text.includes(SECRET), `the password shows in:\n${out.text}`);
   if (c.code === 'INVALID_OPTION' && c.input.includes('--dbname')) assert.match(out.text, /--dbname/, 'the message names the option');
   assert.ok(await waitFor(() => f.box.processes().length === 0), `a holder lives on: ${f.box.processes().join(' ')}`);
-  assert.deepEqual(await snapshot(...watched), before, 'files changed');
+  assert.deepEqual(await take(...watched), before, 'files changed');
   // The standby with hot_standby=off takes no connections at all, so only the primary can hold one.
   const cluster = f.cluster;
   if (cluster?.running === true) {
@@ -316,6 +346,21 @@ describe('bad input: refused with a stable code and exit code, nothing changed',
       await takeSplitBackup(cluster, { id: RESTORE_ID, sinks: [new FilesystemSummaryStore({ directory: f.store })], tarball, spoolDirectory: join(work, 'spool') });
       f.pgdata = await untarDataDirectory(tarball, await mkdtemp(join(work, 'copy-')));
       await rm(tarball);
+      // A later backup, taken after a checkpoint: the copy above is not its.
+      await cluster.query('CHECKPOINT');
+      f.laterId = `${RESTORE_ID}-later`;
+      const later = new BackupSession({ id: f.laterId, connection: cluster.connectionString, sinks: [new FilesystemSummaryStore({ directory: f.store })], spoolDirectory: join(work, 'spool'), fast: true });
+      await later.start();
+      await later.stop();
+      // The same copy as a program that follows symlinks makes it: the tablespace's data in pg_tblspc/<oid>.
+      f.derefData = join(await mkdtemp(join(work, 'deref-')), 'data');
+      await cp(f.pgdata, f.derefData, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      const oid = (await cluster.query<{ oid: string }>("SELECT oid::text FROM pg_tablespace WHERE spcname = 'bi_ts'"))[0]!.oid;
+      await rm(join(f.derefData, 'pg_tblspc', oid));
+      await cp(f.tablespace, join(f.derefData, 'pg_tblspc', oid), { recursive: true });
+      await chownToServerUser(join(f.derefData, '..'));
+      f.emptyArchive = join(work, 'empty-archive');
+      await mkdir(f.emptyArchive);
       f.corruptJsonStore = join(work, 'store-corrupt-json');
       await cp(f.store, f.corruptJsonStore, { recursive: true });
       await writeFile(join(f.corruptJsonStore, RESTORE_ID, 'summary.json'), '{"not": json');

@@ -1,6 +1,7 @@
 // The bad-input table: one row per input, each with the code and exit code it must get. The rows'
 // names are the "input" column of docs/errors.md's "Bad input, tested" table (a test keeps both in sync).
-import { lstat, readdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
 /** Which shared fixture a case needs; the suite starts each at most once. */
@@ -24,6 +25,15 @@ export interface BadInputCase {
 
 /** Every path under `dirs` with, for files and symlinks (not followed), size and mtime: a refusal must not change any of it. */
 export async function snapshot(...dirs: string[]): Promise<string[]> {
+  return walkSnapshot(dirs, false);
+}
+
+/** {@link snapshot} with every file's SHA-256 and every symlink's target and every mode: "byte for byte". */
+export async function contentSnapshot(...dirs: string[]): Promise<string[]> {
+  return walkSnapshot(dirs, true);
+}
+
+async function walkSnapshot(dirs: string[], contents: boolean): Promise<string[]> {
   const out: string[] = [];
   const walk = async (root: string, p: string): Promise<void> => {
     let entries;
@@ -34,17 +44,25 @@ export async function snapshot(...dirs: string[]): Promise<string[]> {
     }
     for (const entry of entries) {
       const full = join(p, entry.name);
+      const st = await lstat(full).catch(() => undefined);
+      const extra = contents && st ? ` ${st.mode.toString(8)} ${st.uid}:${st.gid}${await fingerprint(full, entry.isSymbolicLink(), entry.isFile())}` : '';
       if (entry.isDirectory()) {
-        out.push(`${root}:${relative(root, full)}/`);
+        out.push(`${root}:${relative(root, full)}/${extra}`);
         await walk(root, full);
       } else {
-        const st = await lstat(full).catch(() => undefined);
-        out.push(`${root}:${relative(root, full)} ${st?.size ?? '-'} ${st?.mtimeMs ?? '-'}`);
+        out.push(`${root}:${relative(root, full)} ${st?.size ?? '-'} ${st?.mtimeMs ?? '-'}${extra}`);
       }
     }
   };
   for (const dir of dirs) await walk(dir, dir);
   return out.sort();
+}
+
+async function fingerprint(path: string, symlink: boolean, file: boolean): Promise<string> {
+  if (symlink) return ` -> ${await readlink(path).catch(() => '?')}`;
+  if (!file) return '';
+  const body = await readFile(path).catch(() => undefined);
+  return body ? ` ${createHash('sha256').update(body).digest('hex')}` : ' unreadable';
 }
 
 /** Reads the "Bad input, tested" table of docs/errors.md: input → code → exit. */

@@ -138,10 +138,7 @@ for (const major of testMajors()) {
         corrupt.files.get(id)!.set('backup_label', Buffer.from(summary.labelFile.replace('CHECKPOINT', 'CHECKPOlNT')));
         await expectRefusal('CORRUPT_SUMMARY', corrupt, 'tampered backup_label');
 
-        await writeFile(join(pgdata, 'postmaster.pid'), `${process.pid}\n${pgdata}\n`);
-        await expectRefusal('DATA_DIR_IN_USE', store, 'live postmaster.pid');
-        await rm(join(pgdata, 'postmaster.pid'));
-
+        // A live server on the directory (DATA_DIR_IN_USE) and stale pid files: restore-safety.test.ts.
         await writeFile(join(pgdata, 'backup_label'), summary.labelFile.replace(`LABEL: ${id}`, 'LABEL: some-other-backup'));
         await expectRefusal('RESTORE_CONFLICT', store, 'stray backup_label of another backup');
         await rm(join(pgdata, 'backup_label'));
