@@ -12,7 +12,7 @@ export const ExitCode = {
   NOT_RUNNING: 3,
   /** The summary was not saved to every sink; it is kept in the local spool, whose path is printed. */
   SUMMARY_NOT_SAVED: 4,
-  /** `verify`: WAL files the backup needs are missing from the archive (listed). */
+  /** `verify` and `restore --wal-archive`: WAL files the backup needs are missing from the archive (listed). */
   WAL_INCOMPLETE: 5,
 } as const;
 
@@ -59,4 +59,4 @@ export const EXIT_CODE_HELP = `Exit codes:
      ALREADY_EXISTS, SERVER_SETTING, PRIVILEGE, UNSUPPORTED_SERVER, UNSAFE_RUNTIME_DIR, CORRUPT_SUMMARY)
   3  the backup is not running: aborted, lost, never started, unknown ID (the reason is printed)
   4  the summary was not saved to every sink; it is kept in the local spool (path printed)
-  5  verify: WAL files the backup needs are missing from the archive (listed)`;
+  5  verify, restore --wal-archive: WAL files the backup needs are missing from the archive (listed)`;
