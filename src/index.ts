@@ -31,8 +31,16 @@ export type { PrepareRestoreOptions, RestoreReport } from './restore/prepare-res
 export type { RecoveryTarget, RecoveryTargetAction } from './restore/recovery-config.js';
 export { assertWalComplete, COMPRESSED_WAL_SUFFIXES, neededWalFiles, verifyWal } from './restore/verify-wal.js';
 export type { WalVerification } from './restore/verify-wal.js';
-export { FilesystemWalArchive, openWalArchive } from './restore/wal-archive.js';
-export type { WalArchive } from './restore/wal-archive.js';
+export { FilesystemWalArchive, openWalArchive, openWritableWalArchive } from './restore/wal-archive.js';
+export type { WalArchive, WritableWalArchive } from './restore/wal-archive.js';
+export { archivePush, assertArchivableName } from './restore/archive-push.js';
+export type { ArchivePushOptions, ArchivePushResult } from './restore/archive-push.js';
+export { archiveGet } from './restore/archive-get.js';
+export type { ArchiveGetOptions, ArchiveGetResult } from './restore/archive-get.js';
+export { archiveGetCommand, archivePushCommand, quoteForShell } from './restore/archive-command-line.js';
+export type { ArchiveCommandLineOptions } from './restore/archive-command-line.js';
+export { isWalCompressionAvailable, WAL_COMPRESSIONS } from './restore/wal-compression.js';
+export type { WalCompression } from './restore/wal-compression.js';
 export { openStore, parseStoreUrl } from './stores/store-url.js';
 export type { StoreUrl } from './stores/store-url.js';
 export { copyExclusionList, copyExclusions, EXCLUSION_FORMATS } from './restore/copy-exclusions.js';
