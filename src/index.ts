@@ -34,6 +34,8 @@ export type { WalVerification } from './restore/verify-wal.js';
 export { FilesystemWalArchive, openWalArchive, openWritableWalArchive } from './restore/wal-archive.js';
 export type { WalArchive, WritableWalArchive } from './restore/wal-archive.js';
 export { archivePush, assertArchivableName } from './restore/archive-push.js';
+export { archivePushAsync } from './agent/archive-pusher.js';
+export type { ArchivePushAsyncOptions } from './agent/archive-pusher.js';
 export type { ArchivePushOptions, ArchivePushResult } from './restore/archive-push.js';
 export { archiveGet } from './restore/archive-get.js';
 export type { ArchiveGetOptions, ArchiveGetResult } from './restore/archive-get.js';
