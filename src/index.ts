@@ -36,6 +36,8 @@ export type { WalArchive, WritableWalArchive } from './restore/wal-archive.js';
 export { archivePush, assertArchivableName } from './restore/archive-push.js';
 export { archivePushAsync } from './agent/archive-pusher.js';
 export type { ArchivePushAsyncOptions } from './agent/archive-pusher.js';
+export { archiveGetPrefetched } from './agent/wal-prefetch.js';
+export type { ArchiveGetPrefetchOptions } from './agent/wal-prefetch.js';
 export type { ArchivePushOptions, ArchivePushResult } from './restore/archive-push.js';
 export { archiveGet } from './restore/archive-get.js';
 export type { ArchiveGetOptions, ArchiveGetResult } from './restore/archive-get.js';

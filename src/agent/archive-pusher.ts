@@ -4,11 +4,8 @@
 // after the segment is stored durably, and naming the segment file it was made from (inode, size,
 // mtime): an acknowledgement that is lost costs a second (write-once, same-content) push; one that
 // does not match the file is ignored. Nothing can acknowledge a segment that is not stored.
-import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { BackupError, isBackupError } from '../errors.js';
 import { writeWholeFile } from '../restore/archive-get.js';
 import { archivePush, assertArchivableName } from '../restore/archive-push.js';
@@ -17,7 +14,8 @@ import { assertWalCompression, type WalCompression } from '../restore/wal-compre
 import { sleep, throwIfAborted } from '../util/abort.js';
 import { readFileIfExists } from '../util/durable-fs.js';
 import type { CallOptions } from '../sinks/contract.js';
-import { isRunning, selfIdentity, type ProcessIdentity } from './process.js';
+import { isRunning, type ProcessIdentity } from './process.js';
+import { readSpoolLock, startDetached, takeSpoolLock } from './spool-process.js';
 
 /** Options of {@link archivePushAsync}. */
 export interface ArchivePushAsyncOptions extends CallOptions {
@@ -108,35 +106,6 @@ async function matchingAck(spool: string, walFile: string, path: string): Promis
   return now !== undefined && now.ino === ack.ino && now.size === ack.size && now.mtimeMs === ack.mtimeMs ? ack : undefined;
 }
 
-async function readPusherLock(spool: string): Promise<ProcessIdentity | undefined> {
-  const text = (await readFileIfExists(join(spool, LOCK)))?.toString('utf8');
-  try {
-    const info = text === undefined ? undefined : (JSON.parse(text) as ProcessIdentity);
-    return typeof info?.pid === 'number' ? info : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The pusher entry next to this module: `.ts` under tsx, `.js` from dist. */
-function pusherEntry(): string {
-  return fileURLToPath(new URL(`./archive-pusher-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
-}
-
-/** Starts a detached pusher; it takes the lock itself (a second one started in a race exits at once). */
-function startPusher(config: PusherConfig): ProcessIdentity {
-  const logFd = openSync(join(config.spoolDirectory, LOG), 'a', 0o600);
-  try {
-    // A loader (tsx) in execArgv comes along; plain node from dist needs none.
-    const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--inspect'));
-    const child = spawn(process.execPath, [...execArgv, pusherEntry(), JSON.stringify(config)], { detached: true, stdio: ['ignore', logFd, logFd], cwd: config.dataDirectory });
-    child.unref();
-    return { pid: child.pid ?? -1 };
-  } finally {
-    closeSync(logFd);
-  }
-}
-
 /**
  * archive_command in async mode: resolves once the background pusher acknowledges that `path`
  * (`%p`) is stored durably, starting the pusher when none runs (again, if it died). The pusher
@@ -165,7 +134,7 @@ export async function archivePushAsync(path: string, options: ArchivePushAsyncOp
       // until then it tells the pusher not to push this file again.
       return { walFile, storedAs: ack.storedAs, written: ack.written, archive: config.archive };
     }
-    const running = isRunning(await readPusherLock(spool)) || isRunning(started);
+    const running = isRunning(await readSpoolLock(join(spool, LOCK))) || isRunning(started);
     const errorText = (await readFileIfExists(join(spool, walFile + ERROR)))?.toString('utf8');
     if (errorText !== undefined) {
       await rm(join(spool, walFile + ERROR), { force: true });
@@ -174,7 +143,7 @@ export async function archivePushAsync(path: string, options: ArchivePushAsyncOp
     }
     if (!running) {
       if (starts >= 3) throw new BackupError('ARCHIVE_FAILED', `The archive pusher for ${config.dataDirectory} died ${starts} times without storing ${walFile}; see ${join(spool, LOG)}.`, { details: { walFile, log: join(spool, LOG) } });
-      started = startPusher(config);
+      started = startDetached('archive-pusher-main', config, join(spool, LOG), config.dataDirectory);
       starts++;
       pollMs = 5;
     }
@@ -203,23 +172,6 @@ async function readyFiles(dataDirectory: string): Promise<string[]> {
   return names.sort((a, b) => Number(b.endsWith('.history')) - Number(a.endsWith('.history')) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
-async function takeLock(spool: string): Promise<boolean> {
-  const path = join(spool, LOCK);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const handle = await open(path, 'wx', 0o600);
-      await handle.writeFile(JSON.stringify(selfIdentity()));
-      await handle.close();
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      if (isRunning(await readPusherLock(spool))) return false;
-      await rm(path, { force: true }); // left by a pusher that died
-    }
-  }
-  return false;
-}
-
 /**
  * The pusher's loop (the detached process runs it): push `.ready` segments that have no
  * acknowledgement, `parallel` at once and at most `maxQueue` ahead; acknowledge each once stored;
@@ -230,7 +182,7 @@ async function takeLock(spool: string): Promise<boolean> {
 export async function runArchivePusher(config: PusherConfig, log: (line: string) => void = () => undefined): Promise<boolean> {
   const spool = config.spoolDirectory;
   await mkdir(spool, { recursive: true, mode: 0o700 });
-  if (!(await takeLock(spool))) return false;
+  if (!(await takeSpoolLock(join(spool, LOCK)))) return false;
   try {
     const archive: WritableWalArchive = await openWritableWalArchive(config.archive);
     const inFlight = new Map<string, Promise<void>>();

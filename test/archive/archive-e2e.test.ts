@@ -4,7 +4,7 @@
 // major and target, not every major: the commands do not depend on the major, PostgreSQL's
 // calling convention (10's recovery.conf, 12+'s signal files) is what each case proves.
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -109,6 +109,12 @@ describe('archive-push as archive_command, archive-get as restore_command, on re
           'SELECT (SELECT sum(abalance) FROM pgbench_accounts)::text AS accounts, (SELECT coalesce(sum(delta), 0) FROM pgbench_history)::text AS history',
         );
         assert.equal(row!.accounts, row!.history, 'pgbench invariant on the restored copy');
+        if (s3) {
+          // archive-get prefetches from S3 by default; the queue is cleared once recovery has ended.
+          const queue = join(pgdata, 'pg_wal', 'pgsb-prefetch');
+          await waitUntil('the prefetch queue is cleared', async () => (await readdir(queue).catch(() => [] as string[])).every((n) => !/^[0-9A-F]{24}$|lock$/.test(n)), 10_000);
+          assert.match(await readFile(join(queue, 'prefetcher.log'), 'utf8'), /recovery has ended/);
+        }
         assert.ok(stopWalFileName(summary.timeline, summary.stopLsn, summary.walSegmentSize) <= segments[segments.length - 1]!);
       } finally {
         await restored?.destroy();
