@@ -13,6 +13,8 @@ export interface ArchiveCommandLineOptions {
   readonly compress?: 'none' | 'gzip' | 'zstd';
   /** archive-push only: `--async`. @default false */
   readonly async?: boolean;
+  /** archive-get only: `--prefetch N` (0 = off). @default archive-get's own: 8 for s3://, 0 for directories */
+  readonly prefetch?: number;
 }
 
 /** Quotes one word for sh: single quotes, a quote inside as `'\''`. */
@@ -47,7 +49,8 @@ function program(options: ArchiveCommandLineOptions): string {
  * ```
  */
 export function archiveGetCommand(archiveUrl: string, options: ArchiveCommandLineOptions = {}): string {
-  return `${program(options)} archive-get %f %p --archive ${archiveWord(archiveUrl)}`;
+  const prefetch = options.prefetch === undefined ? '' : ` --prefetch ${Math.trunc(options.prefetch)}`;
+  return `${program(options)} archive-get %f %p --archive ${archiveWord(archiveUrl)}${prefetch}`;
 }
 
 /**
