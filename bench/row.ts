@@ -1,4 +1,4 @@
-// The shape of one bench row, shared by the row files (bench/run.ts has the same interface).
+// The shape of one bench row and the median, shared by bench/run.ts and the row files.
 
 /** One row of the bench table. */
 export interface BenchRow {

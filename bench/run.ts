@@ -26,6 +26,7 @@ import { TestS3Server } from '../test/harness/s3-server.js';
 import { archiveReplay } from './archive-replay.js';
 import { archiveThroughput } from './archive-throughput.js';
 import { archiveWaitGap } from './archive-wait-gap.js';
+import { median, type BenchRow } from './row.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAJOR = Number(process.env.PGSB_BENCH_MAJOR ?? 15);
@@ -37,22 +38,7 @@ const WINDOW_PAIRS = Number(process.env.PGSB_BENCH_WINDOW_PAIRS ?? 3);
 const ONLY = new Set((process.env.PGSB_BENCH_ONLY ?? '').split(',').filter(Boolean).map(Number));
 const want = (row: number): boolean => ONLY.size === 0 || ONLY.has(row);
 
-interface Row {
-  readonly name: string;
-  readonly unit: string;
-  readonly ours: number[];
-  /** Measured side by side; the row's figure is then the ratio of medians. */
-  readonly baseline?: number[];
-  /** Ratio target (with a baseline) or an absolute maximum (without). */
-  readonly target: number;
-  readonly note?: string;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
+type Row = BenchRow;
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t = performance.now();
