@@ -4,7 +4,7 @@
 // restore_command `archive-get --prefetch 0`, then the default (8). The figure is the ratio of the
 // time from start to the end of recovery. Uses the compiled CLI (dist/).
 // Alone: `npm run build && node --openssl-legacy-provider --import tsx bench/archive-replay.ts`.
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -23,14 +23,19 @@ export async function archiveReplay(major: number, loadSeconds = 15): Promise<Be
   const work = await mkdtemp(join(tmpdir(), 'pgsb-bench-replay-'));
   await chmod(work, 0o755);
   const s3 = await TestS3Server.start('wal');
-  const source = await TestCluster.start({ major, name: 'bench-replay' });
+  const source = await TestCluster.start({ major, name: 'bench-replay', settings: { synchronous_commit: 'off', max_wal_size: "'1GB'" } });
   try {
     const init = await source.client('pgbench', ['-i', '-q', '-s', '10', 'postgres']);
     if (init.code !== 0) throw new Error(init.stderr);
     const store = new FilesystemSummaryStore({ directory: join(work, 'summaries') });
     const tarball = join(work, 'data.tar');
     const summary = await takeSplitBackup(source, { id: 'replay', sinks: [store], tarball, spoolDirectory: join(work, 'spool') });
-    await source.client('pgbench', ['-n', '-c', '2', '-T', String(loadSeconds), 'postgres']);
+    // WAL to replay: ~2.5 MB per transaction (plain pgbench makes too little here to matter).
+    await source.query('CREATE TABLE bulk (id int, pad text)');
+    const script = join(work, 'bulk.sql');
+    await writeFile(script, "INSERT INTO bulk SELECT g, repeat(md5(g::text), 16) FROM generate_series(1, 5000) g;\nDELETE FROM bulk WHERE id <= 5000;\n");
+    const load = await source.client('pgbench', ['-n', '-c', '2', '-T', String(loadSeconds), '-f', script, 'postgres']);
+    if (load.code !== 0) throw new Error(load.stderr);
     await source.query('SELECT pg_switch_wal()');
     for (let i = 0; i < 300 && (await readdir(join(source.dataDir, 'pg_wal', 'archive_status'))).some((n) => n.endsWith('.ready')); i++) await delay(100);
     const archive = new S3WalArchive(s3.storeOptions('replay'));
