@@ -9,6 +9,10 @@
 //     and vs a full pgBackRest backup (compression off, process-max 2) when pgbackrest is installed.
 //  5. WAL verification over 10,000 archived segment names: filesystem, and S3 (s3rver).
 //  6. The restore drill (drill()) vs the same restore by hand (cp, label, signal, start, wait).
+//  7. The archive wait: stop segment archived → post notices it (bench/archive-wait-gap.ts).
+//  8. Sustained archiving under pgbench: cp + sync, archive-push, --async, pgBackRest async where
+//     installed (bench/archive-throughput.ts).
+//  9. Replay from s3rver through archive-get, with and without prefetch (bench/archive-replay.ts).
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -19,6 +23,10 @@ import type { BackupSummary } from '../src/index.js';
 import { S3WalArchive } from '../src/stores/s3.js';
 import { TestCluster, chownToServerUser, clientBin, run, runOk, takeSplitBackup, untarDataDirectory } from '../test/harness/index.js';
 import { TestS3Server } from '../test/harness/s3-server.js';
+import { archiveReplay } from './archive-replay.js';
+import { archiveThroughput } from './archive-throughput.js';
+import { archiveWaitGap } from './archive-wait-gap.js';
+import { median, type BenchRow } from './row.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAJOR = Number(process.env.PGSB_BENCH_MAJOR ?? 15);
@@ -30,22 +38,7 @@ const WINDOW_PAIRS = Number(process.env.PGSB_BENCH_WINDOW_PAIRS ?? 3);
 const ONLY = new Set((process.env.PGSB_BENCH_ONLY ?? '').split(',').filter(Boolean).map(Number));
 const want = (row: number): boolean => ONLY.size === 0 || ONLY.has(row);
 
-interface Row {
-  readonly name: string;
-  readonly unit: string;
-  readonly ours: number[];
-  /** Measured side by side; the row's figure is then the ratio of medians. */
-  readonly baseline?: number[];
-  /** Ratio target (with a baseline) or an absolute maximum (without). */
-  readonly target: number;
-  readonly note?: string;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
+type Row = BenchRow;
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t = performance.now();
@@ -372,6 +365,9 @@ async function main(): Promise<void> {
       ...(want(5) ? [await walVerification(work), await walVerificationS3()] : []),
       ...(want(6) ? [await restoreDrill(work)] : []),
       ...(want(4) && SCALE > 0 ? await backupWindow(work, env) : []),
+      ...(want(7) ? [await archiveWaitGap(MAJOR)] : []),
+      ...(want(8) ? await archiveThroughput(MAJOR) : []),
+      ...(want(9) ? [await archiveReplay(MAJOR)] : []),
     ];
     console.log(`pg-split-backup benchmarks: PostgreSQL ${MAJOR}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`);
     console.log('| measurement | ours: median (min-max) | baseline: median (min-max) | figure | target | |');

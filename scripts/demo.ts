@@ -7,13 +7,14 @@
 //    `pg-split-backup restore` (backup_label from the summary, restore_command from the archive),
 //    start, wait for recovery;
 // 4. check the pgbench invariant on the restored copy, print the report, clean up.
-import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { copyExclusions } from '../src/index.js';
-import { TestCluster, clientBin, run, untarDataDirectory } from '../test/harness/index.js';
+import { archiveGetCommand, archivePushCommand, copyExclusions } from '../src/index.js';
+import { TestCluster, chownToServerUser, clientBin, run, untarDataDirectory } from '../test/harness/index.js';
+import { PGSB_PROGRAM, confString } from '../test/harness/wal-archive.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -47,8 +48,13 @@ async function main(): Promise<void> {
   await chmod(work, 0o755); // the server runs as postgres when we are root
   const clusters: TestCluster[] = [];
   try {
-    say(`starting a throwaway PostgreSQL ${MAJOR} cluster`);
-    const source = await TestCluster.start({ major: MAJOR, name: 'demo-source' });
+    // The WAL archive, filled by pg-split-backup archive-push (fsync, write-once, gzip) as archive_command.
+    const walArchive = join(work, 'wal');
+    await mkdir(walArchive);
+    await chownToServerUser(walArchive);
+    const archiveCommand = archivePushCommand(walArchive, { program: PGSB_PROGRAM, compress: 'gzip' });
+    say(`starting a throwaway PostgreSQL ${MAJOR} cluster, archive_command = 'pg-split-backup archive-push %p --archive ${walArchive} --compress gzip'`);
+    const source = await TestCluster.start({ major: MAJOR, name: 'demo-source', settings: { archive_command: confString(archiveCommand) } });
     clusters.push(source);
     say(`loading pgbench data (scale ${SCALE})`);
     await source.client('pgbench', ['-i', '-q', '-s', String(SCALE), 'postgres']).then((r) => {
@@ -75,13 +81,16 @@ async function main(): Promise<void> {
     say(`summary saved apart from the data copy: ${post.receipts.map((r) => r.location).join(', ')}`);
     await load;
 
-    const verified = JSON.parse(await cli(['verify', '--id', id, '--store', `file://${summaries}`, '--wal-archive', source.archiveDir, '--json'])) as { needed: string[] };
+    const verified = JSON.parse(await cli(['verify', '--id', id, '--store', `file://${summaries}`, '--wal-archive', walArchive, '--json'])) as { needed: string[] };
     say(`pg-split-backup verify: all ${verified.needed.length} WAL files the backup needs are archived`);
     say('restoring into a new directory');
     const restored = await untarDataDirectory(tarball, work);
-    const report = JSON.parse(await cli(['restore', '--id', id, '--store', `file://${summaries}`, '--pgdata', restored, '--wal-archive', source.archiveDir, '--json'])) as { written: string[] };
-    say(`pg-split-backup restore: wrote ${report.written.join(', ')}`);
-    const copy = await TestCluster.start({ major: MAJOR, existingDataDir: restored, name: 'demo-restored' });
+    // restore_command = pg-split-backup archive-get %f %p --archive DIR (decompresses the .gz files).
+    const restoreCommand = archiveGetCommand(walArchive, { program: PGSB_PROGRAM });
+    const report = JSON.parse(await cli(['restore', '--id', id, '--store', `file://${summaries}`, '--pgdata', restored, '--restore-command', restoreCommand, '--json'])) as { written: string[] };
+    say(`pg-split-backup restore: wrote ${report.written.join(', ')}; restore_command is archive-get`);
+    // archive_mode=off: the promoted copy must not archive its new timeline into the source's archive.
+    const copy = await TestCluster.start({ major: MAJOR, existingDataDir: restored, name: 'demo-restored', archive: false, settings: { archive_mode: 'off' } });
     clusters.push(copy);
     for (let i = 0; i < 600; i++) {
       const [row] = await copy.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
@@ -96,8 +105,8 @@ async function main(): Promise<void> {
     say(`pgbench invariant on the restored copy: sum(abalance)=${after.accounts}, sum(delta)=${after.history} -> ${ok ? 'HOLDS' : 'BROKEN'}`);
     const amcheck = await run(clientBin('pg_amcheck'), ['-h', copy.host, '-p', String(copy.port), '-U', copy.user, '--install-missing', '-d', 'postgres']);
     say(`pg_amcheck on the restored copy: ${amcheck.code === 0 ? 'no corruption found' : `exit ${amcheck.code}: ${amcheck.stdout}${amcheck.stderr}`}`);
-    const archived = (await readdir(source.archiveDir)).length;
-    console.log(`\nResult: ${ok && amcheck.code === 0 ? 'PASS' : 'FAIL'} (backup ${id}, ${archived} WAL files archived, ${elapsed()} in all)`);
+    const archived = (await readdir(walArchive)).length;
+    console.log(`\nResult: ${ok && amcheck.code === 0 ? 'PASS' : 'FAIL'} (backup ${id}, ${archived} WAL files archived by archive-push, ${elapsed()} in all)`);
     if (!ok || amcheck.code !== 0) process.exitCode = 1;
   } finally {
     for (const cluster of clusters.reverse()) await cluster.destroy();

@@ -47,6 +47,12 @@ export const ErrorCode = {
   ABORTED: 'ABORTED',
   /** The CLI's runtime directory is a symlink, not a directory, owned by another user, or group/world-writable. */
   UNSAFE_RUNTIME_DIR: 'UNSAFE_RUNTIME_DIR',
+  /** The WAL archive already holds a file of this name with other content; it was left as it is. */
+  WAL_CONFLICT: 'WAL_CONFLICT',
+  /** `archive-get`: the WAL archive has no file of this name (PostgreSQL asks for such files; not an error for it). */
+  WAL_NOT_FOUND: 'WAL_NOT_FOUND',
+  /** The WAL archive could not be read or written (store down, disk full, permissions); nothing partial was left. */
+  ARCHIVE_FAILED: 'ARCHIVE_FAILED',
 } as const;
 
 /** One of the stable {@link ErrorCode} values. */

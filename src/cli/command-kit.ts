@@ -31,6 +31,8 @@ export interface Command {
   readonly usage: string;
   readonly details: string;
   readonly options: NonNullable<ParseArgsConfig['options']>;
+  /** Names of the positional arguments, in order, all required; they land in the values under these names. Without it, none are allowed. */
+  readonly positionals?: readonly string[];
   run(values: Values, context: CommandContext): Promise<CommandResult>;
 }
 

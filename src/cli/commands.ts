@@ -11,6 +11,7 @@ import { FilesystemSummaryStore } from '../stores/filesystem.js';
 import { openStore } from '../stores/store-url.js';
 import { COMMON_OPTIONS, lines, optionalId, required, requiredId, strings, text, type Command, type Values } from './command-kit.js';
 import { EXIT_CODE_HELP } from './exit-codes.js';
+import { ARCHIVE_COMMANDS } from './archive-commands.js';
 import { RESTORE_COMMANDS } from './restore-commands.js';
 
 const COMMON_HELP = `  --runtime-dir DIR  sockets, locks, logs and records of running backups (default: env
@@ -292,7 +293,7 @@ in the spool), 3 when --id is not in the spool.
 };
 
 /** Every command, in help order. */
-export const COMMANDS: readonly Command[] = [pre, post, abort, status, list, show, resend, ...RESTORE_COMMANDS];
+export const COMMANDS: readonly Command[] = [pre, post, abort, status, list, show, resend, ...RESTORE_COMMANDS, ...ARCHIVE_COMMANDS];
 
 /** `pg-split-backup <command> --help`. */
 export function commandHelp(command: Command): string {

@@ -70,7 +70,13 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
   }
   let values: Values;
   try {
-    values = parseArgs({ args: [...rest], options: command.options, strict: true, allowPositionals: false }).values as Values;
+    const parsed = parseArgs({ args: [...rest], options: command.options, strict: true, allowPositionals: command.positionals !== undefined });
+    values = parsed.values as Values;
+    const names = command.positionals ?? [];
+    if (parsed.values.help !== true && parsed.positionals.length !== names.length) {
+      throw new Error(`${command.name} takes ${names.length} argument${names.length === 1 ? '' : 's'} (${names.join(' ')}), got ${parsed.positionals.length}`);
+    }
+    names.forEach((name, i) => (values[name] = parsed.positionals[i]));
   } catch (error) {
     return fail(name, new BackupError('INVALID_OPTION', `${(error as Error).message}\nUsage: ${command.usage}`, { cause: error }));
   }

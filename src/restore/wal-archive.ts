@@ -1,9 +1,12 @@
-import { readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, open, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BackupError } from '../errors.js';
 import type { CallOptions } from '../sinks/contract.js';
 import { parseStoreUrl } from '../stores/store-url.js';
 import { throwIfAborted } from '../util/abort.js';
+import { fsyncDirectory, readFileIfExists } from '../util/durable-fs.js';
 
 /** A WAL archive that can say which files it holds. One listing per check, never a request per file. */
 export interface WalArchive {
@@ -11,7 +14,19 @@ export interface WalArchive {
   readonly name: string;
   /** The names of the files in the archive (no directories). */
   listFileNames(options?: CallOptions): Promise<string[]>;
+  /** archive-get: the bytes of one file as stored, or `undefined` when the archive has no file of that name. */
+  readFile?(name: string, options?: CallOptions): Promise<Buffer | undefined>;
+  /**
+   * archive-push: stores `body` under `name`, durably before it resolves, never replacing a file
+   * already there. Resolves `true` when it stored the file, `false` when a file of that name was
+   * there already (whatever its content: the caller compares). A crash leaves no partial file
+   * under `name`.
+   */
+  createFile?(name: string, body: Buffer, options?: CallOptions): Promise<boolean>;
 }
+
+/** A {@link WalArchive} that can be read and written file by file: what archive-push and archive-get need. */
+export type WritableWalArchive = WalArchive & Required<Pick<WalArchive, 'readFile' | 'createFile'>>;
 
 /** A WAL archive in a local (or mounted) directory, as `cp %p /archive/%f` fills it. */
 export class FilesystemWalArchive implements WalArchive {
@@ -32,6 +47,55 @@ export class FilesystemWalArchive implements WalArchive {
       throw new BackupError('INVALID_OPTION', `Cannot list the WAL archive ${this.directory}: ${(error as Error).message}`, { cause: error });
     }
   }
+
+  /** The file's bytes, or `undefined` when there is none. */
+  async readFile(name: string, options: CallOptions = {}): Promise<Buffer | undefined> {
+    throwIfAborted(options.signal);
+    return readFileIfExists(join(this.directory, name));
+  }
+
+  /**
+   * Writes a hidden temp file beside the target (O_EXCL), fsyncs it, then hard-links it to `name`:
+   * unlike rename, link fails with EEXIST instead of replacing a file, so two writers cannot both
+   * win and nothing is ever overwritten. The directory is fsynced before this resolves. The
+   * archive directory must exist: a missing one may be an unmounted file system.
+   */
+  async createFile(name: string, body: Buffer, options: CallOptions = {}): Promise<boolean> {
+    throwIfAborted(options.signal);
+    const target = join(this.directory, name);
+    const temp = join(this.directory, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      const handle = await open(temp, 'wx', 0o640);
+      try {
+        await handle.writeFile(body);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      try {
+        await link(temp, target);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw error;
+      }
+    } finally {
+      await rm(temp, { force: true });
+    }
+    await fsyncDirectory(this.directory);
+    return true;
+  }
+}
+
+/**
+ * Opens a WAL archive that archive-push and archive-get can use (both adapters shipped here can).
+ * @throws BackupError `INVALID_URL`, or `INVALID_OPTION` when `@aws-sdk/client-s3` is missing for `s3://`.
+ */
+export async function openWritableWalArchive(url: string): Promise<WritableWalArchive> {
+  const archive = await openWalArchive(url);
+  if (typeof archive.readFile !== 'function' || typeof archive.createFile !== 'function') {
+    throw new BackupError('INVALID_OPTION', `The WAL archive ${archive.name} cannot read and write single files.`, { details: { url } });
+  }
+  return archive as WritableWalArchive;
 }
 
 /** Opens the WAL archive a URL names: `file:///dir`, `/dir` or `s3://bucket/prefix?...` (S3 loads the AWS SDK). */

@@ -21,8 +21,15 @@ import { TOOL } from '../version.js';
 import type { BackupSessionEvents, SessionState, StartResult, StopResult } from './events.js';
 import { resolveOptions, type BackupSessionOptions, type ResolvedOptions } from './options.js';
 
-/** The archive wait polls quickly at first (the archiver usually needs milliseconds), then every second. */
-const ARCHIVE_POLL_FIRST_MS = 50;
+/**
+ * The archive wait polls quickly at first (the archiver usually needs milliseconds), at most every
+ * 100 ms for the first 30 s (an archive_command that takes a second, say, is noticed within 100 ms
+ * of storing the segment; at 50 ms doubling to 1 s the gap was up to 800 ms), then every second
+ * (archiving that slow is stuck or far behind; a poll is two cheap queries either way).
+ */
+const ARCHIVE_POLL_FIRST_MS = 25;
+const ARCHIVE_POLL_FAST_MAX_MS = 100;
+const ARCHIVE_POLL_FAST_FOR_MS = 30_000;
 const ARCHIVE_POLL_MAX_MS = 1000;
 
 /** How often `waiting-for-checkpoint` is emitted. */
@@ -473,7 +480,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
         );
       }
       await sleep(Math.min(pollMs, this.#options.archiveTimeout - elapsedMs + 1), signal);
-      pollMs = Math.min(pollMs * 2, ARCHIVE_POLL_MAX_MS);
+      pollMs = Math.min(pollMs * 2, elapsedMs < ARCHIVE_POLL_FAST_FOR_MS ? ARCHIVE_POLL_FAST_MAX_MS : ARCHIVE_POLL_MAX_MS);
     }
   }
 

@@ -11,6 +11,7 @@ import {
   type PutObjectCommandInput,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import pRetry, { AbortError } from 'p-retry';
 import { BackupError, isBackupError } from '../errors.js';
 import type { CallOptions, LabelStore, SinkReceipt, SummarySink } from '../sinks/contract.js';
@@ -214,6 +215,54 @@ export class S3SummaryStore implements SummarySink, LabelStore {
     }
   }
 
+  /**
+   * The object `<prefix>/<key>`, or `undefined` when there is none. When its ETag is a plain MD5
+   * (a single-part upload), the bytes are checked against it: nothing read back is trusted.
+   * Used by the WAL archive.
+   */
+  async readObject(key: string, options: CallOptions = {}): Promise<Buffer | undefined> {
+    try {
+      const result: GetObjectCommandOutput = await this.#send(new GetObjectCommand({ Bucket: this.#bucket, Key: joinKey(this.#prefix, key) }), options);
+      const body = Buffer.from(await result.Body!.transformToByteArray());
+      const etag = result.ETag?.replace(/"/g, '');
+      if (etag !== undefined && /^[0-9a-f]{32}$/.test(etag) && createHash('md5').update(body).digest('hex') !== etag) {
+        throw new BackupError('ARCHIVE_FAILED', `s3://${this.#bucket}/${joinKey(this.#prefix, key)} does not match its ETag (MD5): the object or the transfer is damaged.`, {
+          details: { key },
+        });
+      }
+      return body;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Creates `<prefix>/<key>` with a conditional create (`If-None-Match: *`) and a `Content-MD5` the
+   * server checks, so a damaged upload is refused rather than stored. Resolves `false` when the
+   * object exists already (the store refused the create). Used by the WAL archive.
+   */
+  async createObject(key: string, body: Buffer, options: CallOptions = {}): Promise<boolean> {
+    try {
+      await this.#send(
+        new PutObjectCommand({
+          Bucket: this.#bucket,
+          Key: joinKey(this.#prefix, key),
+          Body: body,
+          ContentMD5: createHash('md5').update(body).digest('base64'),
+          ContentType: 'application/octet-stream',
+          IfNoneMatch: '*',
+          ...this.#sse,
+        }),
+        options,
+      );
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 412 || (error as SdkError).name === 'PreconditionFailed') return false;
+      throw error;
+    }
+  }
+
   #key(id: string, name: string): string {
     return joinKey(this.#prefix, id, name);
   }
@@ -321,5 +370,15 @@ export class S3WalArchive {
     return this.#store.listKeys(options).then((keys) =>
       keys.map((key) => key.slice(this.#prefix ? this.#prefix.length + 1 : 0)).filter((name) => name !== '' && !name.includes('/')),
     );
+  }
+
+  /** archive-get: the object `<prefix>/<name>` (checked against its MD5 ETag), or `undefined`. */
+  async readFile(name: string, options: CallOptions = {}): Promise<Buffer | undefined> {
+    return this.#store.readObject(name, options);
+  }
+
+  /** archive-push: a conditional create with Content-MD5; `false` when the object exists already. */
+  async createFile(name: string, body: Buffer, options: CallOptions = {}): Promise<boolean> {
+    return this.#store.createObject(name, body, options);
   }
 }

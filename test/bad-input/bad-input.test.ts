@@ -258,6 +258,11 @@ add('none', 'pre: `--max-hold forever`', 'INVALID_OPTION', 2, () => cli(pre('o1'
 add('none', 'list: an unknown flag', 'INVALID_OPTION', 2, () => cli(['list', '--store', sink(), '--bogus']));
 add('none', 'excludes: `--format zip`', 'INVALID_OPTION', 2, () => cli(['excludes', '--format', 'zip']));
 add('none', 'excludes: `--pg-major abc`', 'INVALID_OPTION', 2, () => cli(['excludes', '--pg-major', 'abc']));
+add('none', 'archive-push: `--compress bzip2`', 'INVALID_OPTION', 2, () => cli(['archive-push', 'pg_wal/000000010000000000000001', '--archive', sink(), '--compress', 'bzip2']));
+add('none', 'archive-push: a file that is not WAL (`postgresql.conf`)', 'INVALID_OPTION', 2, () => cli(['archive-push', 'postgresql.conf', '--archive', sink()]));
+add('none', 'archive-push: archive with an unknown scheme', 'INVALID_URL', 2, () => cli(['archive-push', 'pg_wal/000000010000000000000001', '--archive', 'ftp://host/wal']));
+add('none', 'archive-get: WAL name `../etc/passwd`', 'INVALID_OPTION', 2, () => cli(['archive-get', '../etc/passwd', 'pg_wal/RECOVERYXLOG', '--archive', sink()]));
+add('none', 'archive-get: without the destination argument', 'INVALID_OPTION', 2, () => cli(['archive-get', '000000010000000000000001', '--archive', sink()]));
 add('none', 'post: an ID never started', 'NOT_FOUND', 3, () => cli(['post', '--id', 'never-started']));
 add('none', 'abort: an ID never started', 'NOT_FOUND', 3, () => cli(['abort', '--id', 'never-started']));
 

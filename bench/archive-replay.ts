@@ -1,0 +1,82 @@
+// Bench row: replay of the same WAL from s3rver through archive-get, with and without prefetch.
+// A backup is taken, pgbench writes for a while (the WAL to replay), the archive (filled by cp) is
+// copied into s3rver with archivePush, and the backup is restored twice from the same tarball:
+// restore_command `archive-get --prefetch 0`, then the default (8). The figure is the ratio of the
+// time from start to the end of recovery. Uses the compiled CLI (dist/).
+// Alone: `npm run build && node --openssl-legacy-provider --import tsx bench/archive-replay.ts`.
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { archiveGetCommand, archivePush, FilesystemSummaryStore, prepareRestore } from '../src/index.js';
+import { S3WalArchive } from '../src/stores/s3.js';
+import { TestCluster, takeSplitBackup, untarDataDirectory } from '../test/harness/index.js';
+import { S3RVER_CREDENTIALS, TestS3Server } from '../test/harness/s3-server.js';
+import { s3ArchiveUrl } from '../test/harness/wal-archive.js';
+import type { BenchRow } from './row.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PROGRAM = `AWS_ACCESS_KEY_ID=${S3RVER_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${S3RVER_CREDENTIALS.secretAccessKey} AWS_REGION=us-east-1 ${process.execPath} ${join(ROOT, 'dist', 'cli', 'main.js')}`;
+
+export async function archiveReplay(major: number, loadSeconds = 15): Promise<BenchRow> {
+  const work = await mkdtemp(join(tmpdir(), 'pgsb-bench-replay-'));
+  await chmod(work, 0o755);
+  const s3 = await TestS3Server.start('wal');
+  const source = await TestCluster.start({ major, name: 'bench-replay', settings: { synchronous_commit: 'off', max_wal_size: "'1GB'" } });
+  try {
+    const init = await source.client('pgbench', ['-i', '-q', '-s', '10', 'postgres']);
+    if (init.code !== 0) throw new Error(init.stderr);
+    const store = new FilesystemSummaryStore({ directory: join(work, 'summaries') });
+    const tarball = join(work, 'data.tar');
+    const summary = await takeSplitBackup(source, { id: 'replay', sinks: [store], tarball, spoolDirectory: join(work, 'spool') });
+    // WAL to replay: ~2.5 MB per transaction (plain pgbench makes too little here to matter).
+    await source.query('CREATE TABLE bulk (id int, pad text)');
+    const script = join(work, 'bulk.sql');
+    await writeFile(script, "INSERT INTO bulk SELECT g, repeat(md5(g::text), 16) FROM generate_series(1, 5000) g;\nDELETE FROM bulk WHERE id <= 5000;\n");
+    const load = await source.client('pgbench', ['-n', '-c', '2', '-T', String(loadSeconds), '-f', script, 'postgres']);
+    if (load.code !== 0) throw new Error(load.stderr);
+    await source.query('SELECT pg_switch_wal()');
+    for (let i = 0; i < 300 && (await readdir(join(source.dataDir, 'pg_wal', 'archive_status'))).some((n) => n.endsWith('.ready')); i++) await delay(100);
+    const archive = new S3WalArchive(s3.storeOptions('replay'));
+    const names = (await readdir(source.archiveDir)).filter((n) => n >= summary.startWalFile || n.endsWith('.history'));
+    for (const name of names) await archivePush(join(source.archiveDir, name), { archive });
+    const url = s3ArchiveUrl(s3, 'replay');
+    const times: Record<string, number> = {};
+    for (const [label, prefetch] of [['without prefetch', 0], ['with prefetch', 8]] as const) {
+      const pgdata = await untarDataDirectory(tarball, await mkdtemp(join(work, 'r-')));
+      await chmod(join(pgdata, '..'), 0o755);
+      await prepareRestore({ id: 'replay', store, pgdata, restoreCommand: archiveGetCommand(url, { program: PROGRAM, prefetch }) });
+      const began = performance.now();
+      const restored = await TestCluster.start({ major, existingDataDir: pgdata, name: 'bench-replayed', archive: false, settings: { archive_mode: 'off' } });
+      try {
+        for (;;) {
+          const [row] = await restored.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+          if (!row!.r) break;
+          await delay(50);
+        }
+        times[label] = performance.now() - began;
+      } finally {
+        await restored.destroy();
+      }
+    }
+    const segments = names.filter((n) => /^[0-9A-F]{24}$/.test(n)).length;
+    return {
+      name: `replay of ${segments} segments from s3rver through archive-get: with prefetch vs without`,
+      unit: 'ms',
+      ours: [times['with prefetch']!],
+      baseline: [times['without prefetch']!],
+      target: 0.5,
+      note: `${(times['without prefetch']! / 1000).toFixed(1)} s without, ${(times['with prefetch']! / 1000).toFixed(1)} s with (start to the end of recovery)`,
+    };
+  } finally {
+    await source.destroy();
+    await s3.destroy();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const row = await archiveReplay(Number(process.env.PGSB_BENCH_MAJOR ?? 15), Number(process.env.PGSB_BENCH_REPLAY_SECONDS ?? 15));
+  console.log(`${row.name}: ${row.note}; ratio ${(row.ours[0]! / row.baseline![0]!).toFixed(2)}`);
+}

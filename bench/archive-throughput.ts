@@ -1,0 +1,128 @@
+// Bench rows: sustained archiving under pgbench write load, one row per archive_command: cp + sync,
+// archive-push (sync), archive-push --async, and pgBackRest's async archive-push to a posix
+// repository where `pgbackrest` is installed. Each gets a fresh cluster; the figure is the .ready
+// backlog sampled every 500 ms (does it pile up?), the note the segments archived per second and
+// the drain time after the load stops. Uses the compiled CLI (dist/): what users run.
+// Alone: `npm run build && node --import tsx bench/archive-throughput.ts`.
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { archivePushCommand } from '../src/index.js';
+import { chownToServerUser, run, runOk, TestCluster } from '../test/harness/index.js';
+import { confString } from '../test/harness/wal-archive.js';
+import { median, type BenchRow } from './row.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DIST_PROGRAM = `${process.execPath} ${join(ROOT, 'dist', 'cli', 'main.js')}`;
+
+interface Mode {
+  readonly name: string;
+  /** archive_command for an archive in `dir`; `base` is a scratch directory the server user owns. */
+  command(dir: string, base: string, cluster: () => TestCluster): Promise<string>;
+}
+
+async function pgBackRestInstalled(): Promise<boolean> {
+  return (await run('pgbackrest', ['version']).catch(() => ({ code: 1 }))).code === 0;
+}
+
+const MODES: Mode[] = [
+  { name: 'cp + sync', command: async (dir) => `test ! -f ${dir}/%f && cp %p ${dir}/%f && sync ${dir}/%f` },
+  { name: 'archive-push (sync)', command: async (dir) => archivePushCommand(dir, { program: DIST_PROGRAM }) },
+  { name: 'archive-push --async', command: async (dir) => archivePushCommand(dir, { program: DIST_PROGRAM, async: true }) },
+  {
+    name: 'pgBackRest archive-push (async, posix repo)',
+    command: async (dir, base) => {
+      const conf = join(base, 'pgbackrest.conf');
+      await mkdir(join(base, 'lock'), { recursive: true });
+      await mkdir(join(base, 'spool'), { recursive: true });
+      await writeFile(
+        conf,
+        `[global]\nrepo1-path=${dir}\nlock-path=${base}/lock\nspool-path=${base}/spool\nlog-path=${base}\nlog-level-file=off\nlog-level-console=warn\n` +
+          `archive-async=y\nprocess-max=4\ncompress-type=none\n\n[bench]\npg1-path=PGDATA\n`,
+      );
+      await chownToServerUser(base);
+      return `pgbackrest --config=${conf} --stanza=bench archive-push %p`;
+    },
+  },
+];
+
+async function readyCount(cluster: TestCluster): Promise<number> {
+  return (await readdir(join(cluster.dataDir, 'pg_wal', 'archive_status')).catch(() => [] as string[])).filter((n) => n.endsWith('.ready')).length;
+}
+
+async function archivedCount(cluster: TestCluster): Promise<number> {
+  const [row] = await cluster.query<{ n: number }>('SELECT archived_count::int AS n FROM pg_stat_archiver');
+  return row!.n;
+}
+
+/** One row per mode (pgBackRest only where installed): `seconds` of pgbench -c 2 on PostgreSQL `major`. */
+export async function archiveThroughput(major: number, seconds = 20): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const withPgBackRest = await pgBackRestInstalled();
+  for (const mode of MODES) {
+    if (mode.name.startsWith('pgBackRest') && !withPgBackRest) continue;
+    const base = await mkdtemp(join(tmpdir(), 'pgsb-bench-archive-'));
+    const dir = join(base, 'wal');
+    await mkdir(dir);
+    await chownToServerUser(base);
+    let cluster: TestCluster | undefined;
+    try {
+      let command = await mode.command(dir, base, () => cluster!);
+      cluster = await TestCluster.start({ major, name: 'bench-archive', settings: { archive_command: confString('true'), max_wal_size: "'1GB'", synchronous_commit: 'off' } });
+      if (mode.name.startsWith('pgBackRest')) {
+        const conf = join(base, 'pgbackrest.conf');
+        await runOk('sed', ['-i', `s#PGDATA#${cluster.dataDir}#`, conf]);
+        await chownToServerUser(base);
+        await runOk('pgbackrest', [`--config=${conf}`, '--stanza=bench', `--pg1-port=${cluster.port}`, `--pg1-socket-path=${cluster.socketDir}`, 'stanza-create'], { asServer: true });
+        command = command.replace('archive-push', `--pg1-port=${cluster.port} --pg1-socket-path=${cluster.socketDir} archive-push`);
+      }
+      // A write load that makes WAL fast (plain pgbench -c 2 makes well under a segment a second
+      // here): each transaction inserts ~2.5 MB and deletes it again, synchronous_commit off.
+      await cluster.query('CREATE TABLE bulk (id int, pad text)');
+      const script = join(base, 'bulk.sql');
+      await writeFile(script, "INSERT INTO bulk SELECT g, repeat(md5(g::text), 16) FROM generate_series(1, 5000) g;\nDELETE FROM bulk WHERE id <= 5000;\n");
+      await cluster.setSettings({ archive_command: command });
+      await cluster.query('SELECT pg_switch_wal()');
+      // Let the backlog of the load phase drain first, so every mode starts from zero.
+      for (let i = 0; i < 600 && (await readyCount(cluster)) > 0; i++) await delay(100);
+      const startCount = await archivedCount(cluster);
+      const began = performance.now();
+      const load = cluster.client('pgbench', ['-n', '-c', '2', '-T', String(seconds), '-f', script, 'postgres']).then((r) => {
+        if (r.code !== 0) throw new Error(`pgbench: ${r.stderr}`);
+      });
+      const backlog: number[] = [];
+      let done = false;
+      void load.finally(() => (done = true)).catch(() => undefined);
+      while (!done) {
+        backlog.push(await readyCount(cluster));
+        await delay(500);
+      }
+      await load;
+      const loadSeconds = (performance.now() - began) / 1000;
+      const duringLoad = (await archivedCount(cluster)) - startCount;
+      const drainBegan = performance.now();
+      for (let i = 0; i < 1200 && (await readyCount(cluster)) > 0; i++) await delay(100);
+      const drain = (performance.now() - drainBegan) / 1000;
+      const total = (await archivedCount(cluster)) - startCount;
+      rows.push({
+        name: `archiving under a pgbench write load (-c 2, ${seconds} s): ${mode.name}`,
+        unit: '.ready',
+        ours: backlog,
+        target: 4,
+        note: `${(duringLoad / loadSeconds).toFixed(1)} segments/s archived during the load (${total} in all, ${(total / loadSeconds).toFixed(1)}/s written); backlog at the end ${backlog[backlog.length - 1] ?? 0}, max ${Math.max(...backlog)}, drained ${drain.toFixed(1)} s after`,
+      });
+    } finally {
+      await cluster?.destroy();
+      await rm(base, { recursive: true, force: true });
+    }
+  }
+  return rows;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const row of await archiveThroughput(Number(process.env.PGSB_BENCH_MAJOR ?? 15), Number(process.env.PGSB_BENCH_ARCHIVE_SECONDS ?? 20))) {
+    console.log(`${row.name}: backlog median ${median(row.ours)} (${Math.min(...row.ours)}-${Math.max(...row.ours)}); ${row.note}`);
+  }
+}

@@ -1,0 +1,19 @@
+// The shape of one bench row and the median, shared by bench/run.ts and the row files.
+
+/** One row of the bench table. */
+export interface BenchRow {
+  readonly name: string;
+  readonly unit: string;
+  readonly ours: number[];
+  /** Measured side by side; the row's figure is then the ratio of medians. */
+  readonly baseline?: number[];
+  /** Ratio target (with a baseline) or an absolute maximum (without). */
+  readonly target: number;
+  readonly note?: string;
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};

@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { BackupError, isBackupError } from '../errors.js';
+import type { CallOptions } from '../sinks/contract.js';
+import { throwIfAborted } from '../util/abort.js';
+import { assertArchivableName } from './archive-push.js';
+import { openWritableWalArchive, type WritableWalArchive } from './wal-archive.js';
+import { decompressWal, storedWalName, WAL_COMPRESSIONS, type WalCompression } from './wal-compression.js';
+
+/** Options of {@link archiveGet}. */
+export interface ArchiveGetOptions extends CallOptions {
+  /** The archive: a URL (`file:///dir`, `/dir`, `s3://bucket/prefix?...`) or an opened archive. */
+  readonly archive: string | WritableWalArchive;
+  /** What a relative `destination` is relative to. @default process.cwd() (PostgreSQL runs restore_command in the data directory) */
+  readonly dataDirectory?: string;
+}
+
+/** What {@link archiveGet} fetched. */
+export interface ArchiveGetResult {
+  readonly walFile: string;
+  /** The name it was stored under (`<walFile>.gz` when compressed). */
+  readonly storedAs: string;
+  /** Where it was written (absolute). */
+  readonly destination: string;
+  /** Its size after decompression. */
+  readonly bytes: number;
+}
+
+/** The stored copy of `walFile` under any name archive-push writes, or `undefined`. */
+export async function findStoredWal(archive: WritableWalArchive, walFile: string, options: CallOptions = {}): Promise<{ storedAs: string; compression: WalCompression; body: Buffer } | undefined> {
+  for (const compression of WAL_COMPRESSIONS) {
+    const storedAs = storedWalName(walFile, compression);
+    const body = await archive.readFile(storedAs, options);
+    if (body !== undefined) return { storedAs, compression, body };
+  }
+  return undefined;
+}
+
+/**
+ * Writes `body` to `destination` through a temp file in the same directory and a rename: a reader
+ * (PostgreSQL, after restore_command exits 0) sees the whole file or none.
+ */
+export async function writeWholeFile(destination: string, body: Buffer): Promise<void> {
+  const temp = join(dirname(destination), `.${basename(destination)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(body);
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, destination);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * restore_command: fetches one WAL file from the archive to `destination` (`%p`), decompressing
+ * `.gz` / `.zst` copies. The file appears whole or not at all (temp file + rename).
+ *
+ * @throws BackupError `WAL_NOT_FOUND` when the archive has no such file (PostgreSQL asks for files
+ * that do not exist, such as the next timeline's history: the CLI exits 1), `ARCHIVE_FAILED` when
+ * the archive cannot be read or the file is damaged.
+ *
+ * @example
+ * ```ts
+ * await archiveGet('000000010000000000000003', 'pg_wal/RECOVERYXLOG', { archive: '/var/backups/wal' });
+ * ```
+ */
+export async function archiveGet(walFile: string, destination: string, options: ArchiveGetOptions): Promise<ArchiveGetResult> {
+  assertArchivableName(walFile);
+  throwIfAborted(options.signal);
+  const archive = typeof options.archive === 'string' ? await openWritableWalArchive(options.archive) : options.archive;
+  const target = resolve(options.dataDirectory ?? process.cwd(), destination);
+  try {
+    const found = await findStoredWal(archive, walFile, options);
+    if (found === undefined) {
+      throw new BackupError('WAL_NOT_FOUND', `${walFile} is not in the WAL archive ${archive.name}.`, { details: { walFile, archive: archive.name } });
+    }
+    const body = await decompressWal(found.body, found.compression, found.storedAs);
+    await writeWholeFile(target, body);
+    return { walFile, storedAs: found.storedAs, destination: target, bytes: body.length };
+  } catch (error) {
+    if (isBackupError(error)) throw error;
+    throw new BackupError('ARCHIVE_FAILED', `Could not fetch ${walFile} from ${archive.name} to ${target}: ${(error as Error).message}.`, {
+      cause: error,
+      details: { walFile, archive: archive.name },
+    });
+  }
+}

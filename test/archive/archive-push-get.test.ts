@@ -1,0 +1,238 @@
+// archive-push and archive-get without a server: durability, write-once, compression, names, a
+// full disk, and the CLI's exit codes as PostgreSQL reads them. Against a directory and a real
+// S3-protocol server.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { archiveGet, archiveGetCommand, archivePush, archivePushCommand, FilesystemWalArchive, quoteForShell, isBackupError, isWalCompressionAvailable, verifyWal } from '../../src/index.js';
+import type { BackupSummary, WritableWalArchive } from '../../src/index.js';
+import { S3WalArchive } from '../../src/stores/s3.js';
+import { CliSandbox } from '../cli/cli-helpers.js';
+import { run, type CommandResult } from '../harness/os-user.js';
+import { TestS3Server } from '../harness/s3-server.js';
+import { PGSB_PROGRAM, s3ArchiveUrl } from '../harness/wal-archive.js';
+
+const explain = (r: CommandResult): string => `exit ${r.code ?? r.signal}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+const SEGMENT = '000000010000000000000003';
+const SEGMENT_SIZE = 1024 * 1024; // small stand-ins: the code never assumes 16 MiB
+
+async function walFile(dir: string, name: string, fill?: Buffer): Promise<{ path: string; body: Buffer }> {
+  const body = fill ?? Buffer.concat([randomBytes(SEGMENT_SIZE / 2), Buffer.alloc(SEGMENT_SIZE / 2)]);
+  const path = join(dir, name);
+  await writeFile(path, body);
+  return { path, body };
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(isBackupError(error, code as never), `expected ${code}, got ${String((error as Error)?.stack ?? error)}`);
+    return true;
+  });
+}
+
+let work: string;
+let s3: TestS3Server;
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'pgsb-archive-'));
+  s3 = await TestS3Server.start('wal');
+});
+after(async () => {
+  await s3?.destroy();
+  await rm(work, { recursive: true, force: true });
+});
+
+const targets: { name: string; open: (prefix: string) => Promise<WritableWalArchive> }[] = [
+  {
+    name: 'a directory',
+    open: async (prefix) => {
+      const dir = join(work, 'archives', prefix);
+      await mkdir(dir, { recursive: true });
+      return new FilesystemWalArchive(dir);
+    },
+  },
+  { name: 's3rver', open: async (prefix) => new S3WalArchive(s3.storeOptions(prefix)) },
+];
+
+for (const target of targets) {
+  describe(`archivePush / archiveGet to ${target.name}`, () => {
+    test('a pushed segment comes back byte for byte; pushing it again is success with written=false', async () => {
+      const archive = await target.open('roundtrip');
+      const { path, body } = await walFile(work, SEGMENT);
+      const first = await archivePush(path, { archive });
+      assert.deepEqual([first.written, first.storedAs, first.bytes], [true, SEGMENT, body.length]);
+      const again = await archivePush(path, { archive });
+      assert.deepEqual([again.written, again.storedAs], [false, SEGMENT]);
+      // Even when the second push asks for gzip: the plain copy is the same content.
+      assert.equal((await archivePush(path, { archive, compress: 'gzip' })).written, false);
+      const dest = join(work, `got-${target.name.length}`);
+      const got = await archiveGet(SEGMENT, dest, { archive });
+      assert.equal(got.destination, dest);
+      assert.ok((await readFile(dest)).equals(body));
+      assert.deepEqual(await archive.listFileNames(), [SEGMENT]);
+    });
+
+    test('other content under the same name is WAL_CONFLICT, and the stored file stays as it was', async () => {
+      const archive = await target.open('conflict');
+      const { path, body } = await walFile(work, SEGMENT);
+      await archivePush(path, { archive });
+      const other = Buffer.from(body);
+      other[100] = other[100]! ^ 0xff;
+      await writeFile(path, other);
+      await rejectsWith(archivePush(path, { archive }), 'WAL_CONFLICT');
+      await rejectsWith(archivePush(path, { archive, compress: 'gzip' }), 'WAL_CONFLICT');
+      assert.ok((await archive.readFile(SEGMENT))!.equals(body));
+      assert.deepEqual(await archive.listFileNames(), [SEGMENT], 'no .gz copy was added beside it');
+    });
+
+    test('gzip stores NAME.gz; archive-get, verify and the write-once check all read it', async () => {
+      const archive = await target.open('gzip');
+      const { path, body } = await walFile(work, SEGMENT);
+      const pushed = await archivePush(path, { archive, compress: 'gzip' });
+      assert.equal(pushed.storedAs, `${SEGMENT}.gz`);
+      assert.ok(pushed.storedBytes < body.length / 1.5, `compressed to ${pushed.storedBytes}`);
+      assert.ok(gunzipSync((await archive.readFile(`${SEGMENT}.gz`))!).equals(body));
+      assert.equal((await archivePush(path, { archive })).written, false, 'a plain push finds the .gz copy');
+      const changed = Buffer.from(body);
+      changed[0] = changed[0]! ^ 1;
+      await writeFile(path, changed);
+      await rejectsWith(archivePush(path, { archive }), 'WAL_CONFLICT');
+      const dest = join(work, 'got-gz');
+      await archiveGet(SEGMENT, dest, { archive });
+      assert.ok((await readFile(dest)).equals(body));
+      const summary = { id: 'x', startWalFile: SEGMENT, stopWalFile: SEGMENT, walSegmentSize: 16 * 1024 * 1024 } as BackupSummary;
+      assert.equal((await verifyWal(summary, archive)).complete, true);
+    });
+
+    test('.history, .partial and .backup files are archived too; a file that is not WAL is refused', async () => {
+      const archive = await target.open('names');
+      for (const name of ['00000002.history', `${SEGMENT}.partial`, `${SEGMENT}.00000028.backup`]) {
+        const { path, body } = await walFile(work, name, Buffer.from(`${name}\n`));
+        assert.equal((await archivePush(path, { archive, compress: 'gzip' })).written, true);
+        const dest = join(work, `got-${name}`);
+        await archiveGet(name, dest, { archive });
+        assert.ok((await readFile(dest)).equals(body));
+      }
+      const { path } = await walFile(work, 'postgresql.conf', Buffer.from('x'));
+      await rejectsWith(archivePush(path, { archive }), 'INVALID_OPTION');
+      await rejectsWith(archiveGet('../etc/passwd', join(work, 'x'), { archive }), 'INVALID_OPTION');
+    });
+
+    test('a file the archive lacks is WAL_NOT_FOUND and leaves nothing at the destination', async () => {
+      const archive = await target.open('missing');
+      const dest = join(work, 'never');
+      await rejectsWith(archiveGet('00000009.history', dest, { archive }), 'WAL_NOT_FOUND');
+      await assert.rejects(stat(dest), { code: 'ENOENT' });
+    });
+  });
+}
+
+test('a damaged .gz in the archive is ARCHIVE_FAILED for archive-get, with no file at the destination', async () => {
+  const dir = join(work, 'damaged');
+  await mkdir(dir);
+  await writeFile(join(dir, `${SEGMENT}.gz`), Buffer.from('not gzip at all'));
+  const dest = join(work, 'damaged-dest');
+  await rejectsWith(archiveGet(SEGMENT, dest, { archive: dir }), 'ARCHIVE_FAILED');
+  await assert.rejects(stat(dest), { code: 'ENOENT' });
+});
+
+test('zstd: available only where node:zlib has it, refused with a clear INVALID_OPTION otherwise', async () => {
+  const { path, body } = await walFile(work, SEGMENT);
+  const dir = join(work, 'zstd');
+  await mkdir(dir);
+  if (isWalCompressionAvailable('zstd')) {
+    assert.equal((await archivePush(path, { archive: dir, compress: 'zstd' })).storedAs, `${SEGMENT}.zst`);
+    await archiveGet(SEGMENT, join(work, 'zst-dest'), { archive: dir });
+    assert.ok((await readFile(join(work, 'zst-dest'))).equals(body));
+  } else {
+    await assert.rejects(archivePush(path, { archive: dir, compress: 'zstd' }), (error: unknown) => {
+      assert.ok(isBackupError(error, 'INVALID_OPTION'));
+      assert.match((error as Error).message, /zstd needs Node 22\.15/);
+      return true;
+    });
+    assert.deepEqual(await readdir(dir), []);
+  }
+});
+
+/** A directory on a real tmpfs with a few pages left; skipped where mounting is not allowed. */
+async function smallDisk(t: TestContext, bytes: number): Promise<string | undefined> {
+  const dir = await mkdtemp(join(work, 'full-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: 'pipe' });
+  } catch {
+    return undefined;
+  }
+  t.after(() => execFileSync('umount', [dir]));
+  return dir;
+}
+
+test('a full disk: ARCHIVE_FAILED naming it, no file under the segment name, no temp left; after space is freed the push succeeds', async (t) => {
+  const disk = await smallDisk(t, 2 * 1024 * 1024);
+  if (disk === undefined) return t.skip('cannot mount a tmpfs here');
+  await writeFile(join(disk, 'filler'), Buffer.alloc(4 * 1024 * 1024)).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOSPC') throw error;
+  });
+  const { size } = await stat(join(disk, 'filler'));
+  await truncate(join(disk, 'filler'), size - SEGMENT_SIZE / 2); // half a segment left
+  const { path, body } = await walFile(work, SEGMENT);
+  await assert.rejects(archivePush(path, { archive: disk }), (error: unknown) => {
+    assert.ok(isBackupError(error, 'ARCHIVE_FAILED'), String(error));
+    assert.match((error as Error).message, /disk is full/);
+    return true;
+  });
+  assert.deepEqual(await readdir(disk), ['filler'], 'no partial segment and no temp file');
+  await truncate(join(disk, 'filler'), 0);
+  assert.equal((await archivePush(path, { archive: disk })).written, true);
+  assert.ok((await readFile(join(disk, SEGMENT))).equals(body));
+});
+
+describe('the CLI as PostgreSQL runs it', () => {
+  let box: CliSandbox;
+  before(async () => {
+    box = await CliSandbox.create();
+  });
+  after(async () => {
+    await box?.destroy();
+  });
+
+  test('archive-push %p from the data directory: 0 stored, 0 again, 1 for other content (WAL_CONFLICT); archive-get: 0, then 1 for a missing file', async () => {
+    const pgdata = join(box.base, 'pgdata');
+    await mkdir(join(pgdata, 'pg_wal'), { recursive: true });
+    const archive = join(box.base, 'wal');
+    await mkdir(archive);
+    const { body } = await walFile(join(pgdata, 'pg_wal'), SEGMENT);
+    const cli = (args: string[]): Promise<CommandResult> => run('sh', ['-c', [PGSB_PROGRAM, ...args.map(quoteForShell)].join(' ')], { cwd: pgdata, env: box.env() });
+    let result = await cli(['archive-push', `pg_wal/${SEGMENT}`, '--archive', `file://${archive}`, '--compress', 'gzip']);
+    assert.equal(result.code, 0, explain(result));
+    assert.equal(result.stdout, '', 'quiet on success: the server log gets only failures');
+    result = await cli(['archive-push', `pg_wal/${SEGMENT}`, '--archive', archive, '--json']);
+    assert.equal(result.code, 0, explain(result));
+    assert.equal(JSON.parse(result.stdout).written, false);
+    await writeFile(join(pgdata, 'pg_wal', SEGMENT), randomBytes(100));
+    result = await cli(['archive-push', `pg_wal/${SEGMENT}`, '--archive', archive]);
+    assert.equal(result.code, 1, explain(result));
+    assert.match(result.stderr, /WAL_CONFLICT/);
+    result = await cli(['archive-get', SEGMENT, 'pg_wal/RECOVERYXLOG', '--archive', archive]);
+    assert.equal(result.code, 0, explain(result));
+    assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(body));
+    result = await cli(['archive-get', '00000002.history', 'pg_wal/RECOVERYHISTORY', '--archive', archive]);
+    assert.equal(result.code, 1, explain(result));
+    assert.match(result.stderr, /WAL_NOT_FOUND/);
+    result = await cli(['archive-get', SEGMENT, '--archive', archive]);
+    assert.equal(result.code, 2, 'a missing argument is a usage error');
+  });
+
+  test('archiveGetCommand / archivePushCommand quote the URL for sh and double % for PostgreSQL', () => {
+    const url = s3ArchiveUrl(s3, 'it%27s');
+    const line = archiveGetCommand(url);
+    assert.equal(line, `pg-split-backup archive-get %f %p --archive '${url.replace(/%/g, '%%')}'`);
+    assert.equal(archiveGetCommand('/var/lib/wal'), 'pg-split-backup archive-get %f %p --archive /var/lib/wal');
+    assert.equal(archiveGetCommand("/var/it's here"), `pg-split-backup archive-get %f %p --archive '/var/it'\\''s here'`);
+    assert.equal(archivePushCommand('/wal', { compress: 'gzip', program: '/usr/bin/node /opt/m.js' }), '/usr/bin/node /opt/m.js archive-push %p --archive /wal --compress gzip');
+    assert.throws(() => archiveGetCommand('relative/dir'), (error: unknown) => isBackupError(error, 'INVALID_URL'));
+  });
+});
