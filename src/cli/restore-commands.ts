@@ -73,8 +73,10 @@ restores with no archive at all. See docs/restore.md.
   --store URL                 where its summary is: file:///abs/dir, /abs/dir or s3://bucket/prefix[?...]
   --pgdata DIR                the restored data directory (absolute)
   --restore-command CMD       restore_command for recovery (must fail for a file it does not have)
-  --wal-archive URL           a filesystem WAL archive (file:///dir or /dir): restore_command copies from it,
-                              and the restore first checks it holds the backup's WAL (exit 5 if not)
+  --wal-archive URL           the WAL archive (/dir, file:///dir or s3://bucket/prefix[?...]): restore
+                              first checks it holds the backup's WAL (exit 5 if not), then writes a
+                              restore_command: cp for a directory of plain WAL, else archive-get
+                              (pg-split-backup must be on the server user's PATH)
   --no-verify                 skip that check (the WAL will be there by the time the server starts)
   --target-time/-lsn/-name/-xid V, --target immediate   where recovery stops (one at most)
   --target-action ACTION      promote, pause (PostgreSQL's default) or shutdown at the target
@@ -107,16 +109,6 @@ restores with no archive at all. See docs/restore.md.
     if (restoreCommand !== undefined && walArchiveUrl !== undefined) {
       throw new BackupError('INVALID_OPTION', 'Give --restore-command or --wal-archive, not both.', { details: { option: 'wal-archive' } });
     }
-    let walArchive: string | undefined;
-    if (walArchiveUrl !== undefined) {
-      const archive = await openWalArchive(walArchiveUrl);
-      if (!('directory' in archive)) {
-        throw new BackupError('INVALID_OPTION', '--wal-archive builds a cp restore_command, so it must be a filesystem directory; for S3 give your own --restore-command.', {
-          details: { option: 'wal-archive' },
-        });
-      }
-      walArchive = (archive as { directory: string }).directory;
-    }
     if (values['no-verify'] === true && walArchiveUrl === undefined) {
       throw new BackupError('INVALID_OPTION', '--no-verify skips the check of --wal-archive, which was not given.', { details: { option: 'no-verify' } });
     }
@@ -130,7 +122,7 @@ restores with no archive at all. See docs/restore.md.
       store: await openStore(storeUrl),
       pgdata,
       ...(restoreCommand !== undefined ? { restoreCommand } : {}),
-      ...(walArchive !== undefined ? { walArchive } : {}),
+      ...(walArchiveUrl !== undefined ? { walArchive: walArchiveUrl } : {}),
       ...(target ? { target } : {}),
       ...(action ? { targetAction: action as RecoveryTargetAction } : {}),
       ...(values.standby === true ? { standby: true } : {}),
@@ -148,7 +140,7 @@ restores with no archive at all. See docs/restore.md.
         ...report.notes.map((note) => `note:     ${note}`),
         report.walCheck
           ? `recovery needs WAL ${summary.startWalFile} .. ${summary.stopWalFile}: all ${report.walCheck.needed.length} files are in ${report.walCheck.archive}`
-          : `recovery needs WAL ${summary.startWalFile} .. ${summary.stopWalFile}${restoreCommand !== undefined || walArchive !== undefined ? ` (not checked: pg-split-backup verify --id ${id} --store ${storeUrl} --wal-archive ARCHIVE checks an archive)` : ''}`,
+          : `recovery needs WAL ${summary.startWalFile} .. ${summary.stopWalFile}${restoreCommand !== undefined || walArchiveUrl !== undefined ? ` (not checked: pg-split-backup verify --id ${id} --store ${storeUrl} --wal-archive ARCHIVE checks an archive)` : ''}`,
         `start it with: ${report.startCommand}`,
         "then watch the server log for 'consistent recovery state reached'",
       ),

@@ -11,8 +11,10 @@ import { readDataDirectory } from './data-directory.js';
 import { judgePostmasterPid } from './postmaster-pid.js';
 import { assertRecoveryTarget, RECOVERY_SETTING, recoveryLines, type RecoveryTarget, type RecoveryTargetAction } from './recovery-config.js';
 import { applyTablespaces, mapTablespaces, planTablespaces } from './tablespaces.js';
-import { assertWalComplete, type WalVerification } from './verify-wal.js';
-import { FilesystemWalArchive, type WalArchive } from './wal-archive.js';
+import { parseStoreUrl } from '../stores/store-url.js';
+import { archiveGetCommand } from './archive-command-line.js';
+import { assertWalComplete, verifyWal, type WalVerification } from './verify-wal.js';
+import { openWalArchive, type WalArchive } from './wal-archive.js';
 
 /** Options of {@link prepareRestore}. */
 export interface PrepareRestoreOptions extends CallOptions {
@@ -25,10 +27,17 @@ export interface PrepareRestoreOptions extends CallOptions {
   /** A `restore_command`, e.g. `cp /archive/%f %p`. */
   readonly restoreCommand?: string;
   /**
-   * A filesystem WAL archive: builds `restore_command` as a `cp` from it. Without this or
-   * `restoreCommand`, the backup must carry its own WAL (`includeWal`).
+   * The WAL archive, as a URL (`/dir`, `file:///dir`, `s3://bucket/prefix?...`): restore checks it
+   * holds the backup's WAL and builds `restore_command` from it: `cp` for a directory of plain WAL
+   * files, `pg-split-backup archive-get` for S3 or a directory holding some of that WAL only
+   * compressed. Without this or `restoreCommand`, the backup must carry its own WAL (`includeWal`).
    */
   readonly walArchive?: string;
+  /**
+   * How the server's shell starts the CLI in an archive-get `restore_command` (see
+   * `archiveGetCommand`). @default 'pg-split-backup' (on the server user's PATH)
+   */
+  readonly archiveProgram?: string;
   /** Stop recovery at this target; without one, recovery replays all archived WAL. */
   readonly target?: RecoveryTarget;
   /** What to do at the target. @default PostgreSQL's (pause) */
@@ -43,7 +52,7 @@ export interface PrepareRestoreOptions extends CallOptions {
   readonly tablespaceMapping?: Readonly<Record<string, string>>;
   /**
    * The archive to check before anything is written: it must hold every WAL file the backup needs
-   * (`WAL_INCOMPLETE` otherwise). @default the `walArchive` directory, when given
+   * (`WAL_INCOMPLETE` otherwise). @default the archive `walArchive` names, when given
    */
   readonly archive?: WalArchive;
   /** Check the archive for the backup's WAL before writing (see `archive`). @default true */
@@ -73,6 +82,8 @@ export interface RestoreReport {
 }
 
 const WAL_NAME = /^[0-9A-F]{24}(\.partial)?$|^[0-9A-F]{8}\.history$|^[0-9A-F]{24}\.[0-9A-F]{8}\.backup$/;
+/** archive-push --async's acknowledgements and archive-get's prefetch queue: the source's, stale in a copy. */
+const OWN_WAL_DIRECTORIES = ['pgsb-archive-push', 'pgsb-prefetch'];
 const AUTO_CONF = 'postgresql.auto.conf';
 const BLOCK_BEGIN = '# pg-split-backup restore: begin';
 const BLOCK_END = '# pg-split-backup restore: end';
@@ -121,9 +132,10 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
   if (options.restoreCommand !== undefined && options.walArchive !== undefined) {
     throw new BackupError('INVALID_OPTION', 'Give either restoreCommand or walArchive, not both.', { details: { option: 'restoreCommand' } });
   }
-  if (options.walArchive !== undefined && !isAbsolute(options.walArchive)) {
-    throw new BackupError('INVALID_OPTION', `walArchive must be an absolute directory, got ${options.walArchive}.`, { details: { option: 'walArchive' } });
+  if (options.walArchive !== undefined && !options.walArchive.includes(':') && !isAbsolute(options.walArchive)) {
+    throw new BackupError('INVALID_OPTION', `walArchive must be an absolute directory or a URL, got ${options.walArchive}.`, { details: { option: 'walArchive' } });
   }
+  const walUrl = options.walArchive === undefined ? undefined : parseStoreUrl(options.walArchive);
   if (options.target !== undefined) assertRecoveryTarget(options.target);
   throwIfAborted(options.signal);
   const call = options.signal ? { signal: options.signal } : {};
@@ -146,8 +158,21 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
     notes.push(`postmaster.pid removed: ${verdict.why}`);
   }
   await assertCopyOfBackup(summary, facts, pgdata, options.store, call);
-  const restoreCommand = options.restoreCommand ?? (options.walArchive ? `cp ${quoteShell(join(options.walArchive, '%f'))} "%p"` : undefined);
   const attachments = summary.attachments ?? [];
+  // The archive is listed before anything is written: to check it holds the backup's WAL, and for a
+  // directory to know whether cp can restore it (not when some of it is only compressed).
+  const archive = options.archive ?? (options.walArchive !== undefined ? await openWalArchive(options.walArchive) : undefined);
+  const carried = { ...call, carried: attachments.map((a) => a.name.slice('pg_wal/'.length)) };
+  const verify = options.verify !== false;
+  const listing =
+    archive === undefined ? undefined : verify ? await assertWalComplete(summary, archive, carried) : walUrl?.kind === 'file' ? await verifyWal(summary, archive, carried) : undefined;
+  const restoreCommand =
+    options.restoreCommand ??
+    (walUrl === undefined
+      ? undefined
+      : walUrl.kind === 'file' && (listing?.compressedOnly.length ?? 0) === 0
+        ? `cp ${quoteShell(join(walUrl.directory, '%f'))} "%p"`
+        : archiveGetCommand(options.walArchive!, options.archiveProgram !== undefined ? { program: options.archiveProgram } : {}));
   const carriesWal = attachments.some((a) => a.name.startsWith('pg_wal/'));
   // A backup with its own WAL restores like pg_basebackup -X fetch: backup_label + pg_wal, no archive.
   const archiveless = restoreCommand === undefined;
@@ -201,15 +226,13 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
   }
   const walDir = join(pgdata, 'pg_wal');
   const walEntries = await readdir(walDir).catch(() => [] as string[]);
-  const foreign = walEntries.filter((name) => !WAL_NAME.test(name) && name !== 'archive_status' && name !== 'summaries');
+  const foreign = walEntries.filter((name) => !WAL_NAME.test(name) && name !== 'archive_status' && name !== 'summaries' && !OWN_WAL_DIRECTORIES.includes(name));
   if (foreign.length > 0) {
     throw new BackupError('RESTORE_CONFLICT', `${walDir} holds files that are not WAL: ${foreign.slice(0, 5).join(', ')}. Check what they are, remove them, and run the restore again.`, {
       details: { path: walDir, files: foreign },
     });
   }
-  const archive = options.archive ?? (options.walArchive !== undefined ? new FilesystemWalArchive(options.walArchive) : undefined);
-  // WAL the summary carries need not be in the archive.
-  const walCheck = archive !== undefined && options.verify !== false ? await assertWalComplete(summary, archive, { ...call, carried: attachments.map((a) => a.name.slice('pg_wal/'.length)) }) : undefined;
+  const walCheck = verify ? listing : undefined;
   throwIfAborted(options.signal);
 
   // Every check passed: from here on, change the directory.
@@ -231,6 +254,11 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
   for (const name of walEntries.filter((n) => WAL_NAME.test(n))) {
     await rm(join(walDir, name), { force: true });
     removed.push(`pg_wal/${name}`);
+  }
+  for (const name of walEntries.filter((n) => OWN_WAL_DIRECTORIES.includes(n))) {
+    await rm(join(walDir, name), { recursive: true, force: true });
+    removed.push(`pg_wal/${name}/`);
+    notes.push(`pg_wal/${name}/ removed: pg-split-backup's working directory on the source, stale in a copy`);
   }
   await mkdir(join(walDir, 'archive_status'), { recursive: true, mode: 0o700 });
   await own(walDir);

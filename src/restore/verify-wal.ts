@@ -17,6 +17,8 @@ export interface WalVerification {
   readonly needed: readonly string[];
   /** The needed files the archive lacks. */
   readonly missing: readonly string[];
+  /** The needed files the archive holds only compressed (`.gz`, `.zst`...): `cp` cannot restore them. */
+  readonly compressedOnly: readonly string[];
   /** The archive checked. */
   readonly archive: string;
 }
@@ -27,14 +29,18 @@ export interface VerifyWalOptions extends CallOptions {
   readonly carried?: readonly string[];
 }
 
-/** The archive's names with any compression suffix taken off. */
-function plainNames(names: string[]): Set<string> {
+/** The archive's names with any compression suffix taken off, and those present only compressed. */
+function plainNames(names: string[]): { plain: Set<string>; compressedOnly: Set<string> } {
   const plain = new Set<string>();
+  const compressed = new Set<string>();
   for (const name of names) {
     const suffix = COMPRESSED_WAL_SUFFIXES.find((s) => name.endsWith(s));
-    plain.add(suffix ? name.slice(0, -suffix.length) : name);
+    if (suffix) compressed.add(name.slice(0, -suffix.length));
+    else plain.add(name);
   }
-  return plain;
+  const compressedOnly = new Set([...compressed].filter((name) => !plain.has(name)));
+  for (const name of compressed) plain.add(name);
+  return { plain, compressedOnly };
 }
 
 /**
@@ -68,10 +74,13 @@ export function neededWalFiles(summary: BackupSummary): string[] {
  */
 export async function verifyWal(summary: BackupSummary, archive: WalArchive, options: VerifyWalOptions = {}): Promise<WalVerification> {
   const needed = neededWalFiles(summary);
-  const present = plainNames(await archive.listFileNames(options));
-  for (const name of options.carried ?? []) present.add(name);
+  const { plain: present, compressedOnly } = plainNames(await archive.listFileNames(options));
+  for (const name of options.carried ?? []) {
+    present.add(name);
+    compressedOnly.delete(name);
+  }
   const missing = needed.filter((name) => !present.has(name));
-  return { id: summary.id, complete: missing.length === 0, needed, missing, archive: archive.name };
+  return { id: summary.id, complete: missing.length === 0, needed, missing, compressedOnly: needed.filter((name) => compressedOnly.has(name)), archive: archive.name };
 }
 
 /** Like {@link verifyWal}, but throws `WAL_INCOMPLETE` listing what is missing. */

@@ -97,7 +97,13 @@ describe('archive-push as archive_command, archive-get as restore_command, on re
         if (c.outage) assert.ok(stats.failed > 0);
 
         const pgdata = await untarDataDirectory(tarball, work);
-        await prepareRestore({ id, store, pgdata, restoreCommand: archiveGetCommand(url, { program }) });
+        // restore --wal-archive URL: it checks the archive (listed with the test's S3 credentials),
+        // then writes archive-get for S3 or gzip, cp for plain files.
+        const report = await prepareRestore({ id, store, pgdata, walArchive: url, archiveProgram: program, archive });
+        assert.equal(report.walCheck?.complete, true);
+        const autoConf = await readFile(join(pgdata, c.major >= 12 ? 'postgresql.auto.conf' : 'recovery.conf'), 'utf8');
+        const expected = s3 || c.compress === 'gzip' ? archiveGetCommand(url, { program }) : `cp '${walDir}/%f' "%p"`;
+        assert.ok(autoConf.includes(`restore_command = ${confString(expected)}`), autoConf);
         restored = await TestCluster.start({ major: c.major, existingDataDir: pgdata, name: `archive-e2e-restored${c.major}`, archive: false, settings: { archive_mode: 'off' } });
         await waitUntil('recovery ends', async () => !(await restored!.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r'))[0]!.r);
         await restored.waitForLog(/consistent recovery state reached/);
