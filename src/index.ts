@@ -32,10 +32,29 @@ export type { RecoveryTarget, RecoveryTargetAction } from './restore/recovery-co
 export { assertWalComplete, COMPRESSED_WAL_SUFFIXES, neededWalFiles, verifyWal } from './restore/verify-wal.js';
 export type { WalVerification } from './restore/verify-wal.js';
 export { FilesystemWalArchive, openWalArchive } from './restore/wal-archive.js';
-export type { WalArchive } from './restore/wal-archive.js';
+export type { WalArchive, WalArchiveFile } from './restore/wal-archive.js';
 export { openStore, parseStoreUrl } from './stores/store-url.js';
 export type { StoreUrl } from './stores/store-url.js';
 export { copyExclusionList, copyExclusions, EXCLUSION_FORMATS } from './restore/copy-exclusions.js';
 export type { CopyExclusion, CopyExclusionOptions, ExclusionFormat } from './restore/copy-exclusions.js';
 export { drill } from './restore/drill.js';
 export type { DrillOptions, DrillReport } from './restore/drill.js';
+
+export { analyseArchive, checkBackupRange, classifyArchiveFile, parseTimelineHistory, reachableTimelines, recoverableWindow } from './lifecycle/archive-analysis.js';
+export type {
+  ArchiveAnalysis,
+  ArchiveFileKind,
+  ArchiveListingFile,
+  ArchiveTimeline,
+  CatalogueBackup,
+  ClassifiedFile,
+  HistoryEntry,
+  RangeCheck,
+  RecoverableWindow,
+  SegmentGap,
+  TimelineHistories,
+  UnreadableSummary,
+  WindowEnd,
+} from './lifecycle/archive-analysis.js';
+export { planExpiry } from './lifecycle/plan-expiry.js';
+export type { ExpiryInput, ExpiryPlan, ExpiryPolicy, KeepReason, PlannedFile, WalExpiryPlan } from './lifecycle/plan-expiry.js';

@@ -1,4 +1,5 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BackupError } from '../errors.js';
 import type { CallOptions } from '../sinks/contract.js';
@@ -11,6 +12,34 @@ export interface WalArchive {
   readonly name: string;
   /** The names of the files in the archive (no directories). */
   listFileNames(options?: CallOptions): Promise<string[]>;
+  /**
+   * The files with their sizes and modification times, in one listing (S3: the same paginated
+   * listing; a directory: one readdir and a stat per file). Optional: `info` and `expire` need it.
+   */
+  listFiles?(options?: CallOptions): Promise<WalArchiveFile[]>;
+  /** Removes one file; a file already gone is not an error. Optional: `expire` needs it. */
+  deleteFile?(name: string, options?: CallOptions): Promise<void>;
+  /** Removes many files at once (S3: one request per 1000). Optional; `expire` falls back to `deleteFile`. */
+  deleteFiles?(names: readonly string[], options?: CallOptions): Promise<void>;
+  /** The bytes of one small file (a timeline history file), `undefined` when absent. Optional: `info` and `expire` read history files with it. */
+  readFile?(name: string, options?: CallOptions): Promise<Buffer | undefined>;
+}
+
+/** A file in a WAL archive, as {@link WalArchive.listFiles} reports it. */
+export interface WalArchiveFile {
+  /** The file name (no directory). */
+  readonly name: string;
+  /** Bytes. */
+  readonly size: number;
+  /** When it was last written (S3: LastModified): when it was archived. */
+  readonly modifiedAt: Date;
+}
+
+/** A file name an archive may hold, checked before it is joined to a path or key. */
+function assertPlainName(name: string): void {
+  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
+    throw new BackupError('INVALID_OPTION', `Not a file name in a WAL archive: ${JSON.stringify(name)}.`);
+  }
 }
 
 /** A WAL archive in a local (or mounted) directory, as `cp %p /archive/%f` fills it. */
@@ -31,6 +60,45 @@ export class FilesystemWalArchive implements WalArchive {
     } catch (error) {
       throw new BackupError('INVALID_OPTION', `Cannot list the WAL archive ${this.directory}: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /** The files with size and mtime: one readdir, then the stats in parallel batches. */
+  async listFiles(options: CallOptions = {}): Promise<WalArchiveFile[]> {
+    const names = await this.listFileNames(options);
+    const files: WalArchiveFile[] = [];
+    for (let i = 0; i < names.length; i += 256) {
+      throwIfAborted(options.signal);
+      const batch = await Promise.all(
+        names.slice(i, i + 256).map(async (name) => {
+          const st = await stat(join(this.directory, name)).catch((error: NodeJS.ErrnoException) => {
+            if (error.code === 'ENOENT') return undefined; // removed while we listed
+            throw error;
+          });
+          return st?.isFile() ? { name, size: st.size, modifiedAt: st.mtime } : undefined;
+        }),
+      );
+      for (const file of batch) if (file) files.push(file);
+    }
+    return files;
+  }
+
+  /** The bytes of one file in the directory, `undefined` when it is not there. */
+  async readFile(name: string, options: CallOptions = {}): Promise<Buffer | undefined> {
+    assertPlainName(name);
+    throwIfAborted(options.signal);
+    return readFile(join(this.directory, name)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+  }
+
+  /** Unlinks one file of the archive directory (ENOENT is fine: someone else removed it). */
+  async deleteFile(name: string, options: CallOptions = {}): Promise<void> {
+    assertPlainName(name);
+    throwIfAborted(options.signal);
+    await unlink(join(this.directory, name)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
   }
 }
 
