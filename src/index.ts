@@ -58,3 +58,10 @@ export type {
 } from './lifecycle/archive-analysis.js';
 export { planExpiry } from './lifecycle/plan-expiry.js';
 export type { ExpiryInput, ExpiryPlan, ExpiryPolicy, KeepReason, PlannedFile, WalExpiryPlan } from './lifecycle/plan-expiry.js';
+export { readArchiveListing, readCatalogue } from './lifecycle/catalogue.js';
+export type { ArchiveListing, Catalogue, ReadCatalogueOptions } from './lifecycle/catalogue.js';
+export { backupInfo } from './lifecycle/info.js';
+export type { BackupInfoEntry, BackupInfoOptions, BackupInfoReport, ClusterInfo } from './lifecycle/info.js';
+export { expire } from './lifecycle/expire.js';
+export type { ExpireOptions, ExpireReport } from './lifecycle/expire.js';
+export type { DrillCheck } from './restore/drill.js';

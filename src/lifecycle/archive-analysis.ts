@@ -99,7 +99,7 @@ export function classifyArchiveFile(name: string): ClassifiedFile {
   m = BACKUP_HISTORY.exec(plain);
   if (m) return { name, plain, kind: 'backup-history', timeline: Number.parseInt(m[2]!, 16), segment: m[1]! };
   m = HISTORY.exec(plain);
-  if (m && suffix === undefined) return { name, plain, kind: 'history', timeline: Number.parseInt(m[1]!, 16) };
+  if (m) return { name, plain, kind: 'history', timeline: Number.parseInt(m[1]!, 16) };
   return { name, plain, kind: 'other' };
 }
 
