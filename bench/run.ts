@@ -9,6 +9,8 @@
 //     and vs a full pgBackRest backup (compression off, process-max 2) when pgbackrest is installed.
 //  5. WAL verification over 10,000 archived segment names: filesystem, and S3 (s3rver).
 //  6. The restore drill (drill()) vs the same restore by hand (cp, label, signal, start, wait).
+//  7. info (backupInfo) over 1,000 summaries and 10,000 segments: filesystem and S3 (bench/info.ts).
+//  8. expire --dry-run over the same: filesystem and S3 (bench/expire-dry-run.ts).
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -19,6 +21,10 @@ import type { BackupSummary } from '../src/index.js';
 import { S3WalArchive } from '../src/stores/s3.js';
 import { TestCluster, chownToServerUser, clientBin, run, runOk, takeSplitBackup, untarDataDirectory } from '../test/harness/index.js';
 import { TestS3Server } from '../test/harness/s3-server.js';
+import { expireDryRunRows } from './expire-dry-run.js';
+import { infoRows } from './info.js';
+import { closeLifecycleFixture } from './lifecycle-fixture.js';
+import { timed, type Row } from './row.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAJOR = Number(process.env.PGSB_BENCH_MAJOR ?? 15);
@@ -30,28 +36,11 @@ const WINDOW_PAIRS = Number(process.env.PGSB_BENCH_WINDOW_PAIRS ?? 3);
 const ONLY = new Set((process.env.PGSB_BENCH_ONLY ?? '').split(',').filter(Boolean).map(Number));
 const want = (row: number): boolean => ONLY.size === 0 || ONLY.has(row);
 
-interface Row {
-  readonly name: string;
-  readonly unit: string;
-  readonly ours: number[];
-  /** Measured side by side; the row's figure is then the ratio of medians. */
-  readonly baseline?: number[];
-  /** Ratio target (with a baseline) or an absolute maximum (without). */
-  readonly target: number;
-  readonly note?: string;
-}
-
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
 
 function psqlArgs(cluster: TestCluster): string[] {
   return ['-X', '-q', '-h', cluster.host, '-p', String(cluster.port), '-U', cluster.user, '-d', 'postgres'];
@@ -371,6 +360,8 @@ async function main(): Promise<void> {
       ...(want(3) ? await holderFootprint(cluster, work, env) : []),
       ...(want(5) ? [await walVerification(work), await walVerificationS3()] : []),
       ...(want(6) ? [await restoreDrill(work)] : []),
+      ...(want(7) ? await infoRows(work) : []),
+      ...(want(8) ? await expireDryRunRows(work) : []),
       ...(want(4) && SCALE > 0 ? await backupWindow(work, env) : []),
     ];
     console.log(`pg-split-backup benchmarks: PostgreSQL ${MAJOR}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`);
@@ -393,6 +384,7 @@ async function main(): Promise<void> {
     await cluster.destroy();
     await rm(work, { recursive: true, force: true });
     for (const cleanup of pgBackRestCleanup) await cleanup();
+    await closeLifecycleFixture();
   }
 }
 

@@ -5,32 +5,14 @@ import { compareLsn, formatLsn, isLsn, parseLsn } from '../summary/lsn.js';
 import type { BackupSummary, SummaryOverview } from '../summary/summary.js';
 import { parseWalFileName, walFileName } from '../summary/wal-file.js';
 
+/** The summary facts `info` and `expire` use, as {@link BackupSummary} documents them. */
+type SummaryFacts = Pick<
+  BackupSummary,
+  'id' | 'startedAt' | 'stoppedAt' | 'startLsn' | 'stopLsn' | 'startWalFile' | 'stopWalFile' | 'timeline' | 'walSegmentSize' | 'serverVersion' | 'systemIdentifier' | 'backupFrom'
+>;
+
 /** One backup as `info` and `expire` see it: the summary's facts without attachment bodies. */
-export interface CatalogueBackup {
-  /** The backup ID. */
-  readonly id: string;
-  /** ISO 8601 time start returned. */
-  readonly startedAt: string;
-  /** ISO 8601 time stop returned. */
-  readonly stoppedAt: string;
-  /** Redo LSN of the backup checkpoint. */
-  readonly startLsn: string;
-  /** LSN stop returned. */
-  readonly stopLsn: string;
-  /** WAL file holding the start LSN. */
-  readonly startWalFile: string;
-  /** Last WAL file the restore needs. */
-  readonly stopWalFile: string;
-  /** The backup's timeline (a standby's: its min recovery end timeline). */
-  readonly timeline: number;
-  /** WAL segment size in bytes. */
-  readonly walSegmentSize: number;
-  /** `server_version_num`. */
-  readonly serverVersion: number;
-  /** The cluster's system identifier (decimal). */
-  readonly systemIdentifier: string;
-  /** Taken from a primary or a standby. */
-  readonly backupFrom: 'primary' | 'standby';
+export interface CatalogueBackup extends SummaryFacts {
   /** It carries its own WAL (`includeWal`: attachments in `pg_wal/`) and restores with no archive. */
   readonly selfContained: boolean;
   /**
