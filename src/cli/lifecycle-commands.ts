@@ -8,9 +8,9 @@ import { expire } from '../lifecycle/expire.js';
 import { backupInfo, type BackupInfoReport } from '../lifecycle/info.js';
 import type { ExpiryPolicy } from '../lifecycle/plan-expiry.js';
 import { drill } from '../restore/drill.js';
-import type { RecoveryTarget } from '../restore/recovery-config.js';
 import { openWalArchive } from '../restore/wal-archive.js';
 import { openStore } from '../stores/store-url.js';
+import { recoveryTargetFlags, RECOVERY_TARGET_OPTIONS, walArchiveDirectory } from './restore-flags.js';
 import { COMMON_OPTIONS, lines, required, requiredId, strings, text, type Command, type Values } from './command-kit.js';
 
 /** `1.5 GiB`, `16 MiB`, `812 B`. */
@@ -184,28 +184,6 @@ expire runs is planned in before any WAL goes.
   },
 };
 
-const TARGET_FLAGS = ['target-time', 'target-lsn', 'target-name', 'target-xid', 'target'] as const;
-
-function drillTarget(values: Values): RecoveryTarget | undefined {
-  const given = TARGET_FLAGS.filter((flag) => text(values, flag) !== undefined);
-  if (given.length > 1) throw new BackupError('INVALID_OPTION', `Give one recovery target, not ${given.map((f) => `--${f}`).join(' and ')}.`, { details: { option: given[1] } });
-  const flag = given[0];
-  if (flag === undefined) return undefined;
-  const value = text(values, flag)!;
-  if (flag === 'target-time') return { time: value };
-  if (flag === 'target-name') return { name: value };
-  if (flag === 'target-lsn') {
-    if (!/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(value)) throw new BackupError('INVALID_OPTION', `--target-lsn ${value} is not an LSN (e.g. 0/5000000).`, { details: { option: flag } });
-    return { lsn: value };
-  }
-  if (flag === 'target-xid') {
-    if (!/^\d+$/.test(value)) throw new BackupError('INVALID_OPTION', `--target-xid ${value} is not a transaction ID.`, { details: { option: flag } });
-    return { xid: value };
-  }
-  if (value !== 'immediate') throw new BackupError('INVALID_OPTION', `--target takes only "immediate", got ${value}.`, { details: { option: flag } });
-  return { immediate: true };
-}
-
 const drillCommand: Command = {
   name: 'drill',
   summary: 'prove a backup restores: restore a scratch copy privately, wait for consistency, run checks',
@@ -239,11 +217,7 @@ when recovery ended and every check passed; exit 7 (DRILL_FAILED) otherwise.
     pgdata: { type: 'string' },
     'wal-archive': { type: 'string' },
     'restore-command': { type: 'string' },
-    'target-time': { type: 'string' },
-    'target-lsn': { type: 'string' },
-    'target-name': { type: 'string' },
-    'target-xid': { type: 'string' },
-    target: { type: 'string' },
+    ...RECOVERY_TARGET_OPTIONS,
     'check-sql': { type: 'string', multiple: true },
     amcheck: { type: 'boolean' },
     'bin-dir': { type: 'string' },
@@ -258,15 +232,8 @@ when recovery ended and every check passed; exit 7 (DRILL_FAILED) otherwise.
     const restoreCommand = text(values, 'restore-command');
     const archiveUrl = text(values, 'wal-archive');
     if (restoreCommand !== undefined && archiveUrl !== undefined) throw new BackupError('INVALID_OPTION', 'Give --restore-command or --wal-archive, not both.', { details: { option: 'wal-archive' } });
-    let walArchive: string | undefined;
-    if (archiveUrl !== undefined) {
-      const archive = await openWalArchive(archiveUrl);
-      if (!('directory' in archive)) {
-        throw new BackupError('INVALID_OPTION', '--wal-archive builds a cp restore_command, so it must be a filesystem directory; for S3 give your own --restore-command.', { details: { option: 'wal-archive' } });
-      }
-      walArchive = (archive as { directory: string }).directory;
-    }
-    const target = drillTarget(values);
+    const walArchive = archiveUrl === undefined ? undefined : await walArchiveDirectory(archiveUrl);
+    const target = recoveryTargetFlags(values);
     const timeout = text(values, 'timeout');
     const store = await openStore(required(values, 'store'));
     let binDir = text(values, 'bin-dir');

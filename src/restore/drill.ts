@@ -182,6 +182,9 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
           const last = replayed[replayed.length - 1]?.[1];
           options.onProgress({ message: `drill ${options.id}: replaying WAL, ${replayed.length} files restored${last ? ` (last ${last})` : ''}`, elapsedMs: Date.now() - recoveryBegan, walFilesReplayed: replayed.length });
         }
+        if (client === undefined && Date.now() - recoveryBegan > 1000 && !(await stat(join(pgdata, 'postmaster.pid')).then(() => true, () => false))) {
+          throw new BackupError('SERVER_ERROR', `The restored copy of backup ${options.id} stopped during recovery:\n${log.slice(-2000)}`);
+        }
         if (client === undefined) {
           const candidate = new pg.Client({ host: scratch, port, user, database: 'postgres' });
           candidate.on('error', () => undefined);

@@ -38,6 +38,9 @@ async function waitForFile(dir: string, name: string): Promise<void> {
 }
 
 const MAJOR = smokeMajor();
+const step = (what: string): void => {
+  if (process.env.PGSB_TEST_TRACE) console.error(`${new Date().toISOString()} ${what}`);
+};
 
 describe(`PostgreSQL ${MAJOR}: info, expire and drill over a history with a promotion`, () => {
   let primary: TestCluster;
@@ -58,21 +61,33 @@ describe(`PostgreSQL ${MAJOR}: info, expire and drill over a history with a prom
       (summaries[id] = await takeSplitBackup(cluster, { id, sinks: [store], tarball: tar(id), spoolDirectory: join(work, 'spool'), session }));
     await primary.query('CREATE TABLE canary (n int)');
     await take(primary, 'b1-primary');
+    step("await take(primary, 'b1-primary');");
     standby = await startStandby(primary, { name: 'life-standby' });
+    step("standby = await startStandby(primary, { name: 'life-standby' });");
     // After its promotion the standby archives into the same archive (its timeline 2 and history file).
-    await standby.query(`ALTER SYSTEM SET archive_command = 'test ! -f ${archive}/%f && cp %p ${archive}/%f'`);
+    // Idempotent for a segment both servers have (a promotion on a segment boundary archives the
+    // old timeline's last full segment, which the primary archived too): otherwise its archiver
+    // would retry forever and the post of b4 would wait for its archive timeout.
+    await standby.query(`ALTER SYSTEM SET archive_command = '(test ! -f ${archive}/%f && cp %p ${archive}/%f) || cmp -s %p ${archive}/%f'`);
     await standby.query('SELECT pg_reload_conf()');
     await take(standby, 'b2-standby', { waitForArchive: false });
+    step("await take(standby, 'b2-standby', { waitForArchive: false });");
     await primary.query('SELECT pg_switch_wal()');
     await waitForFile(archive, summaries['b2-standby']!.stopWalFile);
+    step("await waitForFile(archive, summaries['b2-standby']!.stopWalFile);");
     await take(primary, 'b3-selfcontained', { includeWal: true });
+    step("await take(primary, 'b3-selfcontained', { includeWal: true });");
     await delay(300); // the standby replays what b3 wrote before it is promoted
     await standby.query('SELECT pg_promote(true, 60)');
+    step("await standby.query('SELECT pg_promote(true, 60)');");
     await waitForFile(archive, '00000002.history');
+    step("await waitForFile(archive, '00000002.history');");
     await take(standby, 'b4-timeline2');
+    step("await take(standby, 'b4-timeline2');");
     await standby.query('INSERT INTO canary VALUES (4)');
     const [sw] = await standby.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f');
     await waitForFile(archive, sw!.f);
+    step('await waitForFile(archive, sw!.f);');
   });
   after(async () => {
     await standby?.destroy();
@@ -169,13 +184,13 @@ describe(`PostgreSQL ${MAJOR}: info, expire and drill over a history with a prom
 
     const copy = await untarDataDirectory(tar('b4-timeline2'), await mkdtemp(join(tmpdir(), 'pgsb-lifecycle-copy-')));
     try {
-      const drill = await cli(['drill', '--id', 'b4-timeline2', '--store', store.directory, '--pgdata', copy, '--wal-archive', archive, '--check-sql', 'SELECT count(*) = 1 FROM canary', '--amcheck']);
+      const drill = await cli(['drill', '--id', 'b4-timeline2', '--store', store.directory, '--pgdata', copy, '--wal-archive', archive, '--check-sql', 'SELECT count(*) = 1 FROM canary', '--amcheck', '--timeout', '60s']);
       assert.equal(drill.code, 0, drill.out);
       assert.match(drill.json.consistentAt, /^[0-9A-F]+\/[0-9A-F]+$/);
       assert.ok(drill.json.walFilesReplayed >= 1);
       assert.deepEqual(drill.json.checks.map((c: { ok: boolean }) => c.ok), [true, true]);
       assert.equal(drill.json.kept, false);
-      const failing = await cli(['drill', '--id', 'b4-timeline2', '--store', store.directory, '--pgdata', copy, '--wal-archive', archive, '--check-sql', 'SELECT count(*) = 2 FROM canary']);
+      const failing = await cli(['drill', '--id', 'b4-timeline2', '--store', store.directory, '--pgdata', copy, '--wal-archive', archive, '--check-sql', 'SELECT count(*) = 2 FROM canary', '--timeout', '60s']);
       assert.equal(failing.code, 7, failing.out);
       assert.equal(failing.json.error.code, 'DRILL_FAILED');
       assert.equal(failing.json.error.details.checks[0].detail, 'returned false');
