@@ -52,7 +52,7 @@ export async function fillBucket(options: { bucket: string; prefix: string } & C
   const client = new S3Client({ ...options, maxAttempts: 3 });
   try {
     for (let i = 0; i < names.length; i += 50) {
-      await Promise.all(names.slice(i, i + 50).map((name) => client.send(new PutObjectCommand({ Bucket: options.bucket, Key: `${options.prefix}/${name}`, Body: body }))));
+      await Promise.all(names.slice(i, i + 50).map((name) => client.send(new PutObjectCommand({ Bucket: options.bucket, Key: `${options.prefix}/${name}`, Body: Buffer.from(body), ContentLength: Buffer.byteLength(body) }))));
     }
   } finally {
     client.destroy();
