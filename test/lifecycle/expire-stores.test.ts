@@ -106,6 +106,18 @@ describe('expire and info on a filesystem store and archive', () => {
     assert.equal((await readdir(archiveDir)).length, 15);
   });
 
+  test('info shows several clusters in one store apart, each with its own backups and window', async () => {
+    const store = await fresh('clusters');
+    await store.write(rangeSummary('other-cluster', 3, 3, 9, { systemIdentifier: '7000000000000000999' }));
+    const report = await backupInfo({ store, walArchive: new FilesystemWalArchive(archiveDir) });
+    assert.deepEqual(report.clusters.map((c) => [c.systemIdentifier, c.backups.map((b) => b.id)]), [
+      ['7441234567890123456', ['b1', 'b2', 'b3', 'b4']],
+      ['7000000000000000999', ['other-cluster']],
+    ]);
+    const run = await cli(['info', '--store', storeDir]);
+    assert.match(run.stdout, /cluster 7441234567890123456 .*4 backups[\s\S]*cluster 7000000000000000999 .*1 backups/);
+  });
+
   test('bad policies exit 2 before anything is read', async () => {
     for (const args of [['--keep-last', '0'], ['--keep-last', '2', '--keep', 'b1'], [], ['--keep-within', 'forever'], ['--keep', 'nope']]) {
       const run = await cli(['expire', '--store', join(work, 'none'), ...args, '--json']);
