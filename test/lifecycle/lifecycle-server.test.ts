@@ -195,6 +195,25 @@ describe(`PostgreSQL ${MAJOR}: info, expire and drill over a history with a prom
       assert.equal(failing.json.error.code, 'DRILL_FAILED');
       assert.equal(failing.json.error.details.checks[0].detail, 'returned false');
       assert.deepEqual((await readdir(copy)).includes('backup_label'), false, 'the data copy itself is untouched');
+      // --keep leaves the scratch copy; on a terminal a progress line is drawn during replay.
+      let stdout = '';
+      let stderr = '';
+      const code = await runCli(['drill', '--id', 'b4-timeline2', '--store', store.directory, '--pgdata', copy, '--wal-archive', archive, '--keep', '--timeout', '60s', '--json'], {
+        stdout: (t) => (stdout += t),
+        stderr: (t) => (stderr += t),
+        stderrIsTTY: true,
+      });
+      assert.equal(code, 0, stdout + stderr);
+      assert.match(stderr, /\r\x1b\[Kpg-split-backup: drill b4-timeline2: replaying WAL/);
+      const kept = JSON.parse(stdout) as { kept: boolean; pgdata: string };
+      assert.equal(kept.kept, true);
+      assert.ok((await readdir(kept.pgdata)).includes('PG_VERSION'));
+      await rm(join(kept.pgdata, '..'), { recursive: true, force: true });
+      // --in-place drills the copy itself and leaves it restored.
+      const inPlace = await cli(['drill', '--id', 'b4-timeline2', '--store', store.directory, '--pgdata', copy, '--wal-archive', archive, '--in-place', '--timeout', '60s']);
+      assert.equal(inPlace.code, 0, inPlace.out);
+      assert.equal(inPlace.json.pgdata, copy);
+      assert.ok((await readdir(copy)).includes('backup_label.old'), 'recovery ran in the copy itself');
     } finally {
       await rm(join(copy, '..'), { recursive: true, force: true });
     }
