@@ -1,4 +1,4 @@
-// The shape of one bench row and the median, shared by bench/run.ts and the row files.
+// The shape of one bench row, the median and the timer, shared by bench/run.ts and the row files.
 
 /** One row of the bench table. */
 export interface BenchRow {
@@ -17,3 +17,10 @@ export const median = (xs: number[]): number => {
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
+
+/** Milliseconds `fn` takes. */
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}

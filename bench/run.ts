@@ -13,6 +13,8 @@
 //  8. Sustained archiving under pgbench: cp + sync, archive-push, --async, pgBackRest async where
 //     installed (bench/archive-throughput.ts).
 //  9. Replay from s3rver through archive-get, with and without prefetch (bench/archive-replay.ts).
+// 10. info (backupInfo) over 1,000 summaries and 10,000 segments: filesystem and S3 (bench/info.ts).
+// 11. expire --dry-run over the same: filesystem and S3 (bench/expire-dry-run.ts).
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -23,10 +25,13 @@ import type { BackupSummary } from '../src/index.js';
 import { S3WalArchive } from '../src/stores/s3.js';
 import { TestCluster, chownToServerUser, clientBin, run, runOk, takeSplitBackup, untarDataDirectory } from '../test/harness/index.js';
 import { TestS3Server } from '../test/harness/s3-server.js';
+import { expireDryRunRows } from './expire-dry-run.js';
+import { infoRows } from './info.js';
+import { closeLifecycleFixture } from './lifecycle-fixture.js';
 import { archiveReplay } from './archive-replay.js';
 import { archiveThroughput } from './archive-throughput.js';
 import { archiveWaitGap } from './archive-wait-gap.js';
-import { median, type BenchRow } from './row.js';
+import { median, timed, type BenchRow } from './row.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAJOR = Number(process.env.PGSB_BENCH_MAJOR ?? 15);
@@ -39,12 +44,6 @@ const ONLY = new Set((process.env.PGSB_BENCH_ONLY ?? '').split(',').filter(Boole
 const want = (row: number): boolean => ONLY.size === 0 || ONLY.has(row);
 
 type Row = BenchRow;
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
 
 function psqlArgs(cluster: TestCluster): string[] {
   return ['-X', '-q', '-h', cluster.host, '-p', String(cluster.port), '-U', cluster.user, '-d', 'postgres'];
@@ -364,6 +363,8 @@ async function main(): Promise<void> {
       ...(want(3) ? await holderFootprint(cluster, work, env) : []),
       ...(want(5) ? [await walVerification(work), await walVerificationS3()] : []),
       ...(want(6) ? [await restoreDrill(work)] : []),
+      ...(want(10) ? await infoRows(work) : []),
+      ...(want(11) ? await expireDryRunRows(work) : []),
       ...(want(4) && SCALE > 0 ? await backupWindow(work, env) : []),
       ...(want(7) ? [await archiveWaitGap(MAJOR)] : []),
       ...(want(8) ? await archiveThroughput(MAJOR) : []),
@@ -389,6 +390,7 @@ async function main(): Promise<void> {
     await cluster.destroy();
     await rm(work, { recursive: true, force: true });
     for (const cleanup of pgBackRestCleanup) await cleanup();
+    await closeLifecycleFixture();
   }
 }
 

@@ -45,6 +45,10 @@ export const ErrorCode = {
   WAL_INCOMPLETE: 'WAL_INCOMPLETE',
   /** An operation was cancelled through its AbortSignal. */
   ABORTED: 'ABORTED',
+  /** expire: the catalogue and the WAL archive disagree (a gap in a kept backup's range, a missing history file, an unreadable summary...), so no WAL was deleted. */
+  ARCHIVE_MISMATCH: 'ARCHIVE_MISMATCH',
+  /** drill: the restored copy did not reach consistency and promotion, or a check failed. */
+  DRILL_FAILED: 'DRILL_FAILED',
   /** The CLI's runtime directory is a symlink, not a directory, owned by another user, or group/world-writable. */
   UNSAFE_RUNTIME_DIR: 'UNSAFE_RUNTIME_DIR',
   /** The WAL archive already holds a file of this name with other content; it was left as it is. */

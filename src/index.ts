@@ -33,7 +33,7 @@ export { assertRecoveryTarget } from './restore/recovery-config.js';
 export { assertWalComplete, COMPRESSED_WAL_SUFFIXES, neededWalFiles, verifyWal } from './restore/verify-wal.js';
 export type { VerifyWalOptions, WalVerification } from './restore/verify-wal.js';
 export { FilesystemWalArchive, openWalArchive, openWritableWalArchive } from './restore/wal-archive.js';
-export type { WalArchive, WritableWalArchive } from './restore/wal-archive.js';
+export type { WalArchive, WalArchiveFile, WritableWalArchive } from './restore/wal-archive.js';
 export { archivePush, assertArchivableName } from './restore/archive-push.js';
 export { archivePushAsync } from './agent/archive-pusher.js';
 export type { ArchivePushAsyncOptions } from './agent/archive-pusher.js';
@@ -52,3 +52,29 @@ export { copyExclusionList, copyExclusions, EXCLUSION_FORMATS } from './restore/
 export type { CopyExclusion, CopyExclusionOptions, ExclusionFormat } from './restore/copy-exclusions.js';
 export { drill } from './restore/drill.js';
 export type { DrillOptions, DrillReport } from './restore/drill.js';
+
+export { analyseArchive, checkBackupRange, classifyArchiveFile, parseTimelineHistory, reachableTimelines, recoverableWindow } from './lifecycle/archive-analysis.js';
+export type {
+  ArchiveAnalysis,
+  ArchiveFileKind,
+  ArchiveListingFile,
+  ArchiveTimeline,
+  CatalogueBackup,
+  ClassifiedFile,
+  HistoryEntry,
+  RangeCheck,
+  RecoverableWindow,
+  SegmentGap,
+  TimelineHistories,
+  UnreadableSummary,
+  WindowEnd,
+} from './lifecycle/archive-analysis.js';
+export { planExpiry } from './lifecycle/plan-expiry.js';
+export type { ExpiryInput, ExpiryPlan, ExpiryPolicy, KeepReason, PlannedFile, WalExpiryPlan } from './lifecycle/plan-expiry.js';
+export { readArchiveListing, readCatalogue } from './lifecycle/catalogue.js';
+export type { ArchiveListing, Catalogue, ReadCatalogueOptions } from './lifecycle/catalogue.js';
+export { backupInfo } from './lifecycle/info.js';
+export type { BackupInfoEntry, BackupInfoOptions, BackupInfoReport, ClusterInfo } from './lifecycle/info.js';
+export { expire } from './lifecycle/expire.js';
+export type { ExpireOptions, ExpireReport } from './lifecycle/expire.js';
+export type { DrillCheck } from './restore/drill.js';

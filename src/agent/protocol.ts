@@ -13,8 +13,8 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
 
 /** What a holder is waiting for, sent while a long step runs. */
 export interface ProgressUpdate {
-  /** `checkpoint`: the start's checkpoint; `archive`: the last WAL file's archiving; `sink-retry`: a failed sink write, retried. */
-  readonly phase: 'checkpoint' | 'archive' | 'sink-retry';
+  /** `checkpoint`: the start's checkpoint; `archive`: the last WAL file's archiving; `sink-retry`: a failed sink write, retried; `replay`: a drill's recovery. */
+  readonly phase: 'checkpoint' | 'archive' | 'sink-retry' | 'replay';
   /** One line for a human. */
   readonly message: string;
   /** How long this wait has lasted. */

@@ -13,6 +13,7 @@ import { COMMON_OPTIONS, lines, optionalId, required, requiredId, strings, text,
 import { EXIT_CODE_HELP } from './exit-codes.js';
 import { ARCHIVE_COMMANDS } from './archive-commands.js';
 import { RESTORE_COMMANDS } from './restore-commands.js';
+import { LIFECYCLE_COMMANDS } from './lifecycle-commands.js';
 
 const COMMON_HELP = `  --runtime-dir DIR  sockets, locks, logs and records of running backups (default: env
                      PG_SPLIT_BACKUP_RUNTIME_DIR, else $XDG_RUNTIME_DIR/pg-split-backup, else
@@ -293,7 +294,7 @@ in the spool), 3 when --id is not in the spool.
 };
 
 /** Every command, in help order. */
-export const COMMANDS: readonly Command[] = [pre, post, abort, status, list, show, resend, ...RESTORE_COMMANDS, ...ARCHIVE_COMMANDS];
+export const COMMANDS: readonly Command[] = [pre, post, abort, status, list, show, resend, ...RESTORE_COMMANDS, ...LIFECYCLE_COMMANDS, ...ARCHIVE_COMMANDS];
 
 /** `pg-split-backup <command> --help`. */
 export function commandHelp(command: Command): string {

@@ -14,6 +14,10 @@ export const ExitCode = {
   SUMMARY_NOT_SAVED: 4,
   /** `verify` and `restore --wal-archive`: WAL files the backup needs are missing from the archive (listed). */
   WAL_INCOMPLETE: 5,
+  /** `expire`: the catalogue and the archive disagree; summaries were removed as planned, no WAL was (the reasons are printed). */
+  ARCHIVE_MISMATCH: 6,
+  /** `drill`: the restore did not reach consistency, or a check failed (the report is printed). */
+  DRILL_FAILED: 7,
 } as const;
 
 /** One of the {@link ExitCode} values. */
@@ -43,6 +47,8 @@ const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   NOT_FOUND: ExitCode.NOT_RUNNING,
   SINK_FAILED: ExitCode.SUMMARY_NOT_SAVED,
   WAL_INCOMPLETE: ExitCode.WAL_INCOMPLETE,
+  ARCHIVE_MISMATCH: ExitCode.ARCHIVE_MISMATCH,
+  DRILL_FAILED: ExitCode.DRILL_FAILED,
 };
 
 /** The exit code for an error (1 for anything that is not a BackupError with a listed code). */
@@ -59,4 +65,6 @@ export const EXIT_CODE_HELP = `Exit codes:
      ALREADY_EXISTS, SERVER_SETTING, PRIVILEGE, UNSUPPORTED_SERVER, UNSAFE_RUNTIME_DIR, CORRUPT_SUMMARY)
   3  the backup is not running: aborted, lost, never started, unknown ID (the reason is printed)
   4  the summary was not saved to every sink; it is kept in the local spool (path printed)
-  5  verify, restore --wal-archive: WAL files the backup needs are missing from the archive (listed)`;
+  5  verify, restore --wal-archive: WAL files the backup needs are missing from the archive (listed)
+  6  expire: the catalogue and the WAL archive disagree; no WAL was deleted (ARCHIVE_MISMATCH)
+  7  drill: the restored copy did not come up consistent, or a check failed (DRILL_FAILED)`;

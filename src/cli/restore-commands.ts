@@ -5,35 +5,8 @@ import type { RecoveryTarget, RecoveryTargetAction } from '../restore/recovery-c
 import { assertWalComplete } from '../restore/verify-wal.js';
 import { openWalArchive } from '../restore/wal-archive.js';
 import { openStore } from '../stores/store-url.js';
+import { RECOVERY_TARGET_OPTIONS, recoveryTargetFlags } from './restore-flags.js';
 import { COMMON_OPTIONS, lines, required, requiredId, strings, text, type Command, type Values } from './command-kit.js';
-
-const TARGET_FLAGS = ['target-time', 'target-lsn', 'target-name', 'target-xid', 'target'] as const;
-
-/** The one target flag given, as the library takes it (which checks its value). */
-function recoveryTarget(values: Values): RecoveryTarget | undefined {
-  const given = TARGET_FLAGS.filter((flag) => text(values, flag) !== undefined);
-  if (given.length > 1) {
-    throw new BackupError('INVALID_OPTION', `Give one recovery target, not ${given.map((f) => `--${f}`).join(' and ')}: PostgreSQL refuses several.`, {
-      details: { option: given[1] },
-    });
-  }
-  const flag = given[0];
-  if (flag === undefined) return undefined;
-  const value = text(values, flag)!;
-  switch (flag) {
-    case 'target-time':
-      return { time: value };
-    case 'target-lsn':
-      return { lsn: value };
-    case 'target-name':
-      return { name: value };
-    case 'target-xid':
-      return { xid: value };
-    default:
-      if (value !== 'immediate') throw new BackupError('INVALID_OPTION', `--target takes only "immediate", got ${value}.`, { details: { option: flag } });
-      return { immediate: true };
-  }
-}
 
 function list(label: string, items: readonly string[], most = 6): string | undefined {
   if (items.length === 0) return undefined;
@@ -91,11 +64,7 @@ restores with no archive at all. See docs/restore.md.
     'restore-command': { type: 'string' },
     'wal-archive': { type: 'string' },
     'no-verify': { type: 'boolean' },
-    'target-time': { type: 'string' },
-    'target-lsn': { type: 'string' },
-    'target-name': { type: 'string' },
-    'target-xid': { type: 'string' },
-    target: { type: 'string' },
+    ...RECOVERY_TARGET_OPTIONS,
     'target-action': { type: 'string' },
     standby: { type: 'boolean' },
     'tablespace-mapping': { type: 'string', multiple: true },
@@ -116,7 +85,7 @@ restores with no archive at all. See docs/restore.md.
     if (action !== undefined && !['promote', 'pause', 'shutdown'].includes(action)) {
       throw new BackupError('INVALID_OPTION', `--target-action takes promote, pause or shutdown, got ${action}.`, { details: { option: 'target-action' } });
     }
-    const target = recoveryTarget(values);
+    const target = recoveryTargetFlags(values);
     const report = await prepareRestore({
       id,
       store: await openStore(storeUrl),

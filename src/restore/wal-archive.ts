@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, readdir, rm } from 'node:fs/promises';
+import { link, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BackupError } from '../errors.js';
@@ -14,7 +14,16 @@ export interface WalArchive {
   readonly name: string;
   /** The names of the files in the archive (no directories). */
   listFileNames(options?: CallOptions): Promise<string[]>;
-  /** archive-get: the bytes of one file as stored, or `undefined` when the archive has no file of that name. */
+  /**
+   * The files with their sizes and modification times, in one listing (S3: the same paginated
+   * listing; a directory: one readdir and a stat per file). Optional: `info` and `expire` need it.
+   */
+  listFiles?(options?: CallOptions): Promise<WalArchiveFile[]>;
+  /** Removes one file; a file already gone is not an error. Optional: `expire` needs it. */
+  deleteFile?(name: string, options?: CallOptions): Promise<void>;
+  /** Removes many files at once (S3: one request per 1000). Optional; `expire` falls back to `deleteFile`. */
+  deleteFiles?(names: readonly string[], options?: CallOptions): Promise<void>;
+  /** The bytes of one file as stored (archive-get; a history file for info and expire), `undefined` when the archive has no file of that name. */
   readFile?(name: string, options?: CallOptions): Promise<Buffer | undefined>;
   /**
    * archive-push: stores `body` under `name`, durably before it resolves, never replacing a file
@@ -23,6 +32,23 @@ export interface WalArchive {
    * under `name`.
    */
   createFile?(name: string, body: Buffer, options?: CallOptions): Promise<boolean>;
+}
+
+/** A file in a WAL archive, as {@link WalArchive.listFiles} reports it. */
+export interface WalArchiveFile {
+  /** The file name (no directory). */
+  readonly name: string;
+  /** Bytes. */
+  readonly size: number;
+  /** When it was last written (S3: LastModified): when it was archived. */
+  readonly modifiedAt: Date;
+}
+
+/** A file name an archive may hold, checked before it is joined to a path or key. */
+function assertPlainName(name: string): void {
+  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
+    throw new BackupError('INVALID_OPTION', `Not a file name in a WAL archive: ${JSON.stringify(name)}.`);
+  }
 }
 
 /** A {@link WalArchive} that can be read and written file by file: what archive-push and archive-get need. */
@@ -48,8 +74,29 @@ export class FilesystemWalArchive implements WalArchive {
     }
   }
 
+  /** The files with size and mtime: one readdir, then the stats in parallel batches. */
+  async listFiles(options: CallOptions = {}): Promise<WalArchiveFile[]> {
+    const names = await this.listFileNames(options);
+    const files: WalArchiveFile[] = [];
+    for (let i = 0; i < names.length; i += 256) {
+      throwIfAborted(options.signal);
+      const batch = await Promise.all(
+        names.slice(i, i + 256).map(async (name) => {
+          const st = await stat(join(this.directory, name)).catch((error: NodeJS.ErrnoException) => {
+            if (error.code === 'ENOENT') return undefined; // removed while we listed
+            throw error;
+          });
+          return st?.isFile() ? { name, size: st.size, modifiedAt: st.mtime } : undefined;
+        }),
+      );
+      for (const file of batch) if (file) files.push(file);
+    }
+    return files;
+  }
+
   /** The file's bytes, or `undefined` when there is none. */
   async readFile(name: string, options: CallOptions = {}): Promise<Buffer | undefined> {
+    assertPlainName(name);
     throwIfAborted(options.signal);
     return readFileIfExists(join(this.directory, name));
   }
@@ -83,6 +130,15 @@ export class FilesystemWalArchive implements WalArchive {
     }
     await fsyncDirectory(this.directory);
     return true;
+  }
+
+  /** Unlinks one file of the archive directory (ENOENT is fine: someone else removed it). */
+  async deleteFile(name: string, options: CallOptions = {}): Promise<void> {
+    assertPlainName(name);
+    throwIfAborted(options.signal);
+    await unlink(join(this.directory, name)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
   }
 }
 

@@ -204,6 +204,29 @@ export class S3SummaryStore implements SummarySink, LabelStore {
     return keys;
   }
 
+  /**
+   * Every object under the prefix with its size and modification time (the same single paginated
+   * listing as {@link S3SummaryStore.listKeys}). Used by the WAL archive's `listFiles`.
+   */
+  async listObjects(options: CallOptions = {}): Promise<{ key: string; size: number; modifiedAt: Date }[]> {
+    const base = this.#prefix ? `${this.#prefix}/` : '';
+    const objects: { key: string; size: number; modifiedAt: Date }[] = [];
+    let token: string | undefined;
+    do {
+      const page: ListObjectsV2CommandOutput = await this.#send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: base, ContinuationToken: token, MaxKeys: 1000 }), options);
+      for (const object of page.Contents ?? []) if (object.Key) objects.push({ key: object.Key, size: object.Size ?? 0, modifiedAt: object.LastModified ?? new Date(0) });
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return objects;
+  }
+
+  /** Deletes whole keys (at most 1000 per request); keys already gone are not an error. */
+  async deleteKeys(keys: readonly string[], options: CallOptions = {}): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      await this.#send(new DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }), options);
+    }
+  }
+
   async delete(id: string, options: CallOptions = {}): Promise<void> {
     assertBackupId(id);
     // summary.json first: a summary without it is incomplete, never half-valid.
@@ -374,11 +397,33 @@ export class S3WalArchive {
 
   /** archive-get: the object `<prefix>/<name>` (checked against its MD5 ETag), or `undefined`. */
   async readFile(name: string, options: CallOptions = {}): Promise<Buffer | undefined> {
+    if (typeof name !== 'string' || name === '' || name.includes('/')) throw new BackupError('INVALID_OPTION', `Not a file name in a WAL archive: ${JSON.stringify(name)}.`);
     return this.#store.readObject(name, options);
   }
 
   /** archive-push: a conditional create with Content-MD5; `false` when the object exists already. */
   async createFile(name: string, body: Buffer, options: CallOptions = {}): Promise<boolean> {
     return this.#store.createObject(name, body, options);
+  }
+
+  /** The files directly under the prefix with size and LastModified (one paginated listing). */
+  async listFiles(options: CallOptions = {}): Promise<{ name: string; size: number; modifiedAt: Date }[]> {
+    const skip = this.#prefix ? this.#prefix.length + 1 : 0;
+    return (await this.#store.listObjects(options))
+      .map((o) => ({ name: o.key.slice(skip), size: o.size, modifiedAt: o.modifiedAt }))
+      .filter((f) => f.name !== '' && !f.name.includes('/'));
+  }
+
+  /** Deletes one file directly under the prefix. */
+  async deleteFile(name: string, options: CallOptions = {}): Promise<void> {
+    if (typeof name !== 'string' || name === '' || name.includes('/') || name === '.' || name === '..') {
+      throw new BackupError('INVALID_OPTION', `Not a file name in a WAL archive: ${JSON.stringify(name)}.`);
+    }
+    await this.#store.deleteKeys([joinKey(this.#prefix, name)], options);
+  }
+
+  /** Deletes many files with one request per 1000 (what `expire` uses when it is there). */
+  async deleteFiles(names: readonly string[], options: CallOptions = {}): Promise<void> {
+    await this.#store.deleteKeys(names.map((name) => joinKey(this.#prefix, name)), options);
   }
 }

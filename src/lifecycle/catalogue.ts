@@ -1,0 +1,115 @@
+// Reading what `info` and `expire` decide from: every summary in a store (one listing, then the
+// summaries in parallel), and a WAL archive's listing with its history files.
+import { gunzipSync } from 'node:zlib';
+import { BackupError, isBackupError } from '../errors.js';
+import type { WalArchive } from '../restore/wal-archive.js';
+import type { CallOptions, LabelStore } from '../sinks/contract.js';
+import { encodeSummary } from '../summary/encoding.js';
+import { throwIfAborted } from '../util/abort.js';
+import {
+  catalogueEntry,
+  classifyArchiveFile,
+  compareBackups,
+  parseTimelineHistory,
+  type ArchiveListingFile,
+  type CatalogueBackup,
+  type HistoryEntry,
+  type UnreadableSummary,
+} from './archive-analysis.js';
+
+/** Options of {@link readCatalogue}. */
+export interface ReadCatalogueOptions extends CallOptions {
+  /** Summaries read at once. @default 16 */
+  readonly concurrency?: number;
+}
+
+/** Every summary of a store, oldest first, and the ones that could not be read. */
+export interface Catalogue {
+  readonly store: string;
+  readonly backups: readonly CatalogueBackup[];
+  readonly unreadable: readonly UnreadableSummary[];
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time, results in order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      throwIfAborted(signal);
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+/**
+ * Lists the store once and reads every summary (checksums verified). A summary that fails its
+ * checks is reported in `unreadable`, not thrown; one removed between the listing and the read is
+ * skipped; any other failure (the store is down) rejects.
+ */
+export async function readCatalogue(store: LabelStore, options: ReadCatalogueOptions = {}): Promise<Catalogue> {
+  const ids = await store.list(options.signal ? { signal: options.signal } : {});
+  const backups: CatalogueBackup[] = [];
+  const unreadable: UnreadableSummary[] = [];
+  await mapLimit(
+    ids,
+    options.concurrency ?? 16,
+    async (id) => {
+      try {
+        const summary = await store.get(id, options.signal ? { signal: options.signal } : {});
+        backups.push(catalogueEntry(summary, encodeSummary(summary).reduce((n, f) => n + f.body.length, 0)));
+      } catch (error) {
+        if (isBackupError(error, 'NOT_FOUND')) return;
+        if (isBackupError(error, 'CORRUPT_SUMMARY') || isBackupError(error, 'INVALID_OPTION')) {
+          unreadable.push({ id, reason: `${error.code}: ${error.message}` });
+          return;
+        }
+        throw error;
+      }
+    },
+    options.signal,
+  );
+  return { store: store.name, backups: backups.sort(compareBackups), unreadable: unreadable.sort((a, b) => (a.id < b.id ? -1 : 1)) };
+}
+
+/** A WAL archive's listing with its history files read and parsed. */
+export interface ArchiveListing {
+  readonly archive: string;
+  readonly files: readonly ArchiveListingFile[];
+  /** By timeline; `undefined` for a history file that could not be read or parsed. */
+  readonly histories: ReadonlyMap<number, readonly HistoryEntry[] | undefined>;
+  /** False when the archive gave names only (no `listFiles`): sizes are 0 and times unknown. */
+  readonly sized: boolean;
+}
+
+/** Lists the archive once (with sizes and times when it can) and reads its history files. */
+export async function readArchiveListing(archive: WalArchive, options: CallOptions = {}): Promise<ArchiveListing> {
+  const files: ArchiveListingFile[] = archive.listFiles ? await archive.listFiles(options) : (await archive.listFileNames(options)).map((name) => ({ name, size: 0 }));
+  const histories = new Map<number, readonly HistoryEntry[] | undefined>();
+  const historyFiles = files.filter((f) => classifyArchiveFile(f.name).kind === 'history');
+  await mapLimit(historyFiles, 8, async (file) => {
+    const timeline = Number.parseInt(file.name.slice(0, 8), 16);
+    let entries: HistoryEntry[] | undefined;
+    try {
+      const body = archive.readFile ? await archive.readFile(file.name, options) : undefined;
+      const text = body === undefined ? undefined : (file.name.endsWith('.gz') ? gunzipSync(body) : body).toString('utf8');
+      entries = text === undefined ? undefined : parseTimelineHistory(text);
+    } catch (error) {
+      if (isBackupError(error, 'ABORTED')) throw error;
+      entries = undefined;
+    }
+    // A plain and a compressed copy: the readable one counts.
+    if (entries !== undefined || !histories.has(timeline)) histories.set(timeline, entries);
+  });
+  return { archive: archive.name, files, histories, sized: archive.listFiles !== undefined };
+}
+
+/** Throws INVALID_OPTION unless the archive can delete. */
+export function assertDeletable(archive: WalArchive): void {
+  if (!archive.deleteFile && !archive.deleteFiles) {
+    throw new BackupError('INVALID_OPTION', `The WAL archive ${archive.name} cannot delete files (it has no deleteFile).`, { details: { option: 'walArchive' } });
+  }
+}
