@@ -43,10 +43,15 @@ test(`PostgreSQL ${MAJOR}, archive-push --async: the pusher SIGKILLed mid-push a
     assert.equal((await cluster.client('pgbench', ['-i', '-q', '-s', '2', 'postgres'])).code, 0);
     const load = cluster.client('pgbench', ['-n', '-c', '2', '-T', '8', 'postgres']);
     let kills = 0;
-    for (let i = 0; i < 40 && kills < 4; i++) {
-      await delay(150);
+    // Up to ~10 s: on a loaded machine the pusher may be between runs when we look, so a look
+    // that finds none also switches WAL to give it work.
+    for (let i = 0; i < 100 && kills < 4; i++) {
+      await delay(100);
       const pid = await pusherPid(spool);
-      if (pid === undefined) continue;
+      if (pid === undefined) {
+        await cluster.query('SELECT pg_switch_wal()');
+        continue;
+      }
       try {
         process.kill(pid, 'SIGKILL');
         kills++;
@@ -70,8 +75,11 @@ test(`PostgreSQL ${MAJOR}, archive-push --async: the pusher SIGKILLed mid-push a
     assert.equal((await load).code, 0);
     await cluster.query('CREATE TABLE after_load AS SELECT 1 AS x');
     const [switched] = await cluster.query<{ file: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS file');
+    // A bound, not a speed check: after the outage PostgreSQL's archiver may sleep up to 60 s
+    // between rounds (it backs off after three failures), and a new segment wakes it.
     for (let i = 0; (await readyCount(cluster)) > 0; i++) {
-      assert.ok(i < 300, `.ready files left: ${await readyCount(cluster)}`);
+      assert.ok(i < 1200, `.ready files left: ${await readyCount(cluster)}`);
+      if (i % 50 === 49) await cluster.query('SELECT pg_switch_wal()');
       await delay(100);
     }
     const names = (await readdir(wal)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
