@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { describe, test } from 'node:test';
-import { copyExclusions, isBackupError } from '../../src/index.js';
+import { copyExclusionList, copyExclusions, isBackupError } from '../../src/index.js';
 import { runOk } from '../harness/index.js';
 
 // Planted like PostgreSQL's 010_pg_basebackup.pl: every kind a copy must leave out, and neighbours it must keep.
@@ -135,5 +135,25 @@ describe('copy exclusions', () => {
     assert.throws(() => copyExclusions({ format: 'zip' as never }), (e) => isBackupError(e, 'INVALID_OPTION'));
     assert.throws(() => copyExclusions({ major: 9 }), (e) => isBackupError(e, 'INVALID_OPTION'));
     assert.deepEqual(JSON.parse(copyExclusions({ format: 'json', major: 15 }))[0], { pattern: 'postmaster.pid', why: 'the running server’s lock file' });
+  });
+
+  // The real Bacula job that copies a planted tree with this block is in test/examples/bacula.test.ts.
+  test('bacula: one Options { Exclude = yes } block with a Wild line per exclusion, absolute, keeping pg_wal/archive_status/ and pg_wal/summaries/', () => {
+    const out = copyExclusions({ format: 'bacula', major: 17, pgdata: '/var/lib/postgresql/17/main/' });
+    const lines = out.trimEnd().split('\n').filter((l) => !l.startsWith('#'));
+    assert.deepEqual([lines[0], lines[1], lines.at(-1)], ['Options {', '  Exclude = yes', '}']);
+    const wilds = lines.slice(2, -1).map((l) => /^  Wild = "(.*)"$/.exec(l)?.[1]);
+    assert.equal(wilds.length, copyExclusionList(17).length, 'one Wild per exclusion');
+    for (const wild of wilds) assert.ok(wild !== undefined && (wild.startsWith('/var/lib/postgresql/17/main/') || wild.startsWith('*/')), String(wild));
+    for (const expected of ['postgresql.auto.conf.tmp', 'current_logfiles.tmp', 'backup_manifest', 'pg_wal/[0-9A-F]*', 'pg_wal/archive_status/*', 'pg_wal/summaries/*', 'base/*/t[0-9]*_[0-9]*']) {
+      assert.ok(wilds.includes(`/var/lib/postgresql/17/main/${expected}`), expected);
+    }
+    for (const anywhere of ['*/pgsql_tmp*', '*/pg_internal.init*']) assert.ok(wilds.includes(anywhere), anywhere);
+    // `pg_wal/*` would drop archive_status/ (and summaries/ on 17), which the server needs to start.
+    assert.ok(!wilds.includes('/var/lib/postgresql/17/main/pg_wal/*'));
+    assert.doesNotMatch(copyExclusions({ format: 'bacula', major: 15, pgdata: '/pg' }), /summaries/);
+    assert.match(copyExclusions({ format: 'bacula', pgdata: '/srv/a"b' }), /Wild = "\/srv\/a\\"b\/postmaster\.pid"/, 'quotes are escaped');
+    assert.throws(() => copyExclusions({ format: 'bacula' }), (e) => isBackupError(e, 'INVALID_OPTION') && /--pgdata/.test(e.message));
+    assert.throws(() => copyExclusions({ format: 'bacula', pgdata: 'relative/dir' }), (e) => isBackupError(e, 'INVALID_OPTION'));
   });
 });
