@@ -23,6 +23,7 @@ export const REQUIRED = [
     // bacula-director-sqlite3 alone does not pull in the director itself.
     packages: ['bacula-director', 'bacula-director-sqlite3', 'bacula-sd', 'bacula-fd', 'bacula-console'],
   },
+  { what: 'btrfs-progs (Btrfs snapshot hook test)', present: () => onPath('mkfs.btrfs') && onPath('btrfs'), packages: ['btrfs-progs'] },
 ];
 
 function onPath(program) {

@@ -24,6 +24,7 @@ const EXPECTED_SCRIPTS = [
   'bacula-after.sh',
   'veeam-pre-freeze.sh',
   'veeam-post-thaw.sh',
+  'btrfs-snapshot.sh',
 ];
 const PGSB_BIN = `${process.execPath} --import tsx ${join(ROOT, 'src', 'cli', 'main.ts')}`;
 
