@@ -7,7 +7,7 @@
 // restored server has the row written before the backup.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FilesystemSummaryStore } from '../../src/index.js';
@@ -54,6 +54,11 @@ FileSet { Name = "pg-summaries"; Include { Options { signature = MD5 } File = ${
 Job { Name = "pg-stuck"; JobDefs = pgsb-defaults; FileSet = "pg-data"; Pool = NoVolumes; Storage = Offline${hooks('a job that fails after pre')}
 }
 Pool { Name = NoVolumes; Pool Type = Backup }
+
+# The recipe docs/hooks.md had before: a Console RunScript that runs the summaries job.
+Job { Name = "console-way"; JobDefs = pgsb-defaults; FileSet = "planted"
+  RunScript { RunsWhen = After; RunsOnSuccess = Yes; RunsOnClient = No; Console = "run job=pg-summaries level=Full yes" }
+}
 
 # A planted tree through the same excludes: Bacula leaves out exactly what tar and rsync do.
 Job { Name = "planted"; JobDefs = pgsb-defaults; FileSet = "planted" }
@@ -146,8 +151,11 @@ Storage { Name = Offline; Address = 127.0.0.1; SDPort = ${sdPort}; Password = "s
 
     // The summaries job provably ran: the data job's log shows it queued, the catalog has it done,
     // and its files hold this backup's summary.
-    const queued = /AfterJob: Job queued\. JobId=(\d+)/.exec(log);
-    assert.ok(queued, `the summaries job was not queued:\n${log}`);
+    // The catalog may say T before the director's After RunScript has logged its output.
+    let queued: RegExpExecArray | null = null;
+    let afterLog = log;
+    await waitFor(async () => (queued = /AfterJob: Job queued\. JobId=(\d+)/.exec((afterLog = await site.jobLog(jobId)))) !== null, 20_000, 250);
+    assert.ok(queued, `the summaries job was not queued:\n${afterLog}`);
     const summariesJob = await site.waitForJob(Number(queued[1]));
     assert.deepEqual([summariesJob.name, summariesJob.status], ['pg-summaries', 'T'], await site.jobLog(summariesJob.jobId));
     assert.match(await site.console(`list files jobid=${summariesJob.jobId}`), new RegExp(`${summaries}/${id}/backup_label`));
@@ -186,6 +194,19 @@ Storage { Name = Offline; Address = 127.0.0.1; SDPort = ${sdPort}; Password = "s
     }
   });
 
+  test('the old recipe, a Console = "run job=..." RunScript, is refused by Bacula: the job ends OK and no summaries job runs', async () => {
+    const before = (await site.jobs()).filter((j) => j.name === 'pg-summaries').length;
+    const jobId = await site.run('job=console-way');
+    const job = await site.waitForJob(jobId);
+    assert.equal(job.status, 'T', await site.jobLog(jobId));
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // The refusal is logged under JobId 0, in the message files only; the job's own log shows the command.
+    const messages = (await Promise.all(['jobs.log', 'daemon.log'].map((f) => readFile(join(site.dir, f), 'utf8').catch(() => '')))).join('\n');
+    assert.match(messages, new RegExp(`JobId ${jobId}: console command: run AfterJob "run job=pg-summaries`), messages.slice(-3000));
+    assert.match(messages, /JobId 0: Can't use run command in a runscript/, messages.slice(-3000));
+    assert.equal((await site.jobs()).filter((j) => j.name === 'pg-summaries').length, before, 'no summaries job was started');
+  });
+
   test('a job cancelled after pre runs the abort RunScript: the backup is aborted, not left open until --max-hold', async () => {
     const jobId = await site.run('job=pg-stuck');
     const id = `pg-stuck-${jobId}`;
@@ -196,12 +217,12 @@ Storage { Name = Offline; Address = 127.0.0.1; SDPort = ${sdPort}; Password = "s
     );
     await site.console(`cancel jobid=${jobId} yes`);
     const job = await site.waitForJob(jobId);
-    const log = await site.jobLog(jobId);
-    assert.equal(job.status, 'A', log);
+    assert.equal(job.status, 'A', await site.jobLog(jobId));
+    assert.ok(await waitFor(async () => (await sandbox.run(['status', '--id', id])).code === 3, 15_000, 250), `the backup is still running:\n${await site.jobLog(jobId)}`);
     // The client ran the abort RunScript, and not the post of bacula-after.sh.
+    const log = await site.jobLog(jobId);
     assert.match(log, new RegExp(`run ClientAfterJob ".* abort --id ${id}"`));
     assert.doesNotMatch(log, /bacula-after\.sh/);
-    assert.ok(await waitFor(async () => (await sandbox.run(['status', '--id', id])).code === 3, 15_000, 250), `the backup is still running:\n${await site.jobLog(jobId)}`);
     const status = await sandbox.run(['status', '--id', id]);
     assert.match(status.stdout + status.stderr, /abort/i, explain(status));
     assert.deepEqual(await site.jobs().then((jobs) => jobs.filter((j) => j.name === 'pg-summaries' && j.jobId > jobId)), [], 'no summaries job after a failed data job');
