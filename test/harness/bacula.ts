@@ -2,7 +2,6 @@
 // file daemon and bconsole, each a foreground child process with its own config and working
 // directory under one temp dir. No systemd, no /etc/bacula: Debian's packages only bring the programs.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,11 +11,6 @@ import { run, runOk } from './os-user.js';
 
 const SBIN = '/usr/sbin';
 const MAKE_TABLES = '/usr/share/bacula-director/make_sqlite3_tables';
-
-/** Whether Debian's Bacula packages are installed (scripts/test-setup.mjs installs them). */
-export function baculaInstalled(): boolean {
-  return ['bacula-dir', 'bacula-sd', 'bacula-fd', 'bconsole'].every((p) => existsSync(join(SBIN, p))) && existsSync(MAKE_TABLES);
-}
 
 /** What the site's director config holds besides its fixed resources (Jobs, FileSets...). */
 export interface BaculaSiteOptions {
@@ -129,7 +123,7 @@ ${options.resources(facts)}
       const check = await run(join(SBIN, conf.replace('.conf', '')), ['-t', '-c', join(d, conf)]);
       if (check.code !== 0) throw new Error(`${conf} does not parse: ${check.stdout}${check.stderr}`);
     }
-    this.#spawn('bacula-sd', options.fdEnv);
+    this.#spawn('bacula-sd');
     this.#spawn('bacula-fd', options.fdEnv);
     this.#spawn('bacula-dir', options.dirEnv);
     for (let i = 0; ; i++) {
