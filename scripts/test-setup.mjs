@@ -16,6 +16,14 @@ export const REQUIRED = [
   { what: 'rsync (copy-exclusion tests)', present: () => onPath('rsync'), packages: ['rsync'] },
   { what: 'restic (hook example tests)', present: () => onPath('restic'), packages: ['restic'] },
   { what: 'borg (hook example tests)', present: () => onPath('borg'), packages: ['borgbackup'] },
+  {
+    what: "Bacula's director (sqlite3 catalog), storage daemon, file daemon and bconsole (hook example tests)",
+    present: () =>
+      ['bacula-dir', 'bacula-sd', 'bacula-fd', 'bconsole'].every((p) => existsSync(`/usr/sbin/${p}`)) && existsSync('/usr/share/bacula-director/make_sqlite3_tables'),
+    // bacula-director-sqlite3 alone does not pull in the director itself.
+    packages: ['bacula-director', 'bacula-director-sqlite3', 'bacula-sd', 'bacula-fd', 'bacula-console'],
+  },
+  { what: 'btrfs-progs (Btrfs snapshot hook test)', present: () => onPath('mkfs.btrfs') && onPath('btrfs'), packages: ['btrfs-progs'] },
 ];
 
 function onPath(program) {

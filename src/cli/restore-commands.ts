@@ -145,18 +145,20 @@ Exit 0 when complete; exit 5 listing what is missing.
 const excludes: Command = {
   name: 'excludes',
   summary: 'print what a copy of the data directory must leave out, in a backup tool’s syntax',
-  usage: 'pg-split-backup excludes [--format list|rsync|tar|restic|borg|json] [--pg-major N] [--pgdata DIR]',
+  usage: 'pg-split-backup excludes [--format list|rsync|tar|restic|borg|bacula|json] [--pg-major N] [--pgdata DIR]',
   details: `Prints the paths a copy must leave out (as PostgreSQL's own base backup does), relative to the data
 directory, one pattern per line:
   list    plain patterns          tar     for tar -C PGDATA --exclude-from=FILE .
   rsync   for rsync --filter='merge FILE' PGDATA/ DEST/
   restic  for restic --exclude-file=FILE (absolute: needs --pgdata)
   borg    for borg create --patterns-from=FILE (needs --pgdata)
+  bacula  an Options { Exclude = yes  Wild = ... } block for a Bacula or Bareos FileSet's
+          Include { } (absolute: needs --pgdata)
   json    pattern and reason for each
 
   --format F     default list
   --pg-major N   the server's major version (default 18)
-  --pgdata DIR   the data directory, for restic and borg`,
+  --pgdata DIR   the data directory, for restic, borg and bacula`,
   options: { ...COMMON_OPTIONS, format: { type: 'string' }, 'pg-major': { type: 'string' }, pgdata: { type: 'string' } },
   async run(values) {
     const format = (text(values, 'format') ?? 'list') as ExclusionFormat;

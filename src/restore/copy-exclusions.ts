@@ -1,10 +1,10 @@
 import { BackupError } from '../errors.js';
 
 /** Output formats of {@link copyExclusions}. */
-export type ExclusionFormat = 'list' | 'rsync' | 'tar' | 'restic' | 'borg' | 'json';
+export type ExclusionFormat = 'list' | 'rsync' | 'tar' | 'restic' | 'borg' | 'bacula' | 'json';
 
 /** The formats, for validation and help texts. */
-export const EXCLUSION_FORMATS: readonly ExclusionFormat[] = ['list', 'rsync', 'tar', 'restic', 'borg', 'json'];
+export const EXCLUSION_FORMATS: readonly ExclusionFormat[] = ['list', 'rsync', 'tar', 'restic', 'borg', 'bacula', 'json'];
 
 /** One thing a copy of the data directory must leave out, and why. */
 export interface CopyExclusion {
@@ -20,7 +20,7 @@ export interface CopyExclusionOptions {
   readonly major?: number;
   /** @default 'list' */
   readonly format?: ExclusionFormat;
-  /** The data directory, absolute. restic and borg match absolute paths, so they need it. */
+  /** The data directory, absolute. restic, borg and bacula match absolute paths, so they need it. */
   readonly pgdata?: string;
 }
 
@@ -59,6 +59,25 @@ export function copyExclusionList(major = 18): CopyExclusion[] {
 const anywhere = (p: string): boolean => p.startsWith('**/');
 const tail = (p: string): string => p.slice(3);
 
+/**
+ * A FileSet `Options` block for Bacula and Bareos. Their `Wild` is fnmatch on the absolute path
+ * without FNM_PATHNAME, so `*` crosses `/` as in GNU tar: `pg_wal/archive_status/*` leaves the
+ * directory and drops what is in it, and a matched directory is not descended into. The `**` ones
+ * stay unanchored, so they also hold in tablespace directories listed as `File` lines.
+ */
+function baculaOptions(list: CopyExclusion[], root: string): string {
+  const quote = (p: string): string => `"${p.replace(/["\\]/g, '\\$&')}"`;
+  return [
+    `# Bacula / Bareos FileSet Options: what a copy of ${root} must leave out.`,
+    '# Put this block first in the FileSet\'s Include { }, before your own Options { signature = MD5 ... }:',
+    '# a file that matches no pattern gets the options of the last Options block.',
+    'Options {',
+    '  Exclude = yes',
+    ...list.map((e) => `  Wild = ${quote(anywhere(e.pattern) ? `*/${tail(e.pattern)}` : `${root}/${e.pattern}`)}`),
+    '}',
+  ].join('\n');
+}
+
 function render(list: CopyExclusion[], format: ExclusionFormat, pgdata: string | undefined): string {
   switch (format) {
     case 'list':
@@ -78,13 +97,15 @@ function render(list: CopyExclusion[], format: ExclusionFormat, pgdata: string |
       return rules.join('\n');
     }
     case 'restic':
-    case 'borg': {
+    case 'borg':
+    case 'bacula': {
       if (pgdata === undefined || !pgdata.startsWith('/')) {
         throw new BackupError('INVALID_OPTION', `The ${format} format needs the data directory's absolute path (--pgdata), because ${format} matches absolute paths.`, {
           details: { option: 'pgdata' },
         });
       }
       const root = pgdata.replace(/\/+$/, '');
+      if (format === 'bacula') return baculaOptions(list, root);
       if (format === 'restic') {
         return list.map((e) => (anywhere(e.pattern) ? `${root}/**/${tail(e.pattern)}` : `${root}/${e.pattern}`)).join('\n');
       }

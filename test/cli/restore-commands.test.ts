@@ -73,7 +73,7 @@ describe(`restore, verify and excludes through the CLI (PostgreSQL ${major})`, (
     assert.equal(unknown.code, 3, explain(unknown));
   });
 
-  test('excludes prints each format; restic without --pgdata is a usage error', async () => {
+  test('excludes prints each format; restic or bacula without --pgdata is a usage error', async () => {
     const tar = await sandbox.run(['excludes', '--format', 'tar', '--pg-major', '15']);
     assert.equal(tar.code, 0, explain(tar));
     assert.match(tar.stdout, /^\.\/pg_wal\/\[0-9A-F\]\*$/m);
@@ -83,6 +83,13 @@ describe(`restore, verify and excludes through the CLI (PostgreSQL ${major})`, (
     assert.match(rsync.stdout, /^- \/postmaster\.pid$/m);
     const restic = await sandbox.run(['excludes', '--format', 'restic']);
     assert.equal(restic.code, 2, explain(restic));
+    const bacula = await sandbox.run(['excludes', '--format', 'bacula', '--pg-major', '17', '--pgdata', '/var/lib/postgresql/17/main']);
+    assert.equal(bacula.code, 0, explain(bacula));
+    assert.match(bacula.stdout, /^  Wild = "\/var\/lib\/postgresql\/17\/main\/pg_wal\/archive_status\/\*"$/m);
+    const baculaNoPgdata = await sandbox.run(['excludes', '--format', 'bacula']);
+    assert.equal(baculaNoPgdata.code, 2, explain(baculaNoPgdata));
+    const help = await sandbox.run(['excludes', '--help']);
+    assert.match(help.stdout, /bacula/);
     await rm(file);
   });
 });

@@ -1,8 +1,8 @@
 // examples/hooks/*.sh run with sh, as cron or a backup program would, against a real cluster.
 // restic and borg are real (CI installs Debian's restic and borgbackup): they copy the data
 // directory with the generated exclude files, the post hooks back the summaries up with them, and
-// the copy is restored from their repositories and started. Bacula and Veeam are not installable
-// here: their copy step is done by tar.
+// the copy is restored from their repositories and started. Here Bacula's and Veeam's copy step is
+// done by tar; test/examples/bacula.test.ts runs the Bacula pair in real Bacula jobs.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
@@ -24,6 +24,7 @@ const EXPECTED_SCRIPTS = [
   'bacula-after.sh',
   'veeam-pre-freeze.sh',
   'veeam-post-thaw.sh',
+  'btrfs-snapshot.sh',
 ];
 const PGSB_BIN = `${process.execPath} --import tsx ${join(ROOT, 'src', 'cli', 'main.ts')}`;
 

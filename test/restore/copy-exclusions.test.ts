@@ -1,93 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { copyExclusions, isBackupError } from '../../src/index.js';
+import { copyExclusionList, copyExclusions, isBackupError } from '../../src/index.js';
 import { runOk } from '../harness/index.js';
-
-// Planted like PostgreSQL's 010_pg_basebackup.pl: every kind a copy must leave out, and neighbours it must keep.
-const EXCLUDED = [
-  'postmaster.pid',
-  'postmaster.opts',
-  'backup_label',
-  'tablespace_map',
-  'postgresql.auto.conf.tmp',
-  'current_logfiles.tmp',
-  'backup_manifest',
-  'pg_wal/000000010000000000000001',
-  'pg_wal/000000010000000000000002.partial',
-  'pg_wal/00000002.history',
-  'pg_wal/000000010000000000000001.00000028.backup',
-  'pg_wal/xlogtemp.1234',
-  'pg_wal/archive_status/000000010000000000000001.ready',
-  'pg_wal/summaries/0000000100000000010000000001000000.summary',
-  'pg_stat_tmp/global.stat',
-  'pg_replslot/slot1/state',
-  'pg_dynshmem/mmap.1',
-  'pg_notify/0000',
-  'pg_serial/0000',
-  'pg_snapshots/00000003-0000001A-1',
-  'pg_subtrans/0000',
-  'base/5/pgsql_tmp/pgsql_tmp123.0',
-  'base/pgsql_tmp/pgsql_tmp55.1',
-  'global/pg_internal.init',
-  'base/5/pg_internal.init.123',
-  'base/5/t2_16384',
-  'base/5/t2_16384_fsm',
-  'base/5/t2_16384.1',
-  'base/5/t999_2',
-  '.DS_Store',
-  'base/5/.DS_Store',
-];
-const KEPT = [
-  'PG_VERSION',
-  'postgresql.conf',
-  'postgresql.auto.conf',
-  'pg_hba.conf',
-  'global/pg_control',
-  'global/1262',
-  'base/5/16384',
-  'base/5/16384_fsm',
-  'base/5/16384.1',
-  'base/5/16385_init',
-  'base/5/PG_VERSION',
-  'pg_xact/0000',
-  'pg_multixact/offsets/0000',
-  'pg_logical/replorigin_checkpoint',
-  'pg_tblspc/.keep',
-  'pg_stat/pgstat.stat',
-];
-// Directories a copy keeps, empty.
-const KEPT_DIRS = ['pg_wal', 'pg_wal/archive_status', 'pg_wal/summaries', 'pg_stat_tmp', 'pg_replslot', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_subtrans'];
-
-async function plant(root: string): Promise<void> {
-  for (const file of [...EXCLUDED, ...KEPT]) {
-    await mkdir(join(root, dirname(file)), { recursive: true });
-    await writeFile(join(root, file), 'x');
-  }
-}
-
-async function tree(root: string): Promise<{ files: string[]; dirs: string[] }> {
-  const files: string[] = [];
-  const dirs: string[] = [];
-  const walk = async (p: string): Promise<void> => {
-    for (const e of await readdir(p, { withFileTypes: true })) {
-      const full = join(p, e.name);
-      if (e.isDirectory()) {
-        dirs.push(relative(root, full));
-        await walk(full);
-      } else files.push(relative(root, full));
-    }
-  };
-  await walk(root);
-  return { files: files.sort(), dirs: dirs.sort() };
-}
-
-function assertCopy(copied: { files: string[]; dirs: string[] }): void {
-  assert.deepEqual(copied.files, [...KEPT].sort(), 'exactly the kept files are copied');
-  for (const dir of KEPT_DIRS) assert.ok(copied.dirs.includes(dir), `${dir}/ is kept (empty)`);
-}
+import { assertCopy, plant, tree } from './exclusion-tree.js';
 
 describe('copy exclusions', () => {
   test('tar with the generated patterns leaves out exactly the excluded files and keeps the rest', async () => {
@@ -135,5 +53,25 @@ describe('copy exclusions', () => {
     assert.throws(() => copyExclusions({ format: 'zip' as never }), (e) => isBackupError(e, 'INVALID_OPTION'));
     assert.throws(() => copyExclusions({ major: 9 }), (e) => isBackupError(e, 'INVALID_OPTION'));
     assert.deepEqual(JSON.parse(copyExclusions({ format: 'json', major: 15 }))[0], { pattern: 'postmaster.pid', why: 'the running server’s lock file' });
+  });
+
+  // The real Bacula job that copies a planted tree with this block is in test/examples/bacula.test.ts.
+  test('bacula: one Options { Exclude = yes } block with a Wild line per exclusion, absolute, keeping pg_wal/archive_status/ and pg_wal/summaries/', () => {
+    const out = copyExclusions({ format: 'bacula', major: 17, pgdata: '/var/lib/postgresql/17/main/' });
+    const lines = out.trimEnd().split('\n').filter((l) => !l.startsWith('#'));
+    assert.deepEqual([lines[0], lines[1], lines.at(-1)], ['Options {', '  Exclude = yes', '}']);
+    const wilds = lines.slice(2, -1).map((l) => /^  Wild = "(.*)"$/.exec(l)?.[1]);
+    assert.equal(wilds.length, copyExclusionList(17).length, 'one Wild per exclusion');
+    for (const wild of wilds) assert.ok(wild !== undefined && (wild.startsWith('/var/lib/postgresql/17/main/') || wild.startsWith('*/')), String(wild));
+    for (const expected of ['postgresql.auto.conf.tmp', 'current_logfiles.tmp', 'backup_manifest', 'pg_wal/[0-9A-F]*', 'pg_wal/archive_status/*', 'pg_wal/summaries/*', 'base/*/t[0-9]*_[0-9]*']) {
+      assert.ok(wilds.includes(`/var/lib/postgresql/17/main/${expected}`), expected);
+    }
+    for (const anywhere of ['*/pgsql_tmp*', '*/pg_internal.init*']) assert.ok(wilds.includes(anywhere), anywhere);
+    // `pg_wal/*` would drop archive_status/ (and summaries/ on 17), which the server needs to start.
+    assert.ok(!wilds.includes('/var/lib/postgresql/17/main/pg_wal/*'));
+    assert.doesNotMatch(copyExclusions({ format: 'bacula', major: 15, pgdata: '/pg' }), /summaries/);
+    assert.match(copyExclusions({ format: 'bacula', pgdata: '/srv/a"b' }), /Wild = "\/srv\/a\\"b\/postmaster\.pid"/, 'quotes are escaped');
+    assert.throws(() => copyExclusions({ format: 'bacula' }), (e) => isBackupError(e, 'INVALID_OPTION') && /--pgdata/.test(e.message));
+    assert.throws(() => copyExclusions({ format: 'bacula', pgdata: 'relative/dir' }), (e) => isBackupError(e, 'INVALID_OPTION'));
   });
 });
