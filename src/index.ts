@@ -38,7 +38,7 @@ export { archivePush, assertArchivableName } from './restore/archive-push.js';
 export { archivePushAsync } from './agent/archive-pusher.js';
 export type { ArchivePushAsyncOptions } from './agent/archive-pusher.js';
 export { archiveGetPrefetched } from './agent/wal-prefetch.js';
-export type { ArchiveGetPrefetchOptions } from './agent/wal-prefetch.js';
+export type { ArchiveGetPrefetchOptions, ArchiveGetPrefetchResult } from './agent/wal-prefetch.js';
 export type { ArchivePushOptions, ArchivePushResult } from './restore/archive-push.js';
 export { archiveGet } from './restore/archive-get.js';
 export type { ArchiveGetOptions, ArchiveGetResult } from './restore/archive-get.js';
@@ -68,9 +68,11 @@ export type {
   TimelineHistories,
   UnreadableSummary,
   WindowEnd,
+  ArchivedFile,
+  ReachableTimelines,
 } from './lifecycle/archive-analysis.js';
 export { planExpiry } from './lifecycle/plan-expiry.js';
-export type { ExpiryInput, ExpiryPlan, ExpiryPolicy, KeepReason, PlannedFile, WalExpiryPlan } from './lifecycle/plan-expiry.js';
+export type { ExpiryInput, ExpiryPlan, ExpiryPolicy, KeepReason, KeptSummary, PlannedFile, RemovedSummary, WalExpiryPlan } from './lifecycle/plan-expiry.js';
 export { readArchiveListing, readCatalogue } from './lifecycle/catalogue.js';
 export type { ArchiveListing, Catalogue, ReadCatalogueOptions } from './lifecycle/catalogue.js';
 export { backupInfo } from './lifecycle/info.js';

@@ -4,6 +4,7 @@
 // after the segment is stored durably, and naming the segment file it was made from (inode, size,
 // mtime): an acknowledgement that is lost costs a second (write-once, same-content) push; one that
 // does not match the file is ignored. Nothing can acknowledge a segment that is not stored.
+import type { ArchivePushResult } from '../restore/archive-push.js';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { BackupError, isBackupError } from '../errors.js';
@@ -115,7 +116,7 @@ async function matchingAck(spool: string, walFile: string, path: string): Promis
  * @throws BackupError `ARCHIVE_FAILED` when the pusher reports a failure for this segment or no
  * acknowledgement comes within `timeoutMs` (PostgreSQL keeps the WAL and retries), `WAL_CONFLICT`.
  */
-export async function archivePushAsync(path: string, options: ArchivePushAsyncOptions): Promise<{ walFile: string; storedAs: string; written: boolean; archive: string }> {
+export async function archivePushAsync(path: string, options: ArchivePushAsyncOptions): Promise<Pick<ArchivePushResult, 'walFile' | 'storedAs' | 'written' | 'archive'>> {
   const walFile = assertArchivableName(basename(path));
   const config = pusherConfig(options);
   const source = resolve(config.dataDirectory, path);

@@ -69,6 +69,12 @@ function resolveOptions(options: ArchiveGetPrefetchOptions): { dataDirectory: st
   return { dataDirectory, queueDirectory: resolve(dataDirectory, options.queueDirectory ?? join('pg_wal', 'pgsb-prefetch')), prefetch };
 }
 
+/** What {@link archiveGetPrefetched} did. */
+export interface ArchiveGetPrefetchResult extends ArchiveGetResult {
+  /** Served from the prefetch queue, not fetched now. */
+  readonly fromQueue: boolean;
+}
+
 /**
  * restore_command with prefetch: takes `walFile` from the local queue when the prefetcher has it
  * (a rename: whole or nothing), else fetches it as {@link archiveGet} does; then tells the
@@ -76,7 +82,7 @@ function resolveOptions(options: ArchiveGetPrefetchOptions): { dataDirectory: st
  * History, `.partial` and `.backup` files are always fetched directly.
  * @throws BackupError `WAL_NOT_FOUND`, `ARCHIVE_FAILED`, as {@link archiveGet}.
  */
-export async function archiveGetPrefetched(walFile: string, destination: string, options: ArchiveGetPrefetchOptions): Promise<ArchiveGetResult & { fromQueue: boolean }> {
+export async function archiveGetPrefetched(walFile: string, destination: string, options: ArchiveGetPrefetchOptions): Promise<ArchiveGetPrefetchResult> {
   assertArchivableName(walFile);
   const { dataDirectory, queueDirectory, prefetch } = resolveOptions(options);
   const target = resolve(dataDirectory, destination);
@@ -84,7 +90,7 @@ export async function archiveGetPrefetched(walFile: string, destination: string,
   await mkdir(queueDirectory, { recursive: true, mode: 0o700 });
   // Ask first: the prefetcher drops what is older and starts on what is next.
   await writeWholeFile(join(queueDirectory, WANTED), Buffer.from(walFile));
-  let result: ArchiveGetResult & { fromQueue: boolean };
+  let result: ArchiveGetPrefetchResult;
   const queued = join(queueDirectory, walFile);
   try {
     await rename(queued, target);

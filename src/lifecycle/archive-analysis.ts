@@ -50,6 +50,7 @@ export interface ClassifiedFile {
   readonly name: string;
   /** The name without a compression suffix. */
   readonly plain: string;
+  /** What the file is. */
   readonly kind: ArchiveFileKind;
   /** The timeline (every kind but `other`). */
   readonly timeline?: number;
@@ -104,13 +105,21 @@ export function parseTimelineHistory(text: string): HistoryEntry[] | undefined {
 /** Histories by timeline: parsed entries, or `undefined` for a history file that could not be read or parsed. */
 export type TimelineHistories = ReadonlyMap<number, readonly HistoryEntry[] | undefined>;
 
+/** What {@link reachableTimelines} found. */
+export interface ReachableTimelines {
+  /** Timelines reachable from (timeline, lsn) through the history files. */
+  readonly reachable: Set<number>;
+  /** Timelines whose history could not be read, so reachability is unknown. */
+  readonly unknown: Set<number>;
+}
+
 /**
  * The timelines a recovery that starts on `timeline` at `lsn` can follow: `timeline` itself and
  * every timeline whose history says it branched off `timeline` at or after `lsn` (children,
  * grandchildren: a history file lists every ancestor). Timelines without a readable history are
  * in `unknown`: a caller that must be safe keeps them.
  */
-export function reachableTimelines(timeline: number, lsn: string, histories: TimelineHistories): { reachable: Set<number>; unknown: Set<number> } {
+export function reachableTimelines(timeline: number, lsn: string, histories: TimelineHistories): ReachableTimelines {
   const reachable = new Set([timeline]);
   const unknown = new Set<number>();
   const start = parseLsn(lsn);
@@ -138,9 +147,11 @@ export interface SegmentGap {
 
 /** The archive's segments on one timeline. */
 export interface ArchiveTimeline {
+  /** The timeline. */
   readonly timeline: number;
   /** First and last segment archived (`.partial` files not counted). */
   readonly firstSegment: string;
+  /** Last segment archived. */
   readonly lastSegment: string;
   /** Segments archived. */
   readonly segments: number;
@@ -154,9 +165,19 @@ export interface ArchiveTimeline {
   readonly partials: readonly string[];
 }
 
+/** A classified file of the archive with its size. */
+export interface ArchivedFile extends ClassifiedFile {
+  /** Bytes. */
+  readonly size: number;
+  /** When archived, where the archive says. */
+  readonly modifiedAt?: Date;
+}
+
 /** The archive listing, classified and grouped by timeline. */
 export interface ArchiveAnalysis {
-  readonly files: readonly (ClassifiedFile & { readonly size: number; readonly modifiedAt?: Date })[];
+  /** Every WAL file of the archive, classified, with its size and (when known) modification time. */
+  readonly files: readonly ArchivedFile[];
+  /** The segments per timeline. */
   readonly timelines: readonly ArchiveTimeline[];
   /** History files by timeline. */
   readonly historyFiles: ReadonlyMap<number, string>;
@@ -285,6 +306,7 @@ export interface RecoverableWindow {
   readonly fromBackup: string;
   /** Its consistency point: the earliest point one can recover to. */
   readonly fromLsn: string;
+  /** When that backup stopped (ISO 8601). */
   readonly fromTime: string;
   /** The end of contiguous WAL from that backup on (following timeline switches in the history files). */
   readonly to: WindowEnd;

@@ -25,8 +25,11 @@ export interface ReadCatalogueOptions extends CallOptions {
 
 /** Every summary of a store, oldest first, and the ones that could not be read. */
 export interface Catalogue {
+  /** The store, for messages. */
   readonly store: string;
+  /** The summaries read, oldest first. */
   readonly backups: readonly CatalogueBackup[];
+  /** The summaries that could not be read, and why. */
   readonly unreadable: readonly UnreadableSummary[];
 }
 
@@ -77,7 +80,9 @@ export async function readCatalogue(store: LabelStore, options: ReadCatalogueOpt
 
 /** A WAL archive's listing with its history files read and parsed. */
 export interface ArchiveListing {
+  /** The archive, for messages. */
   readonly archive: string;
+  /** Every file of the archive, with its size. */
   readonly files: readonly ArchiveListingFile[];
   /** By timeline; `undefined` for a history file that could not be read or parsed. */
   readonly histories: ReadonlyMap<number, readonly HistoryEntry[] | undefined>;

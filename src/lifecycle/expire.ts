@@ -23,8 +23,11 @@ export interface ExpireOptions extends CallOptions {
 
 /** What {@link expire} did (or, with `dryRun`, would do). */
 export interface ExpireReport {
+  /** The store, for messages. */
   readonly store: string;
+  /** The archive, for messages, when one was given. */
   readonly archive?: string;
+  /** True when nothing was deleted, only planned. */
   readonly dryRun: boolean;
   /** The plan carried out. Its `wal.remove` is what was deleted (minus anything spared by the re-check below). */
   readonly plan: ExpiryPlan;

@@ -25,6 +25,7 @@ export interface BackupInfoOptions extends CallOptions {
 export interface BackupInfoEntry extends CatalogueBackup {
   /** With an archive: whether every WAL file it needs is there (as `verifyWal`), and what is missing. */
   readonly wal?: {
+    /** True when every WAL file it needs is there. */
     readonly complete: boolean;
     /** Missing before the archive's last segment of that timeline (a hole). */
     readonly missing: readonly string[];
@@ -35,6 +36,7 @@ export interface BackupInfoEntry extends CatalogueBackup {
 
 /** One cluster (system identifier) of a store. */
 export interface ClusterInfo {
+  /** The cluster's system identifier. */
   readonly systemIdentifier: string;
   /** Its backups, oldest first. */
   readonly backups: readonly BackupInfoEntry[];
@@ -44,6 +46,7 @@ export interface ClusterInfo {
 
 /** What {@link backupInfo} found. */
 export interface BackupInfoReport {
+  /** The store, for messages. */
   readonly store: string;
   /** Clusters in the store, by system identifier. */
   readonly clusters: readonly ClusterInfo[];
@@ -51,7 +54,9 @@ export interface BackupInfoReport {
   readonly unreadable: readonly UnreadableSummary[];
   /** The archive per timeline, when one was given. */
   readonly archive?: {
+    /** The archive, for messages. */
     readonly name: string;
+    /** The archive's segments per timeline. */
     readonly timelines: readonly ArchiveTimeline[];
     /** Total bytes of WAL files (0 when the archive cannot give sizes). */
     readonly bytes: number;

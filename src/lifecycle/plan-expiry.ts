@@ -37,11 +37,13 @@ export interface ExpiryInput {
   readonly backups: readonly CatalogueBackup[];
   /** Summaries the store lists but that could not be read: always kept, and no WAL is deleted. */
   readonly unreadable?: readonly UnreadableSummary[];
+  /** Which backups to keep. */
   readonly policy: ExpiryPolicy;
   /** The time `keepWithinMs` counts back from. */
   readonly now: Date;
   /** The WAL archive's listing and its parsed history files; without it, only summaries are planned. */
   readonly archive?: {
+    /** Every file of the archive, with its size. */
     readonly files: readonly ArchiveListingFile[];
     /** Every history file in the archive, by timeline: parsed, or `undefined` when it could not be read. */
     readonly histories: TimelineHistories;
@@ -53,6 +55,7 @@ export type KeepReason = 'newest' | 'policy' | 'unreadable';
 
 /** A file the plan removes. */
 export interface PlannedFile {
+  /** The file name in the archive. */
   readonly name: string;
   /** Bytes. */
   readonly size: number;
@@ -76,12 +79,28 @@ export interface WalExpiryPlan {
   readonly other: readonly string[];
 }
 
+/** A summary the plan keeps. */
+export interface KeptSummary {
+  /** The backup ID. */
+  readonly id: string;
+  /** Why it is kept. */
+  readonly reason: KeepReason;
+}
+
+/** A summary the plan removes. */
+export interface RemovedSummary {
+  /** The backup ID. */
+  readonly id: string;
+  /** Bytes its summary occupies in the store. */
+  readonly summarySize: number;
+}
+
 /** The decision. */
 export interface ExpiryPlan {
   /** Summaries that stay, oldest first. */
-  readonly keep: readonly { readonly id: string; readonly reason: KeepReason }[];
+  readonly keep: readonly KeptSummary[];
   /** Summaries to remove, oldest first. */
-  readonly remove: readonly { readonly id: string; readonly summarySize: number }[];
+  readonly remove: readonly RemovedSummary[];
   /** The WAL plan, when an archive was given. */
   readonly wal?: WalExpiryPlan;
 }

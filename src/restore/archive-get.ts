@@ -18,6 +18,7 @@ export interface ArchiveGetOptions extends CallOptions {
 
 /** What {@link archiveGet} fetched. */
 export interface ArchiveGetResult {
+  /** The WAL file name asked for (%f). */
   readonly walFile: string;
   /** The name it was stored under (`<walFile>.gz` when compressed). */
   readonly storedAs: string;

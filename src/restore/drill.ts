@@ -50,6 +50,7 @@ export interface DrillOptions {
 export interface DrillCheck {
   /** `amcheck`, or `sql: <statement>`. */
   readonly name: string;
+  /** True when the check passed (or was skipped). */
   readonly ok: boolean;
   /** Not run: amcheck is not installed for this server. */
   readonly skipped?: boolean;

@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import pRetry, { AbortError } from 'p-retry';
+import type { WalArchiveFile } from '../restore/wal-archive.js';
 import { BackupError, isBackupError } from '../errors.js';
 import type { CallOptions, LabelStore, SinkReceipt, SummarySink } from '../sinks/contract.js';
 import { assertBackupId, isValidBackupId } from '../summary/backup-id.js';
@@ -86,6 +87,16 @@ function joinKey(...parts: string[]): string {
     .flatMap((p) => p.split('/'))
     .filter((p) => p !== '')
     .join('/');
+}
+
+/** One object of a listing. */
+export interface S3ObjectEntry {
+  /** The whole key. */
+  readonly key: string;
+  /** Bytes. */
+  readonly size: number;
+  /** LastModified. */
+  readonly modifiedAt: Date;
 }
 
 /**
@@ -208,9 +219,9 @@ export class S3SummaryStore implements SummarySink, LabelStore {
    * Every object under the prefix with its size and modification time (the same single paginated
    * listing as {@link S3SummaryStore.listKeys}). Used by the WAL archive's `listFiles`.
    */
-  async listObjects(options: CallOptions = {}): Promise<{ key: string; size: number; modifiedAt: Date }[]> {
+  async listObjects(options: CallOptions = {}): Promise<S3ObjectEntry[]> {
     const base = this.#prefix ? `${this.#prefix}/` : '';
-    const objects: { key: string; size: number; modifiedAt: Date }[] = [];
+    const objects: S3ObjectEntry[] = [];
     let token: string | undefined;
     do {
       const page: ListObjectsV2CommandOutput = await this.#send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: base, ContinuationToken: token, MaxKeys: 1000 }), options);
@@ -407,7 +418,7 @@ export class S3WalArchive {
   }
 
   /** The files directly under the prefix with size and LastModified (one paginated listing). */
-  async listFiles(options: CallOptions = {}): Promise<{ name: string; size: number; modifiedAt: Date }[]> {
+  async listFiles(options: CallOptions = {}): Promise<WalArchiveFile[]> {
     const skip = this.#prefix ? this.#prefix.length + 1 : 0;
     return (await this.#store.listObjects(options))
       .map((o) => ({ name: o.key.slice(skip), size: o.size, modifiedAt: o.modifiedAt }))
