@@ -10,7 +10,7 @@ import type { BackupSummary } from '../summary/summary.js';
 import type { HolderStatus } from './holder.js';
 import { liveLockHolder, readLock } from './lock.js';
 import { isRunning } from './process.js';
-import { NoHolderError, responseError, sendRequest, type HolderRequest, type HolderResponse, type ProgressUpdate } from './protocol.js';
+import { isHangUp, NoHolderError, responseError, sendRequest, type HolderRequest, type HolderResponse, type ProgressUpdate } from './protocol.js';
 import { holderRunning, isActiveState, listRecords, readRecord, removeQuietly, writeRecord, type BackupRecord } from './record.js';
 import { agentPaths, checkRuntimeDir, type AgentPaths } from './runtime-dir.js';
 
@@ -149,7 +149,7 @@ async function ask(paths: AgentPaths, request: HolderRequest, timeoutMs?: number
     return await sendRequest(paths.socket, request, { ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(onProgress ? { onProgress } : {}) });
   } catch (error) {
     if (error instanceof NoHolderError) return undefined;
-    if (isBackupError(error, 'HOLDER_FAILED') && error.details.socket !== undefined && timeoutMs === undefined) return undefined;
+    if (isHangUp(error) && timeoutMs === undefined) return undefined;
     throw error;
   }
 }

@@ -1,5 +1,5 @@
 import { createConnection } from 'node:net';
-import { BackupError, type BackupErrorJson } from '../errors.js';
+import { BackupError, isBackupError, type BackupErrorJson } from '../errors.js';
 
 /**
  * Version of the holder's control protocol: JSON lines over the `<id>.sock` Unix socket. A client
@@ -94,12 +94,27 @@ export function sendRequest(socketPath: string, request: HolderRequest, options:
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') done(() => reject(new NoHolderError(error.code!)));
+      // A holder that ends while we write (abort won a race with post) resets the connection.
+      else if (error.code === 'ECONNRESET' || error.code === 'EPIPE') done(() => reject(hangUp(socketPath, error)));
       else done(() => reject(new BackupError('HOLDER_FAILED', `Could not talk to the holder on ${socketPath}: ${error.message}`, { cause: error })));
     });
-    socket.on('close', () =>
-      done(() => reject(new BackupError('HOLDER_FAILED', 'The holder closed the connection without answering (did it die? see its log).', { details: { socket: socketPath } }))),
-    );
+    socket.on('close', () => done(() => reject(hangUp(socketPath))));
   });
+}
+
+function hangUp(socketPath: string, cause?: Error): BackupError {
+  return new BackupError('HOLDER_FAILED', 'The holder closed the connection without answering (did it die? see its log).', {
+    details: { socket: socketPath, hungUp: true },
+    ...(cause ? { cause } : {}),
+  });
+}
+
+/**
+ * Whether {@link sendRequest} failed because the holder hung up without answering: it may have
+ * just ended, so the caller should read the backup's record rather than report a failure.
+ */
+export function isHangUp(error: unknown): boolean {
+  return isBackupError(error, 'HOLDER_FAILED') && error.details.hungUp === true;
 }
 
 /** Turns an error answer back into a BackupError. */
