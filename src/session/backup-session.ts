@@ -1,37 +1,37 @@
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import type pg from 'pg';
 import { BackupError, isBackupError } from '../errors.js';
-import { readArchiveProgress } from '../postgres/archive-status.js';
+import { waitForArchived } from '../postgres/archive-wait.js';
 import { connect } from '../postgres/connect.js';
-import { dialectFor, sessionSettings } from '../postgres/dialect.js';
+import {
+  applySessionSettings,
+  checkpointTimeline,
+  closeClient,
+  ping,
+  readStandbyControl,
+  readWalSegments,
+  refusalError,
+  releaseWal,
+  reserveWal,
+  startBackupCall,
+  stopBackupCall,
+  type StandbyControl,
+  type StopOutput,
+} from '../postgres/held-backup.js';
 import { preflight, readServerInfo, type ServerInfo } from '../postgres/server-info.js';
-import type { CallOptions, SinkReceipt, SummarySink } from '../sinks/contract.js';
-import { writeWithRetry } from '../sinks/write-with-retry.js';
-import { FilesystemSummaryStore } from '../stores/filesystem.js';
-import { parseBackupLabel } from '../summary/backup-label.js';
+import type { CallOptions, SinkReceipt } from '../sinks/contract.js';
+import { summaryNotSaved } from '../sinks/failure.js';
+import { writeToSinks } from '../sinks/fan-out.js';
+import { Spool } from '../spool/spool.js';
+import { buildSummary, withAttachments } from '../summary/build.js';
 import type { BackupSummary, SummaryAttachment } from '../summary/summary.js';
-import { neededWalFiles } from '../restore/verify-wal.js';
-import { compareLsn } from '../summary/lsn.js';
-import { stopWalFileName, walFileName } from '../summary/wal-file.js';
-import { abortReason, sleep, throwIfAborted } from '../util/abort.js';
-import { mkdirPrivate, writeFileDurable } from '../util/durable-fs.js';
+import { neededWalFiles } from '../summary/wal-range.js';
+import { walFileName } from '../summary/wal-file.js';
+import { abortReason, throwIfAborted } from '../util/abort.js';
 import { TOOL } from '../version.js';
+import { guardListeners } from './guarded-emitter.js';
 import type { BackupSessionEvents, SessionState, StartResult, StopResult } from './events.js';
 import { resolveOptions, type BackupSessionOptions, type ResolvedOptions } from './options.js';
-
-/**
- * The archive wait polls quickly at first (the archiver usually needs milliseconds), at most every
- * 100 ms for the first 3 s (an archive_command that takes a second is noticed within 100 ms of
- * storing the segment; at 50 ms doubling to 1 s the gap was up to 800 ms: bench row 7), then
- * doubling to every second: 50 concurrent backups polling every 100 ms for 30 s made test/load's
- * concurrent run a third slower on 2 cores (95 s against 70 s; 77 s with 3 s).
- */
-const ARCHIVE_POLL_FIRST_MS = 25;
-const ARCHIVE_POLL_FAST_MAX_MS = 100;
-const ARCHIVE_POLL_FAST_FOR_MS = 3_000;
-const ARCHIVE_POLL_MAX_MS = 1000;
 
 /** How often `waiting-for-checkpoint` is emitted. */
 const CHECKPOINT_PROGRESS_MS = 1000;
@@ -65,6 +65,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   #heartbeat: NodeJS.Timeout | undefined;
   #heartbeatInFlight: Promise<void> | undefined;
   #maxHoldTimer: NodeJS.Timeout | undefined;
+  readonly #spoolStore: Spool;
   #spoolPath: string | undefined;
   #slotName: string | undefined;
   /** Set when stop could not read pg_control or the WAL into the summary: stop() fails after saving it. */
@@ -80,6 +81,9 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   constructor(options: BackupSessionOptions) {
     super();
     this.#options = resolveOptions(options);
+    this.#spoolStore = new Spool({ directory: this.#options.spoolDirectory });
+    // Each listener's fault is its own: one that throws neither breaks the session nor skips the others.
+    guardListeners(this, (event, error) => this.#log('error', `a listener of "${event}" threw: ${(error as Error)?.message ?? String(error)}`));
   }
 
   /** The backup ID (= label). */
@@ -146,27 +150,16 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       this.#server = server;
       this.#log('debug', `connected to PostgreSQL ${server.serverVersion}`, { ...server });
       preflight(server, { requireArchiving: this.#options.requireArchiving, includeWal: this.#options.includeWal });
-      const settings = sessionSettings(server.serverVersion);
-      await client.query('SELECT set_config(name, value, false) FROM unnest($1::text[], $2::text[]) AS s(name, value)', [
-        Object.keys(settings),
-        Object.values(settings),
-      ]);
+      await applySessionSettings(client, server.serverVersion);
       throwIfAborted(signal);
-      if (this.#options.includeWal) {
-        // Reserved before start, so no WAL the backup needs can be removed; temporary, so it
-        // disappears with this session whatever happens.
-        this.#slotName = `pgsb_${randomBytes(8).toString('hex')}`;
-        await client.query('SELECT pg_create_physical_replication_slot($1, true, true)', [this.#slotName]);
-      }
-      const dialect = dialectFor(server.serverVersion);
+      // Reserved before start, so no WAL the backup needs can be removed before stop reads it.
+      if (this.#options.includeWal) this.#slotName = await reserveWal(client);
       const checkpointBegan = Date.now();
       const ticker = setInterval(() => this.#emit('waiting-for-checkpoint', { elapsedMs: Date.now() - checkpointBegan, fast: this.#options.fast }), CHECKPOINT_PROGRESS_MS);
       ticker.unref();
-      this.#log('debug', `calling ${dialect.startSql} (fast: ${this.#options.fast})`);
-      const started = await this.#serverCall(() => client.query<{ lsn: string }>(dialect.startSql, [this.id, this.#options.fast]), 'start').finally(() => clearInterval(ticker));
-      const startLsn = started.rows[0]?.lsn;
-      if (startLsn === undefined) throw new BackupError('SERVER_ERROR', 'The backup start function returned no LSN.');
-      const timeline = await this.#checkpointTimeline(client);
+      this.#log('debug', `starting the backup (fast: ${this.#options.fast})`);
+      const startLsn = await this.#serverCall(() => startBackupCall(client, server.serverVersion, this.id, this.#options.fast), 'start').finally(() => clearInterval(ticker));
+      const timeline = await checkpointTimeline(client);
       this.#start = Object.freeze({
         id: this.id,
         startLsn,
@@ -207,18 +200,11 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     const client = this.#client!;
     const server = this.#server!;
     let summary: BackupSummary;
-    let stopped: { lsn: string; labelfile: string; spcmapfile: string | null } | undefined;
+    let stopped: StopOutput | undefined;
     try {
       await this.#heartbeatInFlight;
       if (this.#state !== 'stopping') throw this.#notRunningError();
-      const dialect = dialectFor(server.serverVersion);
-      // Never let the server wait for archiving: a cancel during that wait loses the label.
-      const result = await this.#serverCall(
-        () => client.query<{ lsn: string; labelfile: string; spcmapfile: string | null }>(dialect.stopSql, [false]),
-        'stop',
-      );
-      const row = result.rows[0];
-      if (row === undefined) throw new BackupError('SERVER_ERROR', 'The backup stop function returned no row.');
+      const row = await this.#serverCall(() => stopBackupCall(client, server.serverVersion), 'stop');
       stopped = row;
       this.#serverStopped = true;
       // The backup is complete on the server: losing the connection now must not invalidate it.
@@ -272,11 +258,10 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   }
 
   /** Writes stop's raw output beside the spool, so a summary that could not be built is not lost. */
-  async #keepRawStopOutput(raw: { lsn: string; labelfile: string; spcmapfile: string | null }, failure: BackupError): Promise<BackupError> {
-    const path = join(this.#options.spoolDirectory, `.raw-stop-${this.id}-${Date.now()}.json`);
+  async #keepRawStopOutput(raw: StopOutput, failure: BackupError): Promise<BackupError> {
+    let path: string;
     try {
-      await mkdirPrivate(this.#options.spoolDirectory);
-      await writeFileDurable(path, `${JSON.stringify({ id: this.id, stopLsn: raw.lsn, labelFile: raw.labelfile, tablespaceMap: raw.spcmapfile ?? '' }, null, 2)}\n`);
+      path = await this.#spoolStore.keepRawStopOutput({ id: this.id, stopLsn: raw.lsn, labelFile: raw.labelfile, tablespaceMap: raw.spcmapfile ?? '' });
     } catch (error) {
       this.#warn(`Could not keep stop's raw output either: ${(error as Error).message}. backup_label was:\n${raw.labelfile}`);
       return failure;
@@ -313,28 +298,13 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     await this.abort('session disposed before stop');
   }
 
-  async #checkpointTimeline(client: pg.Client): Promise<number> {
-    // The backup's checkpoint (or restartpoint on a standby) is the latest one in pg_control.
-    const { rows } = await client.query<{ timeline_id: number }>('SELECT timeline_id FROM pg_control_checkpoint()');
-    const timeline = rows[0]?.timeline_id;
-    if (timeline === undefined) throw new BackupError('SERVER_ERROR', 'pg_control_checkpoint() returned no timeline.');
-    return timeline;
-  }
-
   async #summarize(client: pg.Client, stopLsn: string, labelFile: string, tablespaceMap: string): Promise<BackupSummary> {
     const server = this.#server!;
-    const label = parseBackupLabel(labelFile);
-    if (label.label !== this.id) {
-      throw new BackupError('SERVER_ERROR', `The server returned a backup_label for "${label.label}", not for ${this.id}.`);
-    }
-    const timeline = label.startTimeline ?? Number.parseInt(label.startWalFile.slice(0, 8), 16);
-    let stopTimeline = timeline;
-    let walEnd = stopLsn;
     const attachments: SummaryAttachment[] = [];
     // Anything read after the server stopped the backup may fail: the label must survive that.
-    const attach = async (what: string, read: () => Promise<void>): Promise<void> => {
+    const attach = async <T>(what: string, read: () => Promise<T>): Promise<T | undefined> => {
       try {
-        await read();
+        return await read();
       } catch (error) {
         this.#attachmentFailure ??= new BackupError(
           'SERVER_ERROR',
@@ -342,107 +312,63 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
           { cause: error, details: { id: this.id } },
         );
         this.#warn(this.#attachmentFailure.message);
+        return undefined;
       }
     };
+    let standby: StandbyControl | undefined;
     if (server.inRecovery) {
-      // The restored cluster takes its end point from pg_control's minRecoveryPoint: ship the
-      // pg_control of this moment, and make sure the WAL range covers where it points.
-      await attach("the standby's pg_control", async () => {
-        const { rows } = await client.query<{ body: Buffer; tli: number; lsn: string }>(
-          "SELECT pg_read_binary_file('global/pg_control') AS body, min_recovery_end_timeline AS tli, min_recovery_end_lsn::text AS lsn FROM pg_control_recovery()",
-        );
-        const row = rows[0]!;
-        attachments.push({ name: 'global/pg_control', body: row.body });
-        stopTimeline = row.tli || timeline;
-        if (compareLsn(row.lsn, walEnd) > 0) walEnd = row.lsn;
-      });
+      standby = await attach("the standby's pg_control", () => readStandbyControl(client));
+      if (standby !== undefined) attachments.push({ name: 'global/pg_control', body: standby.body });
     }
-    const summary: BackupSummary = {
+    const summary = buildSummary({
       id: this.id,
       labelFile,
       tablespaceMap,
-      startLsn: label.startLsn,
       stopLsn,
-      startWalFile: label.startWalFile,
-      stopWalFile: stopWalFileName(stopTimeline, walEnd, server.walSegmentSize),
-      timeline,
       walSegmentSize: server.walSegmentSize,
       serverVersion: server.serverVersion,
       systemIdentifier: server.systemIdentifier,
-      backupFrom: label.backupFrom,
       startedAt: this.#start!.startedAt,
       stoppedAt: new Date().toISOString(),
       tool: TOOL,
-    };
-    if (this.#options.includeWal) await attach('its WAL', async () => void attachments.push(...(await this.#readWal(client, summary))));
-    return Object.freeze(attachments.length ? { ...summary, attachments: Object.freeze(attachments) } : summary);
-  }
-
-  /** The backup's WAL, read over SQL while the temporary slot still holds it. */
-  async #readWal(client: pg.Client, summary: BackupSummary): Promise<SummaryAttachment[]> {
-    const files: SummaryAttachment[] = [];
-    for (const name of neededWalFiles(summary)) {
-      const { rows } = await client.query<{ body: Buffer }>('SELECT pg_read_binary_file($1) AS body', [`pg_wal/${name}`]);
-      files.push({ name: `pg_wal/${name}`, body: rows[0]!.body });
+      recoveryEnd: standby,
+    });
+    if (this.#options.includeWal) {
+      const wal = await attach('its WAL', () => readWalSegments(client, neededWalFiles(summary)));
+      if (wal !== undefined) {
+        attachments.push(...wal);
+        this.#log('info', `included ${wal.length} WAL files in the summary of backup ${this.id}`);
+      }
+      await releaseWal(client, this.#slotName!);
     }
-    await client.query('SELECT pg_drop_replication_slot($1)', [this.#slotName]).catch(() => undefined);
-    this.#log('info', `included ${files.length} WAL files in the summary of backup ${this.id}`);
-    return files;
+    return withAttachments(summary, attachments);
   }
 
   async #spool(summary: BackupSummary): Promise<void> {
-    const spool = new FilesystemSummaryStore({ directory: this.#options.spoolDirectory });
     try {
-      await spool.write(summary);
-      this.#spoolPath = join(this.#options.spoolDirectory, summary.id);
+      this.#spoolPath = await this.#spoolStore.put(summary);
       this.#emit('spooled', { path: this.#spoolPath });
     } catch (error) {
       // The summary is still in memory: the sinks may yet save it, so carry on, loudly.
-      this.#warn(`Could not persist the summary to the spool ${this.#options.spoolDirectory}: ${(error as Error).message}`);
+      this.#warn(`Could not persist the summary to the spool ${this.#spoolStore.directory}: ${(error as Error).message}`);
     }
   }
 
   async #writeSinks(summary: BackupSummary, signal: AbortSignal | undefined): Promise<SinkReceipt[]> {
-    const results = await Promise.allSettled(this.#options.sinks.map((sink) => this.#writeSink(sink, summary, signal)));
-    const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ sink: this.#options.sinks[i]!.name, error: r.reason as Error }] : []));
-    if (failures.length > 0) {
-      const failed = failures.map((f) => `${f.sink} (${f.error.message})`).join(', ');
-      if (this.#spoolPath !== undefined) {
-        throw new BackupError(
-          'SINK_FAILED',
-          `The summary of backup ${this.id} was not saved to ${failed}. It is kept in the local spool at ${this.#spoolPath}; deliver it (run post again, or pg-split-backup resend) before relying on this backup.`,
-          { cause: failures[0]!.error, details: { id: this.id, spoolPath: this.#spoolPath, failedSinks: failures.map((f) => f.sink) } },
-        );
-      }
-      // Last resort (disk full?): the error itself carries what the backup cannot restore without.
-      throw new BackupError(
-        'SINK_FAILED',
-        `The summary of backup ${this.id} was not saved to ${failed}, and the spool could not hold it either. ` +
-          `Save this backup_label${summary.tablespaceMap === '' ? '' : ' and tablespace_map'} by hand, or the backup cannot be restored:\n` +
-          `--- backup_label\n${summary.labelFile}${summary.tablespaceMap === '' ? '' : `--- tablespace_map\n${summary.tablespaceMap}`}`,
-        {
-          cause: failures[0]!.error,
-          details: { id: this.id, failedSinks: failures.map((f) => f.sink), labelFile: summary.labelFile, tablespaceMap: summary.tablespaceMap },
-        },
-      );
-    }
+    const { receipts, failures } = await writeToSinks(summary, this.#options.sinks, {
+      retries: this.#options.sinkRetries,
+      ...(signal ? { signal } : {}),
+      onRetry: ({ sink, attempt, retriesLeft, error }) => this.#emit('sink-retry', { sink, attempt, retriesLeft, error }),
+      onWritten: (sink, receipt) => this.#emit('sink-written', { sink, receipt }),
+    });
+    if (failures.length > 0) throw summaryNotSaved(summary, failures, this.#spoolPath);
     if (this.#spoolPath !== undefined) {
-      await new FilesystemSummaryStore({ directory: this.#options.spoolDirectory }).delete(summary.id).catch((error: Error) => {
+      await this.#spoolStore.remove(summary.id).catch((error: Error) => {
         this.#warn(`Could not remove the delivered summary from the spool: ${error.message}`);
       });
       this.#spoolPath = undefined;
     }
-    return results.map((r) => (r as PromiseFulfilledResult<SinkReceipt>).value);
-  }
-
-  async #writeSink(sink: SummarySink, summary: BackupSummary, signal: AbortSignal | undefined): Promise<SinkReceipt> {
-    const receipt = await writeWithRetry(sink, summary, {
-      retries: this.#options.sinkRetries,
-      ...(signal ? { signal } : {}),
-      onFailedAttempt: ({ error, attempt, retriesLeft }) => this.#emit('sink-retry', { sink: sink.name, attempt, retriesLeft, error }),
-    });
-    this.#emit('sink-written', { sink: sink.name, receipt });
-    return receipt;
+    return receipts as SinkReceipt[];
   }
 
   async #waitForArchive(client: pg.Client, summary: BackupSummary, signal: AbortSignal | undefined): Promise<void> {
@@ -458,31 +384,14 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       this.#warn(`WAL archiving is off: ensure the WAL through ${summary.stopWalFile} reaches the restore by other means.`);
       return;
     }
-    const exact = server.canStatFile;
-    const began = Date.now();
-    let pollMs = ARCHIVE_POLL_FIRST_MS;
-    for (;;) {
-      const progress = await readArchiveProgress(client, summary.stopWalFile, exact);
-      if (progress.archived) return;
-      const elapsedMs = Date.now() - began;
-      this.#emit('waiting-for-archive', {
-        walFile: summary.stopWalFile,
-        elapsedMs,
-        lastArchivedWal: progress.lastArchivedWal,
-        lastFailedWal: progress.lastFailedWal,
-      });
-      if (elapsedMs >= this.#options.archiveTimeout) {
-        throw new BackupError(
-          'ARCHIVE_TIMEOUT',
-          `The summary of backup ${this.id} is saved, but WAL file ${summary.stopWalFile} was not archived within ` +
-            `${Math.round(this.#options.archiveTimeout / 1000)} s (last archived: ${progress.lastArchivedWal ?? 'none'}, ` +
-            `last failed: ${progress.lastFailedWal ?? 'none'}). The backup cannot be restored until it is: check archive_command.`,
-          { details: { id: this.id, walFile: summary.stopWalFile, ...progress } },
-        );
-      }
-      await sleep(Math.min(pollMs, this.#options.archiveTimeout - elapsedMs + 1), signal);
-      pollMs = Math.min(pollMs * 2, elapsedMs < ARCHIVE_POLL_FAST_FOR_MS ? ARCHIVE_POLL_FAST_MAX_MS : ARCHIVE_POLL_MAX_MS);
-    }
+    await waitForArchived(client, {
+      id: this.id,
+      walFile: summary.stopWalFile,
+      exact: server.canStatFile,
+      timeoutMs: this.#options.archiveTimeout,
+      signal,
+      onWaiting: ({ elapsedMs, lastArchivedWal, lastFailedWal }) => this.#emit('waiting-for-archive', { walFile: summary.stopWalFile, elapsedMs, lastArchivedWal, lastFailedWal }),
+    });
   }
 
   #armTimers(): void {
@@ -512,7 +421,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     const began = performance.now();
     try {
       // A reply slower than one interval means the path is dead (a silent drop shows no error).
-      await client.query({ text: 'SELECT 1', query_timeout: this.#options.heartbeatInterval } as pg.QueryConfig);
+      await ping(client, this.#options.heartbeatInterval);
       if (this.#state === 'running') {
         const latencyMs = Math.round(performance.now() - began);
         this.#log('debug', `heartbeat answered in ${latencyMs} ms`);
@@ -549,18 +458,12 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     try {
       return await call();
     } catch (error) {
-      if (isBackupError(error)) throw error;
-      const sqlState = (error as { code?: string }).code;
-      if (sqlState === '42501') {
-        throw new BackupError('PRIVILEGE', `The server refused to ${what} the backup: ${(error as Error).message}`, { cause: error });
-      }
-      if (sqlState === '55000' && /WAL level/i.test((error as Error).message)) {
-        throw new BackupError('SERVER_SETTING', `The server refused to ${what} the backup: ${(error as Error).message}`, { cause: error });
-      }
+      const refusal = refusalError(error, what);
+      if (refusal !== undefined) throw refusal;
       if (this.#state !== 'starting' && this.#state !== 'stopping') throw this.#notRunningError(error);
       throw new BackupError('SERVER_ERROR', `The server failed to ${what} backup ${this.id}: ${(error as Error).message}`, {
         cause: error,
-        details: { sqlState },
+        details: { sqlState: (error as { code?: string }).code },
       });
     }
   }
@@ -571,9 +474,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     this.#options.signal?.removeEventListener('abort', this.#onExternalAbort);
     if (client === undefined) return;
     this.#detachLossHandlers(client);
-    await Promise.race([client.end().catch(() => undefined), sleep(2000)]);
-    // A dead network path can keep end() pending: make sure the socket is gone.
-    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    await closeClient(client, 2000);
   }
 
   #detachLossHandlers(client: pg.Client): void {
@@ -617,13 +518,8 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     }
   }
 
-  // A listener that throws must not break the session.
   #emit<E extends keyof BackupSessionEvents>(event: E, payload: Parameters<BackupSessionEvents[E]>[0]): void {
-    try {
-      (this.emit as (e: E, p: unknown) => boolean)(event, payload);
-    } catch (error) {
-      this.#log('error', `a listener of "${String(event)}" threw: ${(error as Error).message}`);
-    }
+    (this.emit as (e: E, p: unknown) => boolean)(event, payload);
   }
 }
 
