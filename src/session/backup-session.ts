@@ -1,35 +1,28 @@
 import { EventEmitter } from 'eventemitter3';
 import type pg from 'pg';
-import { BackupError, isBackupError } from '../errors.js';
-import { waitForArchived } from '../postgres/archive-wait.js';
+import { BackupError } from '../errors.js';
 import { connect } from '../postgres/connect.js';
 import {
   applySessionSettings,
   checkpointTimeline,
   closeClient,
-  ping,
-  readStandbyControl,
-  readWalSegments,
   refusalError,
-  releaseWal,
   reserveWal,
   startBackupCall,
   stopBackupCall,
-  type StandbyControl,
   type StopOutput,
 } from '../postgres/held-backup.js';
 import { preflight, readServerInfo, type ServerInfo } from '../postgres/server-info.js';
-import type { CallOptions, SinkReceipt } from '../sinks/contract.js';
-import { summaryNotSaved } from '../sinks/failure.js';
-import { writeToSinks } from '../sinks/fan-out.js';
+import type { CallOptions } from '../sinks/contract.js';
 import { Spool } from '../spool/spool.js';
-import { buildSummary, withAttachments } from '../summary/build.js';
-import type { BackupSummary, SummaryAttachment } from '../summary/summary.js';
-import { neededWalFiles } from '../summary/wal-range.js';
+import type { BackupSummary } from '../summary/summary.js';
 import { walFileName } from '../summary/wal-file.js';
-import { abortReason, throwIfAborted } from '../util/abort.js';
-import { TOOL } from '../version.js';
+import { throwIfAborted } from '../util/abort.js';
+import { collectSummary } from './collect-summary.js';
+import { toBackupError } from './failures.js';
+import { saveSummary } from './save-summary.js';
 import { guardListeners } from './guarded-emitter.js';
+import { Keepalive } from './keepalive.js';
 import type { BackupSessionEvents, SessionState, StartResult, StopResult } from './events.js';
 import { resolveOptions, type BackupSessionOptions, type ResolvedOptions } from './options.js';
 
@@ -62,9 +55,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   #server: ServerInfo | undefined;
   #start: StartResult | undefined;
   #failure: BackupError | undefined;
-  #heartbeat: NodeJS.Timeout | undefined;
-  #heartbeatInFlight: Promise<void> | undefined;
-  #maxHoldTimer: NodeJS.Timeout | undefined;
+  #keepalive: Keepalive | undefined;
   readonly #spoolStore: Spool;
   #spoolPath: string | undefined;
   #slotName: string | undefined;
@@ -172,7 +163,14 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       });
       if (this.#state !== 'starting') throw this.#notRunningError();
       this.#setState('running');
-      this.#armTimers();
+      this.#keepalive = new Keepalive(client, this.#options.heartbeatInterval, this.#options.maxHold, {
+        onBeat: (latencyMs) => {
+          this.#log('debug', `heartbeat answered in ${latencyMs} ms`);
+          this.#emit('heartbeat', { at: new Date().toISOString(), latencyMs });
+        },
+        onLost: (reason, cause) => this.#lose(reason, cause),
+      });
+      this.#keepalive.arm();
       this.#log('info', `backup ${this.id} started at ${startLsn}`, { ...this.#start });
       this.#emit('started', this.#start);
       return this.#start;
@@ -195,21 +193,34 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     if (this.#state === 'failed' || this.#state === 'aborted') throw this.#notRunningError();
     this.#expectState('stop', ['running']);
     this.#setState('stopping');
-    this.#disarmTimers();
+    this.#keepalive?.disarm();
     const { signal } = options;
     const client = this.#client!;
     const server = this.#server!;
     let summary: BackupSummary;
     let stopped: StopOutput | undefined;
     try {
-      await this.#heartbeatInFlight;
+      await this.#keepalive?.inFlight;
       if (this.#state !== 'stopping') throw this.#notRunningError();
       const row = await this.#serverCall(() => stopBackupCall(client, server.serverVersion), 'stop');
       stopped = row;
       this.#serverStopped = true;
       // The backup is complete on the server: losing the connection now must not invalidate it.
       this.#detachLossHandlers(client);
-      summary = await this.#summarize(client, row.lsn, row.labelfile, row.spcmapfile ?? '');
+      const collected = await collectSummary(client, {
+        id: this.id,
+        server,
+        startedAt: this.#start!.startedAt,
+        stopLsn: row.lsn,
+        labelFile: row.labelfile,
+        tablespaceMap: row.spcmapfile ?? '',
+        walSlot: this.#slotName,
+      });
+      summary = collected.summary;
+      if (collected.problem) {
+        this.#attachmentFailure = collected.problem;
+        this.#warn(collected.problem.message);
+      } else if (this.#slotName !== undefined) this.#log('info', `included the WAL in the summary of backup ${this.id}`);
     } catch (error) {
       let failure = this.#state === 'stopping' ? toBackupError(error) : this.#notRunningError(error);
       // The server has ended the backup but no summary could be made: keep what it returned.
@@ -219,30 +230,17 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       throw failure;
     }
     try {
-      await this.#spool(summary);
-      let sinkFailure: BackupError | undefined;
-      const receipts = await this.#writeSinks(summary, signal).catch((error: unknown) => {
-        if (!isBackupError(error, 'SINK_FAILED')) throw error;
-        sinkFailure = error;
-        return [];
+      const receipts = await saveSummary(summary, {
+        spool: this.#spoolStore,
+        sinks: this.#options.sinks,
+        sinkRetries: this.#options.sinkRetries,
+        signal,
+        emit: (event, payload) => this.#emit(event, payload),
+        warn: (message) => this.#warn(message),
+        onSpoolPath: (path) => (this.#spoolPath = path),
+        archive: this.#options.waitForArchive ? { client, server, timeoutMs: this.#options.archiveTimeout } : undefined,
+        problem: this.#attachmentFailure,
       });
-      if (this.#attachmentFailure) throw this.#attachmentFailure;
-      if (this.#options.waitForArchive) {
-        const archived = this.#waitForArchive(client, summary, signal).catch((error: unknown) => {
-          if (isBackupError(error)) throw error;
-          throw new BackupError('SERVER_ERROR', `The summary of backup ${this.id} is saved, but checking that its WAL was archived failed: ${(error as Error).message}. Check that ${summary.stopWalFile} reaches the archive.`, {
-            cause: error,
-            details: { id: this.id, walFile: summary.stopWalFile },
-          });
-        });
-        // Even when a sink failed: whoever delivers the spooled summary later needs to know.
-        if (sinkFailure === undefined) await archived;
-        else sinkFailure = await archived.then(
-          () => withDetails(sinkFailure!, { walArchived: true }),
-          (error: unknown) => withDetails(sinkFailure!, { walArchived: false, archiveError: toBackupError(error).toJSON() }),
-        );
-      }
-      if (sinkFailure !== undefined) throw sinkFailure;
       const outcome: StopResult = Object.freeze({ summary, receipts: Object.freeze(receipts) });
       this.#setState('stopped');
       this.#log('info', `backup ${this.id} stopped at ${summary.stopLsn}`, { stopWalFile: summary.stopWalFile });
@@ -280,7 +278,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   async abort(reason = 'aborted by request'): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'aborted' || this.#serverStopped) return;
     const wasFailed = this.#state === 'failed';
-    this.#disarmTimers();
+    this.#keepalive?.disarm();
     if (!wasFailed) {
       this.#failure = new BackupError('BACKUP_ABORTED', `Backup ${this.id} was aborted: ${reason}.`, { details: { id: this.id, reason } });
       this.#setState('aborted');
@@ -298,140 +296,6 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     await this.abort('session disposed before stop');
   }
 
-  async #summarize(client: pg.Client, stopLsn: string, labelFile: string, tablespaceMap: string): Promise<BackupSummary> {
-    const server = this.#server!;
-    const attachments: SummaryAttachment[] = [];
-    // Anything read after the server stopped the backup may fail: the label must survive that.
-    const attach = async <T>(what: string, read: () => Promise<T>): Promise<T | undefined> => {
-      try {
-        return await read();
-      } catch (error) {
-        this.#attachmentFailure ??= new BackupError(
-          'SERVER_ERROR',
-          `The summary of backup ${this.id} is saved, but ${what} could not be read into it: ${(error as Error).message}. Do not rely on this backup.`,
-          { cause: error, details: { id: this.id } },
-        );
-        this.#warn(this.#attachmentFailure.message);
-        return undefined;
-      }
-    };
-    let standby: StandbyControl | undefined;
-    if (server.inRecovery) {
-      standby = await attach("the standby's pg_control", () => readStandbyControl(client));
-      if (standby !== undefined) attachments.push({ name: 'global/pg_control', body: standby.body });
-    }
-    const summary = buildSummary({
-      id: this.id,
-      labelFile,
-      tablespaceMap,
-      stopLsn,
-      walSegmentSize: server.walSegmentSize,
-      serverVersion: server.serverVersion,
-      systemIdentifier: server.systemIdentifier,
-      startedAt: this.#start!.startedAt,
-      stoppedAt: new Date().toISOString(),
-      tool: TOOL,
-      recoveryEnd: standby,
-    });
-    if (this.#options.includeWal) {
-      const wal = await attach('its WAL', () => readWalSegments(client, neededWalFiles(summary)));
-      if (wal !== undefined) {
-        attachments.push(...wal);
-        this.#log('info', `included ${wal.length} WAL files in the summary of backup ${this.id}`);
-      }
-      await releaseWal(client, this.#slotName!);
-    }
-    return withAttachments(summary, attachments);
-  }
-
-  async #spool(summary: BackupSummary): Promise<void> {
-    try {
-      this.#spoolPath = await this.#spoolStore.put(summary);
-      this.#emit('spooled', { path: this.#spoolPath });
-    } catch (error) {
-      // The summary is still in memory: the sinks may yet save it, so carry on, loudly.
-      this.#warn(`Could not persist the summary to the spool ${this.#spoolStore.directory}: ${(error as Error).message}`);
-    }
-  }
-
-  async #writeSinks(summary: BackupSummary, signal: AbortSignal | undefined): Promise<SinkReceipt[]> {
-    const { receipts, failures } = await writeToSinks(summary, this.#options.sinks, {
-      retries: this.#options.sinkRetries,
-      ...(signal ? { signal } : {}),
-      onRetry: ({ sink, attempt, retriesLeft, error }) => this.#emit('sink-retry', { sink, attempt, retriesLeft, error }),
-      onWritten: (sink, receipt) => this.#emit('sink-written', { sink, receipt }),
-    });
-    if (failures.length > 0) throw summaryNotSaved(summary, failures, this.#spoolPath);
-    if (this.#spoolPath !== undefined) {
-      await this.#spoolStore.remove(summary.id).catch((error: Error) => {
-        this.#warn(`Could not remove the delivered summary from the spool: ${error.message}`);
-      });
-      this.#spoolPath = undefined;
-    }
-    return receipts as SinkReceipt[];
-  }
-
-  async #waitForArchive(client: pg.Client, summary: BackupSummary, signal: AbortSignal | undefined): Promise<void> {
-    const server = this.#server!;
-    if (server.inRecovery && server.archiveMode !== 'always') {
-      this.#warn(
-        `Backup ${this.id} was taken from a standby without archive_mode=always: its WAL is archived by the primary, ` +
-          `which this session cannot see. Make sure ${summary.stopWalFile} reaches the archive (run SELECT pg_switch_wal() on the primary).`,
-      );
-      return;
-    }
-    if (server.archiveMode === 'off') {
-      this.#warn(`WAL archiving is off: ensure the WAL through ${summary.stopWalFile} reaches the restore by other means.`);
-      return;
-    }
-    await waitForArchived(client, {
-      id: this.id,
-      walFile: summary.stopWalFile,
-      exact: server.canStatFile,
-      timeoutMs: this.#options.archiveTimeout,
-      signal,
-      onWaiting: ({ elapsedMs, lastArchivedWal, lastFailedWal }) => this.#emit('waiting-for-archive', { walFile: summary.stopWalFile, elapsedMs, lastArchivedWal, lastFailedWal }),
-    });
-  }
-
-  #armTimers(): void {
-    const { heartbeatInterval, maxHold } = this.#options;
-    this.#heartbeat = setInterval(() => {
-      if (this.#heartbeatInFlight === undefined) this.#heartbeatInFlight = this.#beat().finally(() => (this.#heartbeatInFlight = undefined));
-    }, heartbeatInterval);
-    this.#heartbeat.unref();
-    if (maxHold > 0) {
-      this.#maxHoldTimer = setTimeout(() => {
-        this.#lose(`it was held longer than the maximum of ${Math.round(maxHold / 1000)} s (maxHold)`);
-      }, maxHold);
-      this.#maxHoldTimer.unref();
-    }
-  }
-
-  #disarmTimers(): void {
-    clearInterval(this.#heartbeat);
-    clearTimeout(this.#maxHoldTimer);
-    this.#heartbeat = undefined;
-    this.#maxHoldTimer = undefined;
-  }
-
-  async #beat(): Promise<void> {
-    const client = this.#client;
-    if (client === undefined || this.#state !== 'running') return;
-    const began = performance.now();
-    try {
-      // A reply slower than one interval means the path is dead (a silent drop shows no error).
-      await ping(client, this.#options.heartbeatInterval);
-      if (this.#state === 'running') {
-        const latencyMs = Math.round(performance.now() - began);
-        this.#log('debug', `heartbeat answered in ${latencyMs} ms`);
-        this.#emit('heartbeat', { at: new Date().toISOString(), latencyMs });
-      }
-    } catch (error) {
-      this.#lose(`the heartbeat failed: ${(error as Error).message}`, error);
-    }
-  }
-
   /** The held server session is gone or must be given up: the backup is invalid. */
   #lose(reason: string, cause?: unknown): void {
     if (this.#state !== 'running' && this.#state !== 'starting' && this.#state !== 'stopping') return;
@@ -439,7 +303,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       cause,
       details: { id: this.id, reason },
     });
-    this.#disarmTimers();
+    this.#keepalive?.disarm();
     this.#fail(error);
     this.#log('error', error.message);
     this.#emit('lost', { reason, error });
@@ -523,19 +387,3 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   }
 }
 
-/** Any failure as a BackupError; what is not one already is a SERVER_ERROR. */
-function toBackupError(error: unknown): BackupError {
-  if (isBackupError(error)) return error;
-  if (error instanceof Error && error.name === 'AbortError') return abortReasonError(error);
-  return new BackupError('SERVER_ERROR', (error as Error)?.message ?? String(error), { cause: error });
-}
-
-function abortReasonError(error: Error): BackupError {
-  const converted = abortReason({ reason: error } as AbortSignal);
-  return isBackupError(converted) ? converted : new BackupError('ABORTED', converted.message, { cause: error });
-}
-
-/** The same error with more details (BackupError is immutable). */
-function withDetails(error: BackupError, details: Record<string, unknown>): BackupError {
-  return new BackupError(error.code, error.message, { cause: error.cause, details: { ...error.details, ...details } });
-}
