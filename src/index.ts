@@ -49,8 +49,8 @@ export { isWalCompressionAvailable, WAL_COMPRESSIONS } from './restore/wal-compr
 export type { WalCompression } from './restore/wal-compression.js';
 export { openStore, parseStoreUrl } from './stores/store-url.js';
 export type { StoreUrl } from './stores/store-url.js';
-export { copyExclusionList, copyExclusions, EXCLUSION_FORMATS } from './restore/copy-exclusions.js';
-export type { CopyExclusion, CopyExclusionOptions, ExclusionFormat } from './restore/copy-exclusions.js';
+export { copyExclusionList, copyExclusions, EXCLUSION_FORMATS } from './copy/exclusions.js';
+export type { CopyExclusion, CopyExclusionOptions, ExclusionFormat } from './copy/exclusions.js';
 export { drill } from './restore/drill.js';
 export type { DrillOptions, DrillReport } from './restore/drill.js';
 

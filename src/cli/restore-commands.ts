@@ -1,5 +1,5 @@
 import { BackupError } from '../errors.js';
-import { copyExclusions, EXCLUSION_FORMATS, type ExclusionFormat } from '../restore/copy-exclusions.js';
+import { copyExclusions, EXCLUSION_FORMATS, type ExclusionFormat } from '../copy/exclusions.js';
 import { prepareRestore } from '../restore/prepare-restore.js';
 import type { RecoveryTarget, RecoveryTargetAction } from '../restore/recovery-config.js';
 import { assertWalComplete } from '../restore/verify-wal.js';
