@@ -18,6 +18,7 @@ export { MemorySummaryStore } from './stores/memory.js';
 
 export type { AttachmentOverview, BackupSummary, SummaryAttachment, SummaryOverview } from './summary/summary.js';
 export { ATTACHMENT_NAME, SUMMARY_FORMAT_VERSION, summaryOverview } from './summary/summary.js';
+export { TOOL } from './version.js';
 export { assertBackupId, backupIdProblem, isValidBackupId, MAX_BACKUP_ID_LENGTH } from './summary/backup-id.js';
 export { decodeSummary, encodeSummary } from './summary/encoding.js';
 export type { SummaryFile } from './summary/encoding.js';
@@ -45,7 +46,7 @@ export { archiveGet } from './restore/archive-get.js';
 export type { ArchiveGetOptions, ArchiveGetResult } from './restore/archive-get.js';
 export { archiveGetCommand, archivePushCommand, quoteForShell } from './restore/archive-command-line.js';
 export type { ArchiveCommandLineOptions } from './restore/archive-command-line.js';
-export { isWalCompressionAvailable, WAL_COMPRESSIONS } from './restore/wal-compression.js';
+export { assertWalCompression, isWalCompressionAvailable, WAL_COMPRESSIONS } from './restore/wal-compression.js';
 export type { WalCompression } from './restore/wal-compression.js';
 export { openStore, parseStoreUrl } from './stores/store-url.js';
 export type { StoreUrl } from './stores/store-url.js';

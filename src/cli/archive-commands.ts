@@ -1,11 +1,7 @@
 import { archivePushAsync } from '../agent/archive-pusher.js';
 import { parseDuration } from '../agent/duration.js';
 import { archiveGetPrefetched } from '../agent/wal-prefetch.js';
-import { archiveGet } from '../restore/archive-get.js';
-import { parseStoreUrl } from '../stores/store-url.js';
-import { archivePush } from '../restore/archive-push.js';
-import { assertWalCompression } from '../restore/wal-compression.js';
-import { BackupError } from '../errors.js';
+import { archiveGet, archivePush, assertWalCompression, BackupError, parseStoreUrl } from '../index.js';
 import { COMMON_OPTIONS, required, text, type Command } from './command-kit.js';
 
 const ARCHIVE_HELP = `  --archive URL   file:///abs/dir, /abs/dir or s3://bucket/prefix[?endpoint=..&region=..&forcePathStyle=true]

@@ -1,9 +1,8 @@
 import { abortBackup, listRunning, stopBackup } from '../agent/control.js';
-import { summaryOverview } from '../summary/summary.js';
+import { BackupError, summaryOverview } from '../index.js';
 import { formatDuration, parseDuration } from '../agent/duration.js';
 import { DEFAULT_MAX_HOLD_MS, startBackup } from '../agent/launch.js';
 import { resolveRuntimeDir } from '../agent/runtime-dir.js';
-import { BackupError } from '../errors.js';
 import { isAbsolute } from 'node:path';
 import { openStore, resendSpooled } from '../index.js';
 import { COMMON_OPTIONS, lines, optionalId, required, requiredId, strings, text, type Command, type Values } from './command-kit.js';
