@@ -6,7 +6,7 @@ export { BackupSession } from './session/backup-session.js';
 export type { BackupSessionEvents, SessionState, StartResult, StopResult } from './session/events.js';
 export { defaultSpoolDirectory } from './session/options.js';
 export type { BackupSessionOptions, Logger } from './session/options.js';
-export type { ConnectionOptions } from './postgres/connect.js';
+export type { ConnectionConfig, ConnectionOptions } from './postgres/connection-config.js';
 
 export type { CallOptions, LabelStore, SinkReceipt, SummarySink } from './sinks/contract.js';
 export { deliverSpooled } from './sinks/deliver-spooled.js';

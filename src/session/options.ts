@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { BackupError } from '../errors.js';
-import type { ConnectionOptions } from '../postgres/connect.js';
+import type { ConnectionConfig, ConnectionOptions } from '../postgres/connection-config.js';
 import type { SummarySink } from '../sinks/contract.js';
 import { assertBackupId } from '../summary/backup-id.js';
 
@@ -13,7 +13,7 @@ export interface BackupSessionOptions {
   /** The backup ID, also the backup label. 1-200 chars of `[A-Za-z0-9._-]`, not starting with `.` or `-`. */
   readonly id: string;
   /**
-   * A `postgresql://` URI or a `pg` ClientConfig. PG* environment variables and `~/.pgpass`
+   * A `postgresql://` URI or a {@link ConnectionConfig} (a `pg` client configuration works as it is). PG* environment variables and `~/.pgpass`
    * fill in what it leaves out, as in `pg`/psql.
    */
   readonly connection: ConnectionOptions;
