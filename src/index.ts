@@ -51,7 +51,7 @@ export type { StoreUrl } from './stores/store-url.js';
 export { copyExclusionList, copyExclusions, EXCLUSION_FORMATS } from './restore/copy-exclusions.js';
 export type { CopyExclusion, CopyExclusionOptions, ExclusionFormat } from './restore/copy-exclusions.js';
 export { drill } from './restore/drill.js';
-export type { DrillOptions, DrillReport } from './restore/drill.js';
+export type { DrillCheckContext, DrillClient, DrillOptions, DrillProgress, DrillQueryResult, DrillReport } from './restore/drill.js';
 
 export { analyseArchive, checkBackupRange, classifyArchiveFile, parseTimelineHistory, reachableTimelines, recoverableWindow } from './lifecycle/archive-analysis.js';
 export type {
