@@ -55,7 +55,7 @@ export interface ConnectionConfig {
   /** Passed to `pg`; the session turns it off for its own connection. */
   readonly idle_in_transaction_session_timeout?: number | undefined;
   /** A function making the socket (e.g. through a tunnel), as `pg` takes it. */
-  readonly stream?: (() => Duplex) | undefined;
+  readonly stream?: (() => Duplex | undefined) | undefined;
   /** Custom type parsers, as `pg` takes them (`{ getTypeParser }`). Changing the parsing of `text`, `pg_lsn` or `bool` breaks the session. */
   readonly types?: unknown;
   /** `pg`'s query pipelining. */
