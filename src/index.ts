@@ -14,6 +14,7 @@ export type { DeliverSpooledOptions, Delivery } from './sinks/deliver-spooled.js
 export { FilesystemSummaryStore } from './stores/filesystem.js';
 export type { FilesystemSummaryStoreOptions } from './stores/filesystem.js';
 export { MemorySummaryStore } from './stores/memory.js';
+export type { MemorySummaryStoreOptions } from './stores/memory.js';
 
 export type { AttachmentOverview, BackupSummary, SummaryAttachment, SummaryOverview } from './summary/summary.js';
 export { ATTACHMENT_NAME, SUMMARY_FORMAT_VERSION, summaryOverview } from './summary/summary.js';
