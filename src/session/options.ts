@@ -33,18 +33,24 @@ export interface BackupSessionOptions {
    * How long to wait for archiving, in milliseconds, before rejecting with `ARCHIVE_TIMEOUT`.
    * @default 600000 (10 minutes)
    */
+  readonly archiveTimeoutMs?: number;
+  /** @deprecated The same as {@link BackupSessionOptions.archiveTimeoutMs} (milliseconds), under its older name. */
   readonly archiveTimeout?: number;
   /**
-   * Interval of the heartbeat query that notices a lost session, in milliseconds. A heartbeat that
-   * gets no answer within this interval counts as a lost connection.
+   * Interval of the heartbeat query that notices a lost session, in milliseconds (at least 100). A
+   * heartbeat that gets no answer within this interval counts as a lost connection.
    * @default 10000
    */
+  readonly heartbeatIntervalMs?: number;
+  /** @deprecated The same as {@link BackupSessionOptions.heartbeatIntervalMs} (milliseconds), under its older name. */
   readonly heartbeatInterval?: number;
   /**
    * Longest time a backup may be held between start and stop, in milliseconds; past it the
    * session aborts the backup. `0` means no limit.
    * @default 0
    */
+  readonly maxHoldMs?: number;
+  /** @deprecated The same as {@link BackupSessionOptions.maxHoldMs} (milliseconds), under its older name. */
   readonly maxHold?: number;
   /**
    * Make the backup self-contained: a temporary physical replication slot keeps the server from
@@ -81,8 +87,8 @@ export interface BackupSessionOptions {
   readonly logger?: Logger;
 }
 
-/** The options with every default filled in. */
-export interface ResolvedOptions extends Required<Omit<BackupSessionOptions, 'signal' | 'logger'>> {
+/** The options with every default filled in (durations under their older names, in milliseconds). */
+export interface ResolvedOptions extends Required<Omit<BackupSessionOptions, 'signal' | 'logger' | 'archiveTimeoutMs' | 'heartbeatIntervalMs' | 'maxHoldMs'>> {
   readonly signal: AbortSignal | undefined;
   readonly logger: Logger | undefined;
 }
@@ -103,6 +109,19 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
   return value;
 }
 
+/** A duration given under its `...Ms` name or its deprecated older one (both: they must agree), with the name used, for messages. */
+function duration(options: BackupSessionOptions, msName: 'archiveTimeoutMs' | 'heartbeatIntervalMs' | 'maxHoldMs', oldName: 'archiveTimeout' | 'heartbeatInterval' | 'maxHold', fallback: number): { value: number; name: string } {
+  const ms = options[msName];
+  const old = options[oldName];
+  if (ms !== undefined && old !== undefined && ms !== old) {
+    throw new BackupError('INVALID_OPTION', `Options ${msName} and ${oldName} (its deprecated older name) disagree: ${String(ms)} and ${String(old)}; give only ${msName}.`, {
+      details: { option: msName },
+    });
+  }
+  const name = ms !== undefined ? msName : oldName;
+  return { value: nonNegative(name, ms ?? old, fallback), name };
+}
+
 /** Validates and freezes the options. Throws INVALID_ID / INVALID_OPTION; does no I/O. */
 export function resolveOptions(options: BackupSessionOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new BackupError('INVALID_OPTION', 'BackupSession needs an options object.');
@@ -117,9 +136,9 @@ export function resolveOptions(options: BackupSessionOptions): ResolvedOptions {
       details: { option: 'sinks' },
     });
   }
-  const heartbeatInterval = nonNegative('heartbeatInterval', options.heartbeatInterval, 10_000);
-  if (heartbeatInterval < 100) {
-    throw new BackupError('INVALID_OPTION', 'Option heartbeatInterval must be at least 100 ms.', { details: { option: 'heartbeatInterval' } });
+  const heartbeat = duration(options, 'heartbeatIntervalMs', 'heartbeatInterval', 10_000);
+  if (heartbeat.value < 100) {
+    throw new BackupError('INVALID_OPTION', `Option ${heartbeat.name} must be at least 100 ms.`, { details: { option: heartbeat.name } });
   }
   return Object.freeze({
     id: options.id,
@@ -127,9 +146,9 @@ export function resolveOptions(options: BackupSessionOptions): ResolvedOptions {
     sinks: Object.freeze([...options.sinks]),
     fast: options.fast ?? false,
     waitForArchive: options.waitForArchive ?? true,
-    archiveTimeout: nonNegative('archiveTimeout', options.archiveTimeout, 600_000),
-    heartbeatInterval,
-    maxHold: nonNegative('maxHold', options.maxHold, 0),
+    archiveTimeout: duration(options, 'archiveTimeoutMs', 'archiveTimeout', 600_000).value,
+    heartbeatInterval: heartbeat.value,
+    maxHold: duration(options, 'maxHoldMs', 'maxHold', 0).value,
     includeWal: options.includeWal ?? false,
     requireArchiving: options.requireArchiving ?? !(options.includeWal ?? false),
     spoolDirectory: options.spoolDirectory ?? defaultSpoolDirectory(),
