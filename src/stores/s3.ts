@@ -24,9 +24,13 @@ import { throwIfAborted } from '../util/abort.js';
 export interface S3RetryOptions {
   /** @default 5 */
   readonly retries?: number;
-  /** First delay in ms. @default 200 */
+  /** First delay, in milliseconds. @default 200 */
+  readonly minDelayMs?: number;
+  /** Longest delay, in milliseconds. @default 5000 */
+  readonly maxDelayMs?: number;
+  /** @deprecated The same as {@link S3RetryOptions.minDelayMs} (milliseconds), under its older name. */
   readonly minTimeout?: number;
-  /** Longest delay in ms. @default 5000 */
+  /** @deprecated The same as {@link S3RetryOptions.maxDelayMs} (milliseconds), under its older name. */
   readonly maxTimeout?: number;
 }
 
@@ -154,7 +158,7 @@ export class S3SummaryStore implements SummarySink, LabelStore {
   readonly #bucket: string;
   readonly #prefix: string;
   readonly #sse: Pick<PutObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId'>;
-  readonly #retry: Required<S3RetryOptions>;
+  readonly #retry: { readonly retries: number; readonly minTimeout: number; readonly maxTimeout: number };
 
   constructor(options: S3SummaryStoreOptions) {
     if (typeof options?.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(options.bucket)) {
@@ -179,7 +183,8 @@ export class S3SummaryStore implements SummarySink, LabelStore {
       ...(options.serverSideEncryption ? { ServerSideEncryption: options.serverSideEncryption } : {}),
       ...(options.sseKmsKeyId ? { SSEKMSKeyId: options.sseKmsKeyId } : {}),
     };
-    this.#retry = { retries: options.retry?.retries ?? 5, minTimeout: options.retry?.minTimeout ?? 200, maxTimeout: options.retry?.maxTimeout ?? 5000 };
+    const retry = options.retry ?? {};
+    this.#retry = { retries: retry.retries ?? 5, minTimeout: retry.minDelayMs ?? retry.minTimeout ?? 200, maxTimeout: retry.maxDelayMs ?? retry.maxTimeout ?? 5000 };
   }
 
   /** Writes once: the same summary again is a no-op, another one under the same ID is `ALREADY_EXISTS`. */

@@ -7,7 +7,7 @@ import { S3SummaryStore } from '../../src/stores/s3.js';
 import { TestS3Server } from '../harness/s3-server.js';
 import { runStoreConformance, sampleSummary } from '../../src/testing/index.js';
 
-const FAST_RETRY = { retries: 3, minTimeout: 50, maxTimeout: 200 };
+const FAST_RETRY = { retries: 3, minDelayMs: 50, maxDelayMs: 200 };
 
 describe('S3SummaryStore against s3rver', () => {
   let server: TestS3Server;
