@@ -5,7 +5,7 @@ export type { BackupErrorJson, BackupErrorOptions } from './errors.js';
 export { BackupSession } from './session/backup-session.js';
 export type { BackupSessionEvents, SessionState, StartResult, StopResult } from './session/events.js';
 export type { BackupSessionOptions, Logger } from './session/options.js';
-export type { ConnectionOptions } from './postgres/connect.js';
+export type { ConnectionConfig, ConnectionOptions } from './postgres/connection-config.js';
 
 export type { CallOptions, LabelStore, SinkReceipt, SummarySink } from './sinks/contract.js';
 export { deliverSpooled, resendSpooled } from './spool/deliver.js';
@@ -15,6 +15,7 @@ export type { RawStopOutput } from './spool/spool.js';
 export { FilesystemSummaryStore } from './stores/filesystem.js';
 export type { FilesystemSummaryStoreOptions } from './stores/filesystem.js';
 export { MemorySummaryStore } from './stores/memory.js';
+export type { MemorySummaryStoreOptions } from './stores/memory.js';
 
 export type { AttachmentOverview, BackupSummary, SummaryAttachment, SummaryOverview } from './summary/summary.js';
 export { ATTACHMENT_NAME, SUMMARY_FORMAT_VERSION, summaryOverview } from './summary/summary.js';
@@ -53,7 +54,7 @@ export type { StoreUrl } from './stores/store-url.js';
 export { copyExclusionList, copyExclusions, EXCLUSION_FORMATS } from './copy/exclusions.js';
 export type { CopyExclusion, CopyExclusionOptions, ExclusionFormat } from './copy/exclusions.js';
 export { drill } from './restore/drill.js';
-export type { DrillOptions, DrillReport } from './restore/drill.js';
+export type { DrillCheckContext, DrillClient, DrillOptions, DrillProgress, DrillQueryResult, DrillReport } from './restore/drill.js';
 
 export { analyseArchive, checkBackupRange, classifyArchiveFile, parseTimelineHistory, reachableTimelines, recoverableWindow } from './lifecycle/archive-analysis.js';
 export type {
