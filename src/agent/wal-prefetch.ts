@@ -1,15 +1,14 @@
 // archive-get --prefetch: restore_command from a remote archive spends most of its time waiting
 // on the network, one segment at a time. A detached prefetcher keeps the next segments, already
 // decompressed, in a bounded local queue; archive-get takes its segment from there (a rename) when
-// it is queued. The queue is cleared when recovery ends (no recovery.signal, standby.signal or
+// it is queued (which loads neither the archive adapters nor compression: restore_command starts
+// Node once per file, and a hit should cost little more than that). The queue is cleared when recovery ends (no recovery.signal, standby.signal or
 // recovery.conf left in the data directory) or when nobody has asked for a while.
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BackupError } from '../errors.js';
-import { archiveGet, findStoredWal, writeWholeFile, type ArchiveGetResult } from '../restore/archive-get.js';
-import { assertArchivableName } from '../restore/archive-push.js';
-import { openWritableWalArchive } from '../restore/wal-archive.js';
-import { decompressWal } from '../restore/wal-compression.js';
+import type { ArchiveGetResult } from '../restore/archive-get.js';
+import { assertArchivableName, writeWholeFile } from '../restore/archive-files.js';
 import { sleep } from '../util/abort.js';
 import type { CallOptions } from '../sinks/contract.js';
 import { isRunning } from './process.js';
@@ -86,7 +85,8 @@ export async function archiveGetPrefetched(walFile: string, destination: string,
   assertArchivableName(walFile);
   const { dataDirectory, queueDirectory, prefetch } = resolveOptions(options);
   const target = resolve(dataDirectory, destination);
-  if (!SEGMENT.test(walFile)) return { ...(await archiveGet(walFile, target, options)), fromQueue: false };
+  const fetchNow = async (): Promise<ArchiveGetPrefetchResult> => ({ ...(await (await import('../restore/archive-get.js')).archiveGet(walFile, target, options)), fromQueue: false });
+  if (!SEGMENT.test(walFile)) return fetchNow();
   await mkdir(queueDirectory, { recursive: true, mode: 0o700 });
   // Ask first: the prefetcher drops what is older and starts on what is next.
   await writeWholeFile(join(queueDirectory, WANTED), Buffer.from(walFile));
@@ -102,7 +102,7 @@ export async function archiveGetPrefetched(walFile: string, destination: string,
       await rm(queued, { force: true });
       result = { walFile, storedAs: walFile, destination: target, bytes: (await stat(target)).size, fromQueue: true };
     } else if (code === 'ENOENT') {
-      result = { ...(await archiveGet(walFile, target, options)), fromQueue: false };
+      result = await fetchNow();
     } else {
       throw error;
     }
@@ -136,6 +136,7 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
   const queue = config.queueDirectory;
   if (!(await takeSpoolLock(join(queue, LOCK)))) return false;
   try {
+    const [{ openWritableWalArchive }, { findStoredWal }, { decompressWal }] = await Promise.all([import('../restore/wal-archive.js'), import('../restore/archive-get.js'), import('../restore/wal-compression.js')]);
     const archive = await openWritableWalArchive(config.archive);
     let lastWanted = '';
     let lastRequestAt = Date.now();
