@@ -10,7 +10,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { archiveGet, archiveGetCommand, archivePush, archivePushCommand, backupInfo, expire, FilesystemSummaryStore, FilesystemWalArchive, isStaleArchiveTemp, quoteForShell, isBackupError, isWalCompressionAvailable, verifyWal } from '../../src/index.js';
+import { archiveGet, archiveGetCommand, archivePush, BackupError, archivePushCommand, backupInfo, expire, FilesystemSummaryStore, FilesystemWalArchive, isStaleArchiveTemp, quoteForShell, isBackupError, isWalCompressionAvailable, verifyWal } from '../../src/index.js';
 import type { BackupSummary, WritableWalArchive } from '../../src/index.js';
 import { S3WalArchive } from '../../src/stores/s3.js';
 import { CliSandbox } from '../cli/cli-helpers.js';
@@ -306,5 +306,57 @@ describe('temp files of crashed pushes in a directory archive', () => {
     assert.deepEqual(report.staleTempFiles, stale);
     assert.deepEqual(report.removedWal, []);
     assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.')).sort(), live);
+  });
+});
+
+describe('archive-get --prefetch', () => {
+  const seg = (n: number): string => `00000001000000000000000${n}`;
+  async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+    for (let i = 0; i < 600; i++) {
+      if (await check()) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.fail(`waited 30 s for ${what}`);
+  }
+
+  test('queue hits; a miss while the prefetcher runs is answered by it: WAL_NOT_FOUND from a look after the request, the file once archived; cleared when recovery ends', async () => {
+    const dir = join(work, 'prefetch-archive');
+    const pgdata = join(work, 'prefetch-pgdata');
+    await mkdir(dir, { recursive: true });
+    await mkdir(join(pgdata, 'pg_wal'), { recursive: true });
+    await writeFile(join(pgdata, 'recovery.signal'), '');
+    const src = join(work, 'prefetch-src');
+    await mkdir(src);
+    const bodies = new Map<string, Buffer>();
+    for (const n of [1, 2, 3, 4]) {
+      const { path, body } = await walFile(src, seg(n));
+      bodies.set(seg(n), body);
+      if (n < 4) await archivePush(path, { archive: dir });
+    }
+    // Through the CLI, as PostgreSQL runs it (the prefetcher it starts needs tsx by absolute URL).
+    const get = async (name: string): Promise<{ fromQueue: boolean }> => {
+      const args = ['archive-get', name, 'pg_wal/RECOVERYXLOG', '--archive', dir, '--prefetch', '2', '--json'];
+      const r = await run('sh', ['-c', [PGSB_PROGRAM, ...args.map(quoteForShell)].join(' ')], { cwd: pgdata });
+      const out = JSON.parse(r.stdout) as { ok: boolean; fromQueue: boolean; error?: { code: string } };
+      if (!out.ok) throw new BackupError(out.error!.code as never, explain(r));
+      return out;
+    };
+    const queue = join(pgdata, 'pg_wal', 'pgsb-prefetch');
+    const first = await get(seg(1));
+    assert.equal(first.fromQueue, false, 'the first call fetches itself and starts the prefetcher');
+    await until('the prefetcher to queue the next two', async () => (await readdir(queue)).includes(seg(3)));
+    const second = await get(seg(2));
+    assert.equal(second.fromQueue, true);
+    assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(bodies.get(seg(2))!));
+    assert.equal((await get(seg(3))).fromQueue, true);
+    // Not archived yet: the prefetcher has looked before and found nothing; asked now, it looks again.
+    await rejectsWith(get(seg(4)), 'WAL_NOT_FOUND');
+    await archivePush(join(src, seg(4)), { archive: dir });
+    const fourth = await get(seg(4));
+    assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(bodies.get(seg(4))!), 'archived since: fetched');
+    assert.equal(fourth.fromQueue, true, 'through the running prefetcher, not a fetch of its own');
+    await rm(join(pgdata, 'recovery.signal'));
+    await until('the prefetcher to clear the queue and exit', async () => !(await readdir(queue)).some((n) => /^[0-9A-F]{24}|\.answer$|lock$|^wanted$/.test(n)));
+    assert.match(await readFile(join(queue, 'prefetcher.log'), 'utf8'), /recovery has ended/);
   });
 });
