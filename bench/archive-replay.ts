@@ -93,7 +93,7 @@ export async function startupCosts(main = join(ROOT, 'dist', 'cli', 'main.js')):
   }
 }
 
-export async function archiveReplay(major: number, loadSeconds = 15): Promise<BenchRow> {
+export async function archiveReplay(major: number, loadSeconds = 15): Promise<BenchRow[]> {
   const work = await mkdtemp(join(tmpdir(), 'pgsb-bench-replay-'));
   await chmod(work, 0o755);
   const s3 = await TestS3Server.start('wal');
@@ -120,13 +120,20 @@ export async function archiveReplay(major: number, loadSeconds = 15): Promise<Be
     const traces: Record<string, string> = {};
     const wrapper = join(work, 'trace.sh');
     await writeFile(wrapper, TRACE_WRAPPER, { mode: 0o755 });
-    for (const [label, prefetch] of [['without prefetch', 0], ['with prefetch', 8]] as const) {
+    // PGSB_BENCH_REPLAY_BEFORE=/path/to/other/dist/cli/main.js: the same replays with that build too,
+    // interleaved with this one's, so before and after are measured in one run on one load.
+    const builds: [string, string][] = [['this build', join(ROOT, 'dist', 'cli', 'main.js')]];
+    if (process.env.PGSB_BENCH_REPLAY_BEFORE) builds.push(['before', process.env.PGSB_BENCH_REPLAY_BEFORE]);
+    const runs: [string, string, number][] = [];
+    for (const prefetch of [0, 8]) for (const [build, main] of builds) runs.push([build, main, prefetch]);
+    for (const [build, main, prefetch] of runs) {
+      const label = `${build} ${prefetch}`;
       const pgdata = await untarDataDirectory(tarball, await mkdtemp(join(work, 'r-')));
       await chmod(join(pgdata, '..'), 0o755);
-      const trace = join(work, `trace-${prefetch}.log`);
+      const trace = join(work, `trace-${runs.findIndex((r) => r[0] === build && r[2] === prefetch)}.log`);
       await writeFile(trace, '', { mode: 0o666 });
       await chmod(trace, 0o666);
-      const program = `${ENV} ${wrapper} ${trace} ${process.execPath} ${join(ROOT, 'dist', 'cli', 'main.js')}`;
+      const program = `${ENV} ${wrapper} ${trace} ${process.execPath} ${main}`;
       await prepareRestore({ id: 'replay', store, pgdata, restoreCommand: archiveGetCommand(url, { program, prefetch }) });
       const began = performance.now();
       const restored = await TestCluster.start({ major, existingDataDir: pgdata, name: 'bench-replayed', archive: false, settings: { archive_mode: 'off' } });
@@ -141,19 +148,26 @@ export async function archiveReplay(major: number, loadSeconds = 15): Promise<Be
         await restored.destroy();
       }
       traces[label] = describeCalls(await readTrace(trace));
+      await rm(join(pgdata, '..'), { recursive: true, force: true });
     }
-    const startup = await startupCosts();
     const segments = names.filter((n) => /^[0-9A-F]{24}$/.test(n)).length;
-    return {
-      name: `replay of ${segments} segments from s3rver through archive-get: with prefetch vs without`,
-      unit: 'ms',
-      ours: [times['with prefetch']!],
-      baseline: [times['without prefetch']!],
-      target: 0.5,
-      note:
-        `${(times['without prefetch']! / 1000).toFixed(1)} s without (${traces['without prefetch']}), ${(times['with prefetch']! / 1000).toFixed(1)} s with (${traces['with prefetch']}), start to the end of recovery; ` +
-        `node -e 0 takes ${startup.node.toFixed(0)} ms, the CLI's --version ${startup.cli.toFixed(0)} ms, a queue hit ${startup.hit.toFixed(0)} ms`,
-    };
+    const rows: BenchRow[] = [];
+    for (const [build, main] of builds) {
+      const startup = await startupCosts(main);
+      const without = times[`${build} 0`]!;
+      const withPrefetch = times[`${build} 8`]!;
+      rows.push({
+        name: `replay of ${segments} segments from s3rver through archive-get (${build}): with prefetch vs without`,
+        unit: 'ms',
+        ours: [withPrefetch],
+        baseline: [without],
+        target: 0.5,
+        note:
+          `${(without / 1000).toFixed(1)} s without (${traces[`${build} 0`]}), ${(withPrefetch / 1000).toFixed(1)} s with (${traces[`${build} 8`]}), start to the end of recovery; ` +
+          `node -e 0 takes ${startup.node.toFixed(0)} ms, the CLI's --version ${startup.cli.toFixed(0)} ms, a queue hit ${startup.hit.toFixed(0)} ms`,
+      });
+    }
+    return rows;
   } finally {
     await source.destroy();
     await s3.destroy();
@@ -164,6 +178,7 @@ export async function archiveReplay(major: number, loadSeconds = 15): Promise<Be
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.env.PGSB_BENCH_STARTUP_ONLY) {
   for (const main of process.env.PGSB_BENCH_STARTUP_ONLY.split(',')) console.log(main, await startupCosts(main));
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const row = await archiveReplay(Number(process.env.PGSB_BENCH_MAJOR ?? 15), Number(process.env.PGSB_BENCH_REPLAY_SECONDS ?? 15));
-  console.log(`${row.name}: ${row.note}; ratio ${(row.ours[0]! / row.baseline![0]!).toFixed(2)}`);
+  for (const row of await archiveReplay(Number(process.env.PGSB_BENCH_MAJOR ?? 15), Number(process.env.PGSB_BENCH_REPLAY_SECONDS ?? 15))) {
+    console.log(`${row.name}: ${row.note}; ratio ${(row.ours[0]! / row.baseline![0]!).toFixed(2)}`);
+  }
 }

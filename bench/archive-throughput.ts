@@ -102,14 +102,14 @@ export async function archiveThroughput(major: number, seconds = 20): Promise<Be
       await chownToServerUser(base);
       let cluster: TestCluster | undefined;
       try {
-        let command = await mode.command(dir, base, startS3);
+        const command = await mode.command(dir, base, startS3);
         cluster = await TestCluster.start({ major, name: 'bench-archive', settings: { archive_command: confString('true'), max_wal_size: "'1GB'", synchronous_commit: 'off' } });
         if (mode.name.startsWith('pgBackRest')) {
           const conf = join(base, 'pgbackrest.conf');
           await runOk('sed', ['-i', `s#PGDATA#${cluster.dataDir}#`, conf]);
           await chownToServerUser(base);
           await runOk('pgbackrest', [`--config=${conf}`, '--stanza=bench', `--pg1-port=${cluster.port}`, `--pg1-socket-path=${cluster.socketDir}`, `--pg1-user=${cluster.user}`, 'stanza-create'], { asServer: true });
-          command = command.replace('archive-push', `--pg1-port=${cluster.port} --pg1-socket-path=${cluster.socketDir} --pg1-user=${cluster.user} archive-push`);
+          // archive-push takes no pg1-port/socket options (it reads pg_control, never connects): only stanza-create gets them.
         }
         // A write load that makes WAL fast (plain pgbench -c 2 makes well under a segment a second
         // here): each transaction inserts ~2.5 MB and deletes it again, synchronous_commit off.
