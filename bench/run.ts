@@ -170,7 +170,7 @@ async function walVerification(work: string): Promise<Row> {
   for (let i = 0; i < 5; i++) {
     times.push(
       await timed(async () => {
-        const result = await verifyWal(summary, new FilesystemWalArchive(archive));
+        const result = await verifyWal(summary, new FilesystemWalArchive({ directory: archive }));
         if (!result.complete || result.needed.length !== 10_000) throw new Error('verification did not see all 10,000 files');
       }),
     );

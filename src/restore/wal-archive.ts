@@ -87,13 +87,25 @@ function assertPlainName(name: string): void {
   }
 }
 
+/** Options of {@link FilesystemWalArchive}. */
+export interface FilesystemWalArchiveOptions {
+  /** The archive directory (archive_command's target). */
+  readonly directory: string;
+}
 
 /** A WAL archive in a local (or mounted) directory, as `cp %p /archive/%f` fills it. */
 export class FilesystemWalArchive implements WalArchive {
   readonly name: string;
   /** The archive directory. */
   readonly directory: string;
-  constructor(directory: string) {
+  constructor(options: FilesystemWalArchiveOptions);
+  /** @deprecated Pass `{ directory }`: every constructor takes an options object (docs/api-conventions.md). */
+  constructor(directory: string);
+  constructor(options: FilesystemWalArchiveOptions | string) {
+    const directory = typeof options === 'string' ? options : options?.directory;
+    if (typeof directory !== 'string' || directory === '') {
+      throw new BackupError('INVALID_OPTION', 'FilesystemWalArchive needs a directory.', { details: { option: 'directory' } });
+    }
     this.directory = directory;
     this.name = pathToFileURL(directory).href;
   }
@@ -215,7 +227,7 @@ export async function openWritableWalArchive(url: string): Promise<WritableWalAr
 /** Opens the WAL archive a URL names: `file:///dir`, `/dir` or `s3://bucket/prefix?...` (S3 loads the AWS SDK). */
 export async function openWalArchive(url: string): Promise<WalArchive> {
   const parsed = parseStoreUrl(url);
-  if (parsed.kind === 'file') return new FilesystemWalArchive(parsed.directory);
+  if (parsed.kind === 'file') return new FilesystemWalArchive({ directory: parsed.directory });
   const { S3WalArchive } = await import('../stores/s3.js');
   const { kind: _kind, ...options } = parsed;
   return new S3WalArchive(options);

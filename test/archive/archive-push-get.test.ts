@@ -54,7 +54,7 @@ const targets: { name: string; open: (prefix: string) => Promise<WritableWalArch
     open: async (prefix) => {
       const dir = join(work, 'archives', prefix);
       await mkdir(dir, { recursive: true });
-      return new FilesystemWalArchive(dir);
+      return new FilesystemWalArchive({ directory: dir });
     },
   },
   { name: 's3rver', open: async (prefix) => new S3WalArchive(s3.storeOptions(prefix)) },
@@ -278,7 +278,7 @@ describe('temp files of crashed pushes in a directory archive', () => {
     const { stale, live } = await plant(dir);
     await mkdir(join(work, 'temps-push-src'));
     const { path } = await walFile(join(work, 'temps-push-src'), SEGMENT);
-    const archive = new FilesystemWalArchive(dir);
+    const archive = new FilesystemWalArchive({ directory: dir });
     assert.deepEqual(await archive.listFileNames(), ['.not-ours.tmp'], 'temp files are not archive files: not listed');
     assert.deepEqual(await archive.removeStaleTempFiles({ dryRun: true }), stale, 'the dry run names exactly the stale ones');
     const result = await archivePush(path, { archive });
@@ -295,7 +295,7 @@ describe('temp files of crashed pushes in a directory archive', () => {
     await writeSummaries(store, 2);
     await fillDirectory(dir, segmentNames(1, 2, 13));
     const { stale, live } = await plant(dir);
-    const archive = new FilesystemWalArchive(dir);
+    const archive = new FilesystemWalArchive({ directory: dir });
     const info = await backupInfo({ store, walArchive: archive });
     assert.deepEqual(info.archive!.other, ['.not-ours.tmp']);
     assert.equal(info.archive!.bytes, 12);
