@@ -7,12 +7,12 @@ import { FilesystemSummaryStore } from '../stores/filesystem.js';
 import { openStore } from '../stores/store-url.js';
 import { assertBackupId } from '../summary/backup-id.js';
 import type { BackupSummary } from '../summary/summary.js';
-import type { HolderStatus } from './holder.js';
-import { liveLockHolder, readLock } from './lock.js';
-import { isRunning } from './process.js';
-import { isHangUp, NoHolderError, responseError, sendRequest, type HolderRequest, type HolderResponse, type ProgressUpdate } from './protocol.js';
-import { holderRunning, isActiveState, listRecords, readRecord, removeQuietly, writeRecord, type BackupRecord } from './record.js';
-import { agentPaths, checkRuntimeDir, type AgentPaths } from './runtime-dir.js';
+import type { HolderStatus } from './holder/holder.js';
+import { liveLockHolder, readLock } from './state/lock.js';
+import { isRunning } from './state/process.js';
+import { isHangUp, NoHolderError, responseError, sendRequest, type HolderRequest, type HolderResponse, type ProgressUpdate } from './client.js';
+import { holderRunning, isActiveState, listRecords, readRecord, removeQuietly, writeRecord, type BackupRecord } from './state/record.js';
+import { agentPaths, checkRuntimeDir, type AgentPaths } from './state/runtime-dir.js';
 
 /** Where to find the holders. */
 export interface ControlOptions {

@@ -7,13 +7,13 @@ import { BackupError } from '../errors.js';
 import { openStore, parseStoreUrl } from '../stores/store-url.js';
 import { assertBackupId } from '../summary/backup-id.js';
 import { parseDbname } from './connection.js';
-import type { HeldBackup, HolderConfig, HolderMessage } from './holder.js';
-import { liveLockHolder, readLock } from './lock.js';
-import { isRunning } from './process.js';
-import { responseError, type ProgressUpdate } from './protocol.js';
-import { holderRunning, isActiveState, readRecord, removeQuietly } from './record.js';
-import { agentPaths, ensureRuntimeDir } from './runtime-dir.js';
-import { DEBUG_VARIABLE } from './debug.js';
+import type { HeldBackup, HolderConfig, HolderMessage } from './holder/holder.js';
+import { liveLockHolder, readLock } from './state/lock.js';
+import { isRunning } from './state/process.js';
+import { responseError, type ProgressUpdate } from './client.js';
+import { holderRunning, isActiveState, readRecord, removeQuietly } from './state/record.js';
+import { agentPaths, ensureRuntimeDir } from './state/runtime-dir.js';
+import { DEBUG_VARIABLE } from './holder/debug.js';
 import { settleDeadHolder } from './control.js';
 
 /** Options of {@link startBackup}: what `pg-split-backup pre` was given. */
@@ -59,7 +59,7 @@ const HOLDER_V8_FLAGS = (process.env.PGSB_HOLDER_V8_FLAGS ?? '--no-opt --no-spar
 /** The holder entry next to this module: `.ts` under tsx, `.js` from dist. */
 function holderEntry(): string {
   const self = fileURLToPath(import.meta.url);
-  return fileURLToPath(new URL(`./holder-main${extname(self)}`, import.meta.url));
+  return fileURLToPath(new URL(`./holder/holder-main${extname(self)}`, import.meta.url));
 }
 
 function logTail(path: string): string {

@@ -12,7 +12,7 @@ import { openWritableWalArchive } from '../restore/wal-archive.js';
 import { decompressWal } from '../restore/wal-compression.js';
 import { sleep } from '../util/abort.js';
 import type { CallOptions } from '../sinks/contract.js';
-import { isRunning } from './process.js';
+import { isRunning } from './state/process.js';
 import { readSpoolLock, startDetached, takeSpoolLock } from './spool-process.js';
 
 /** Options of {@link archiveGetPrefetched}. */

@@ -1,5 +1,5 @@
 import { archivePushAsync } from '../agent/archive-pusher.js';
-import { parseDuration } from '../agent/duration.js';
+import { parseDuration } from './duration.js';
 import { archiveGetPrefetched } from '../agent/wal-prefetch.js';
 import { archiveGet } from '../restore/archive-get.js';
 import { parseStoreUrl } from '../stores/store-url.js';

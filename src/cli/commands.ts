@@ -1,8 +1,8 @@
 import { abortBackup, listRunning, stopBackup } from '../agent/control.js';
 import { summaryOverview } from '../summary/summary.js';
-import { formatDuration, parseDuration } from '../agent/duration.js';
+import { formatDuration, parseDuration } from './duration.js';
 import { DEFAULT_MAX_HOLD_MS, startBackup } from '../agent/launch.js';
-import { resolveRuntimeDir } from '../agent/runtime-dir.js';
+import { resolveRuntimeDir } from '../agent/state/runtime-dir.js';
 import { BackupError } from '../errors.js';
 import { isAbsolute } from 'node:path';
 import { defaultSpoolDirectory } from '../session/options.js';

@@ -1,7 +1,7 @@
 // info, expire and drill: living with backups for months. Thin over backupInfo(), expire(), drill().
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { parseDuration } from '../agent/duration.js';
+import { parseDuration } from './duration.js';
 import { BackupError } from '../errors.js';
 import type { RecoverableWindow } from '../lifecycle/archive-analysis.js';
 import { expire } from '../lifecycle/expire.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { maskConnectionString, parseDbname } from '../../src/agent/connection.js';
-import { formatDuration, parseDuration } from '../../src/agent/duration.js';
-import { agentPaths, MAX_SOCKET_PATH, resolveRuntimeDir } from '../../src/agent/runtime-dir.js';
+import { formatDuration, parseDuration } from '../../src/cli/duration.js';
+import { agentPaths, MAX_SOCKET_PATH, resolveRuntimeDir } from '../../src/agent/state/runtime-dir.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
 import { BackupError, isBackupError } from '../../src/index.js';
 

@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { isHangUp, NoHolderError, sendRequest } from '../../src/agent/protocol.js';
+import { isHangUp, NoHolderError, sendRequest } from '../../src/agent/client.js';
 
 /** A holder stand-in that ends every connection the way `behave` says, without answering. */
 async function listen(path: string, behave: (socket: Socket) => void): Promise<Server> {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { TEST_FAULT_VARIABLE } from '../../src/agent/holder.js';
+import { TEST_FAULT_VARIABLE } from '../../src/agent/holder/holder.js';
 import { FilesystemSummaryStore } from '../../src/stores/filesystem.js';
 import { S3SummaryStore } from '../../src/stores/s3.js';
 import { BlackholeProxy } from '../harness/index.js';

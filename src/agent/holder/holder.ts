@@ -1,17 +1,17 @@
 import { chmod, rename } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { BackupError, isBackupError, type BackupErrorJson } from '../errors.js';
-import { BackupSession } from '../session/backup-session.js';
-import { defaultSpoolDirectory, type Logger } from '../session/options.js';
-import { openStore } from '../stores/store-url.js';
-import { summaryOverview } from '../summary/summary.js';
-import type { HolderConnection } from './connection.js';
-import { acquireLock, releaseLock } from './lock.js';
-import { selfIdentity } from './process.js';
-import { seconds } from '../util/seconds.js';
-import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, type HolderRequest, type HolderResponse, type ProgressUpdate } from './protocol.js';
-import { readRecord, removeQuietly, writeRecord, type BackupRecord } from './record.js';
-import { agentPaths, ensureRuntimeDir, type AgentPaths } from './runtime-dir.js';
+import { BackupError, isBackupError, type BackupErrorJson } from '../../errors.js';
+import { BackupSession } from '../../session/backup-session.js';
+import { defaultSpoolDirectory, type Logger } from '../../session/options.js';
+import { openStore } from '../../stores/store-url.js';
+import { summaryOverview } from '../../summary/summary.js';
+import type { HolderConnection } from '../connection.js';
+import { acquireLock, releaseLock } from '../state/lock.js';
+import { selfIdentity } from '../state/process.js';
+import { seconds } from '../../util/seconds.js';
+import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, type HolderRequest, type HolderResponse, type ProgressUpdate } from '../client.js';
+import { readRecord, removeQuietly, writeRecord, type BackupRecord } from '../state/record.js';
+import { agentPaths, ensureRuntimeDir, type AgentPaths } from '../state/runtime-dir.js';
 
 /**
  * Test hook (docs/hooks.md): a holder whose environment sets this variable fails on purpose.
