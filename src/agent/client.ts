@@ -1,37 +1,8 @@
+// The client end of the control socket: one request, its progress lines, one answer.
 import { createConnection } from 'node:net';
 import { BackupError, isBackupError, type BackupErrorJson } from '../errors.js';
-
-/**
- * Version of the holder's control protocol: JSON lines over the `<id>.sock` Unix socket. A client
- * writes one request line; the holder answers with one line (after progress lines, if asked) and
- * closes the connection.
- */
-export const PROTOCOL_VERSION = 1;
-
-/** Longest request line a holder reads. */
-export const MAX_REQUEST_BYTES = 64 * 1024;
-
-/** What a holder is waiting for, sent while a long step runs. */
-export interface ProgressUpdate {
-  /** `checkpoint`: the start's checkpoint; `archive`: the last WAL file's archiving; `sink-retry`: a failed sink write, retried; `replay`: a drill's recovery. */
-  readonly phase: 'checkpoint' | 'archive' | 'sink-retry' | 'replay';
-  /** One line for a human. */
-  readonly message: string;
-  /** How long this wait has lasted. */
-  readonly elapsedMs?: number;
-}
-
-/**
- * A request to a holder. `stop` ends the backup with its summary; `abort` without one. A `stop`
- * with `progress: true` gets `{"v":1,"progress":{...}}` lines before its answer.
- */
-export type HolderRequest =
-  | { readonly v: 1; readonly op: 'status' }
-  | { readonly v: 1; readonly op: 'stop'; readonly progress?: boolean }
-  | { readonly v: 1; readonly op: 'abort'; readonly reason?: string };
-
-/** A holder's answer. */
-export type HolderResponse = ({ readonly v: 1; readonly ok: true } & Record<string, unknown>) | { readonly v: 1; readonly ok: false; readonly error: BackupErrorJson };
+import { abortReason } from '../util/abort.js';
+import { decodeLine, encodeRequest, type HolderRequest, type HolderResponse, type ProgressUpdate } from './protocol.js';
 
 /** Nobody listens on the socket (ENOENT, ECONNREFUSED): the holder is gone, or not there yet. */
 export class NoHolderError extends Error {
@@ -47,6 +18,8 @@ export interface SendRequestOptions {
   readonly timeoutMs?: number;
   /** Receives the progress lines of a request that asked for them. */
   readonly onProgress?: (progress: ProgressUpdate) => void;
+  /** Stops waiting (the holder goes on with what it was asked) and rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -54,6 +27,8 @@ export interface SendRequestOptions {
  * nobody listens, and with `HOLDER_FAILED` when the holder hangs up without answering.
  */
 export function sendRequest(socketPath: string, request: HolderRequest, options: SendRequestOptions = {}): Promise<HolderResponse> {
+  const { signal } = options;
+  if (signal?.aborted) return Promise.reject(abortReason(signal));
   return new Promise((resolve, reject) => {
     const socket = createConnection(socketPath);
     let buffer = '';
@@ -63,9 +38,12 @@ export function sendRequest(socketPath: string, request: HolderRequest, options:
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       fn();
     };
+    const onAbort = (): void => done(() => reject(abortReason(signal!)));
+    signal?.addEventListener('abort', onAbort, { once: true });
     if (options.timeoutMs !== undefined) {
       timer = setTimeout(
         () => done(() => reject(new BackupError('HOLDER_FAILED', `The holder did not answer within ${options.timeoutMs} ms on ${socketPath}.`, { details: { socket: socketPath } }))),
@@ -73,20 +51,19 @@ export function sendRequest(socketPath: string, request: HolderRequest, options:
       );
     }
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`));
+    socket.on('connect', () => socket.write(encodeRequest(request)));
     socket.on('data', (chunk: string) => {
       buffer += chunk;
       for (let newline = buffer.indexOf('\n'); newline >= 0 && !settled; newline = buffer.indexOf('\n')) {
         const line = buffer.slice(0, newline);
         buffer = buffer.slice(newline + 1);
         try {
-          const response = JSON.parse(line) as HolderResponse | { v: 1; progress: ProgressUpdate };
-          if (response?.v !== PROTOCOL_VERSION) throw new Error(`protocol version ${String(response?.v)}`);
-          if ('progress' in response && !('ok' in response)) {
-            options.onProgress?.(response.progress);
+          const decoded = decodeLine(line);
+          if (decoded.kind === 'progress') {
+            options.onProgress?.(decoded.progress);
             continue;
           }
-          done(() => resolve(response as HolderResponse));
+          done(() => resolve(decoded));
         } catch (error) {
           done(() => reject(new BackupError('HOLDER_FAILED', `The holder answered with something this version does not understand: ${(error as Error).message}.`, { cause: error })));
         }

@@ -7,10 +7,10 @@ import { BackupError } from '../errors.js';
 import { openStore, parseStoreUrl } from '../stores/store-url.js';
 import { assertBackupId } from '../summary/backup-id.js';
 import { parseDbname } from './connection.js';
-import type { HeldBackup, HolderConfig, HolderMessage } from './holder/holder.js';
 import { liveLockHolder, readLock } from './state/lock.js';
 import { isRunning } from './state/process.js';
-import { responseError, type ProgressUpdate } from './client.js';
+import { responseError } from './client.js';
+import { configMessage, type HeldBackup, type HolderConfig, type HolderMessage, type ProgressUpdate } from './protocol.js';
 import { holderRunning, isActiveState, readRecord, removeQuietly } from './state/record.js';
 import { agentPaths, ensureRuntimeDir } from './state/runtime-dir.js';
 import { DEBUG_VARIABLE } from './holder/debug.js';
@@ -142,7 +142,6 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
   // refused duplicate must not write into, nor remove, the running holder's log.
   const startLog = join(options.runtimeDir, `.${options.id}.${randomBytes(6).toString('hex')}.log`);
   const config: HolderConfig = {
-    v: 1,
     id: options.id,
     runtimeDir: options.runtimeDir,
     sinks: [...options.sinks],
@@ -213,7 +212,7 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
         options.onProgress?.(message.progress);
       }
     });
-    child.send({ type: 'config', config }, (error) => {
+    child.send(configMessage(config), (error) => {
       if (error) fail(new BackupError('HOLDER_FAILED', `Could not hand the configuration to the holder: ${error.message}`, { cause: error }));
     });
   });

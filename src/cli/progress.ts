@@ -1,4 +1,4 @@
-import type { ProgressUpdate } from '../agent/client.js';
+import type { ProgressUpdate } from '../agent/protocol.js';
 
 /** How a {@link ProgressDisplay} shows updates. */
 export interface ProgressDisplayOptions {

@@ -33,7 +33,7 @@ describe('holder protocol: a holder that ends mid-request', () => {
       const server = await listen(path, behave);
       try {
         for (let i = 0; i < 10; i++) {
-          await assert.rejects(sendRequest(path, { v: 1, op: 'status' }), (error) => isHangUp(error));
+          await assert.rejects(sendRequest(path, { op: 'status' }), (error) => isHangUp(error));
         }
       } finally {
         server.close();
@@ -42,6 +42,6 @@ describe('holder protocol: a holder that ends mid-request', () => {
   }
 
   test('nobody listening is NoHolderError, not a hang-up', async () => {
-    await assert.rejects(sendRequest(join(dir, 'none.sock'), { v: 1, op: 'status' }), (error) => error instanceof NoHolderError && !isHangUp(error));
+    await assert.rejects(sendRequest(join(dir, 'none.sock'), { op: 'status' }), (error) => error instanceof NoHolderError && !isHangUp(error));
   });
 });

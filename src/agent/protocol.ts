@@ -1,0 +1,220 @@
+// The holder's two channels, typed: the control socket (JSON lines over `<id>.sock`: one request
+// line, progress lines if asked, one answer line) and the IPC channel `pre` hands the holder its
+// configuration over. The wire shape is the one holders have always spoken (version 1), so a
+// client of this version still talks to a holder started before an upgrade; the typed unions are
+// what both ends handle, and only this module knows the wire.
+import { BackupError, type BackupErrorJson } from '../errors.js';
+import type { SinkReceipt } from '../sinks/contract.js';
+import type { SummaryOverview } from '../summary/summary.js';
+import type { HolderConnection } from './connection.js';
+import type { BackupRecord } from './state/record.js';
+
+/** Version of the control protocol and of the IPC configuration: written here only. */
+export const PROTOCOL_VERSION = 1;
+
+/** Longest request line a holder reads. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+/** What a holder is waiting for, sent while a long step runs. */
+export interface ProgressUpdate {
+  /** `checkpoint`: the start's checkpoint; `archive`: the last WAL file's archiving; `sink-retry`: a failed sink write, retried; `replay`: a drill's recovery. */
+  readonly phase: 'checkpoint' | 'archive' | 'sink-retry' | 'replay';
+  /** One line for a human. */
+  readonly message: string;
+  /** How long this wait has lasted. */
+  readonly elapsedMs?: number;
+}
+
+/** What `pre` reports once the server has started the backup. */
+export interface HeldBackup extends Pick<BackupRecord, 'id' | 'pid' | 'startLsn' | 'startWalFile' | 'timeline' | 'serverVersion' | 'startedAt' | 'maxHoldMs'> {
+  /** The runtime directory the holder's socket, lock, log and record are in. */
+  readonly runtimeDir: string;
+  /** The holder's log file. */
+  readonly log: string;
+}
+
+/** A running backup, as its holder (or, when it does not answer, its record) reports it. */
+export interface HolderStatus extends HeldBackup {
+  /** `stopping` once a `post` has asked for the stop. */
+  readonly state: 'running' | 'stopping';
+  /** How long the backup has been held, in milliseconds. */
+  readonly heldForMs: number;
+  /** The sink URLs given to `pre`. */
+  readonly sinks: readonly string[];
+}
+
+/** A request to a holder. `stop` ends the backup with its summary; `abort` without one. */
+export type HolderRequest =
+  /** How the backup stands. */
+  | { readonly op: 'status' }
+  /** Stop the backup; with `progress`, progress lines come before the answer. */
+  | { readonly op: 'stop'; readonly progress?: boolean }
+  /** Give the backup up without a summary. */
+  | { readonly op: 'abort'; readonly reason?: string };
+
+/** A holder's answer: one member per outcome of a request. */
+export type HolderResponse =
+  /** To `status`: the backup is held. */
+  | { readonly kind: 'status'; readonly backup: HolderStatus }
+  /** To `stop`: stopped now; every sink holds the summary. */
+  | { readonly kind: 'stopped'; readonly id: string; readonly summary: SummaryOverview; readonly receipts: readonly SinkReceipt[] }
+  /** To any request after the backup ended with its summary: the record says how. */
+  | { readonly kind: 'ended'; readonly record: BackupRecord }
+  /** To `abort`: the backup is given up. */
+  | { readonly kind: 'aborted'; readonly id: string; readonly reason: string }
+  /** The request failed, or the backup ended badly. */
+  | { readonly kind: 'failed'; readonly error: BackupErrorJson };
+
+/** A line a client reads: progress, or the one answer. */
+export type HolderLine = HolderResponse | { readonly kind: 'progress'; readonly progress: ProgressUpdate };
+
+/** What `pre` hands the holder over its IPC channel (never argv or env: it may hold a password). */
+export interface HolderConfig {
+  /** The backup ID. */
+  readonly id: string;
+  /** Absolute, already checked by `pre`. */
+  readonly runtimeDir: string;
+  /** Sink URLs, already parsed once by `pre`. */
+  readonly sinks: readonly string[];
+  /** What to connect with (`--dbname`). */
+  readonly connection: HolderConnection;
+  /** The caller's PGPASSWORD, moved out of the holder's environment. */
+  readonly password?: string;
+  /** Request an immediate checkpoint. */
+  readonly fast: boolean;
+  /** 0: no limit. */
+  readonly maxHoldMs: number;
+  /** Whether the stop waits for the last WAL file to be archived. */
+  readonly waitForArchive: boolean;
+  /**
+   * The file pre pointed the holder's stdout/stderr at; renamed to `<id>.log` once the backup has
+   * started (a refused duplicate never touches the running holder's log).
+   */
+  readonly startLog?: string;
+  /** Ship the backup's WAL in its summary (`pre --include-wal`). */
+  readonly includeWal?: boolean;
+  /** @default the library default (`$XDG_STATE_HOME/pg-split-backup/spool`) */
+  readonly spoolDirectory?: string;
+  /** @default the library default */
+  readonly archiveTimeoutMs?: number;
+  /** @default the library default */
+  readonly heartbeatIntervalMs?: number;
+}
+
+/** Messages the holder sends `pre` over IPC. */
+export type HolderMessage =
+  | { readonly type: 'started'; readonly backup: HeldBackup }
+  | { readonly type: 'failed'; readonly error: BackupErrorJson }
+  | { readonly type: 'progress'; readonly progress: ProgressUpdate };
+
+/** The message `pre` sends the holder first, over IPC. */
+export function configMessage(config: HolderConfig): { readonly type: 'config'; readonly v: number; readonly config: HolderConfig } {
+  return { type: 'config', v: PROTOCOL_VERSION, config };
+}
+
+/**
+ * The configuration in the holder's first IPC message, or undefined when it is not one this
+ * version understands. (Older `pre`s put the version inside the config: both are accepted.)
+ */
+export function decodeConfigMessage(message: unknown): HolderConfig | undefined {
+  if (!isObject(message) || message.type !== 'config' || !isObject(message.config)) return undefined;
+  const version = message.v ?? message.config.v;
+  if (version !== PROTOCOL_VERSION) return undefined;
+  const config = message.config;
+  if (typeof config.id !== 'string' || typeof config.runtimeDir !== 'string' || !Array.isArray(config.sinks) || !isObject(config.connection)) return undefined;
+  return config as unknown as HolderConfig;
+}
+
+/** One request line. */
+export function encodeRequest(request: HolderRequest): string {
+  return `${JSON.stringify({ v: PROTOCOL_VERSION, ...request })}\n`;
+}
+
+/**
+ * Reads a request line (without its newline).
+ * @throws BackupError `INVALID_OPTION`: not JSON, another protocol version, an unknown request.
+ */
+export function decodeRequest(line: string): HolderRequest {
+  let wire: unknown;
+  try {
+    wire = JSON.parse(line);
+  } catch {
+    throw new BackupError('INVALID_OPTION', 'The request is not JSON.');
+  }
+  const version = isObject(wire) ? wire.v : undefined;
+  if (!isObject(wire) || version !== PROTOCOL_VERSION) {
+    throw new BackupError('INVALID_OPTION', `Unsupported protocol version ${String(version)} (this holder speaks ${PROTOCOL_VERSION}).`);
+  }
+  switch (wire.op) {
+    case 'status':
+      return { op: 'status' };
+    case 'stop':
+      return wire.progress === true ? { op: 'stop', progress: true } : { op: 'stop' };
+    case 'abort':
+      return typeof wire.reason === 'string' ? { op: 'abort', reason: wire.reason } : { op: 'abort' };
+    default:
+      throw new BackupError('INVALID_OPTION', `Unknown request ${JSON.stringify(wire.op)}.`);
+  }
+}
+
+/** One answer line. */
+export function encodeResponse(response: HolderResponse): string {
+  const v = PROTOCOL_VERSION;
+  let wire: Record<string, unknown>;
+  switch (response.kind) {
+    case 'status':
+      wire = { v, ok: true, backup: response.backup };
+      break;
+    case 'stopped':
+      wire = { v, ok: true, id: response.id, state: 'stopped', summary: response.summary, receipts: response.receipts };
+      break;
+    case 'ended':
+      wire = { v, ok: true, id: response.record.id, state: response.record.state, record: response.record };
+      break;
+    case 'aborted':
+      wire = { v, ok: true, id: response.id, state: 'aborted', reason: response.reason };
+      break;
+    case 'failed':
+      wire = { v, ok: false, error: response.error };
+      break;
+  }
+  return `${JSON.stringify(wire)}\n`;
+}
+
+/** One progress line. */
+export function encodeProgress(progress: ProgressUpdate): string {
+  return `${JSON.stringify({ v: PROTOCOL_VERSION, progress })}\n`;
+}
+
+/**
+ * Reads a line from a holder (without its newline).
+ * @throws Error saying what it does not understand (the client reports `HOLDER_FAILED`).
+ */
+export function decodeLine(line: string): HolderLine {
+  const wire: unknown = JSON.parse(line);
+  if (!isObject(wire) || wire.v !== PROTOCOL_VERSION) throw new Error(`protocol version ${String(isObject(wire) ? wire.v : undefined)}`);
+  if (!('ok' in wire)) {
+    if (isObject(wire.progress) && typeof wire.progress.phase === 'string' && typeof wire.progress.message === 'string') {
+      return { kind: 'progress', progress: wire.progress as unknown as ProgressUpdate };
+    }
+    throw new Error('a line that is neither progress nor an answer');
+  }
+  if (wire.ok === false) {
+    if (isObject(wire.error) && typeof wire.error.code === 'string' && typeof wire.error.message === 'string') {
+      return { kind: 'failed', error: wire.error as unknown as BackupErrorJson };
+    }
+    throw new Error('an error answer without an error');
+  }
+  if (wire.ok !== true) throw new Error(`ok: ${JSON.stringify(wire.ok)}`);
+  if (isObject(wire.backup) && typeof wire.backup.id === 'string') return { kind: 'status', backup: wire.backup as unknown as HolderStatus };
+  if (isObject(wire.record) && wire.record.v === 1 && typeof wire.record.id === 'string') return { kind: 'ended', record: wire.record as unknown as BackupRecord };
+  if (typeof wire.id === 'string' && wire.state === 'aborted' && typeof wire.reason === 'string') return { kind: 'aborted', id: wire.id, reason: wire.reason };
+  if (typeof wire.id === 'string' && wire.state === 'stopped' && isObject(wire.summary) && Array.isArray(wire.receipts)) {
+    return { kind: 'stopped', id: wire.id, summary: wire.summary as unknown as SummaryOverview, receipts: wire.receipts as SinkReceipt[] };
+  }
+  throw new Error('an answer of no known kind');
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
