@@ -26,7 +26,23 @@ export interface ProgressUpdate {
 }
 
 /** What `pre` reports once the server has started the backup. */
-export interface HeldBackup extends Pick<BackupRecord, 'id' | 'pid' | 'startLsn' | 'startWalFile' | 'timeline' | 'serverVersion' | 'startedAt' | 'maxHoldMs'> {
+export interface HeldBackup {
+  /** The backup ID. */
+  readonly id: string;
+  /** The holder's pid. */
+  readonly pid: number;
+  /** Where the backup starts (the start checkpoint's redo LSN). */
+  readonly startLsn: string;
+  /** The WAL file of `startLsn`: the first one a restore needs. */
+  readonly startWalFile: string;
+  /** The server's timeline at the start. */
+  readonly timeline: number;
+  /** The server's `server_version_num`. */
+  readonly serverVersion: number;
+  /** ISO 8601 time the server started the backup. */
+  readonly startedAt: string;
+  /** Longest hold before the holder aborts the backup, in ms (0: no limit). */
+  readonly maxHoldMs: number;
   /** The runtime directory the holder's socket, lock, log and record are in. */
   readonly runtimeDir: string;
   /** The holder's log file. */

@@ -1,6 +1,5 @@
-import { archivePushAsync } from '../agent/archive-pusher.js';
+import { archiveGetPrefetched, archivePushAsync } from '../index.js';
 import { parseDuration } from './duration.js';
-import { archiveGetPrefetched } from '../agent/wal-prefetch.js';
 import { archiveGet } from '../restore/archive-get.js';
 import { parseStoreUrl } from '../stores/store-url.js';
 import { archivePush } from '../restore/archive-push.js';

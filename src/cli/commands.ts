@@ -1,8 +1,6 @@
-import { abortBackup, listRunning, stopBackup } from '../agent/control.js';
+import { abortBackup, DEFAULT_MAX_HOLD_MS, listRunning, resolveRuntimeDir, startBackup, stopBackup } from '../agent/index.js';
 import { summaryOverview } from '../summary/summary.js';
 import { formatDuration, parseDuration } from './duration.js';
-import { DEFAULT_MAX_HOLD_MS, startBackup } from '../agent/launch.js';
-import { resolveRuntimeDir } from '../agent/state/runtime-dir.js';
 import { BackupError } from '../errors.js';
 import { isAbsolute } from 'node:path';
 import { defaultSpoolDirectory } from '../session/options.js';
