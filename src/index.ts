@@ -4,13 +4,14 @@ export type { BackupErrorJson, BackupErrorOptions } from './errors.js';
 
 export { BackupSession } from './session/backup-session.js';
 export type { BackupSessionEvents, SessionState, StartResult, StopResult } from './session/events.js';
-export { defaultSpoolDirectory } from './session/options.js';
 export type { BackupSessionOptions, Logger } from './session/options.js';
 export type { ConnectionOptions } from './postgres/connect.js';
 
 export type { CallOptions, LabelStore, SinkReceipt, SummarySink } from './sinks/contract.js';
-export { deliverSpooled } from './sinks/deliver-spooled.js';
-export type { DeliverSpooledOptions, Delivery } from './sinks/deliver-spooled.js';
+export { deliverSpooled, resendSpooled } from './spool/deliver.js';
+export type { DeliverSpooledOptions, Delivery, Resent, ResendSpooledOptions } from './spool/deliver.js';
+export { defaultSpoolDirectory, Spool } from './spool/spool.js';
+export type { RawStopOutput } from './spool/spool.js';
 export { FilesystemSummaryStore } from './stores/filesystem.js';
 export type { FilesystemSummaryStoreOptions } from './stores/filesystem.js';
 export { MemorySummaryStore } from './stores/memory.js';

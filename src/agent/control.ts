@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { BackupError, isBackupError } from '../errors.js';
 import type { SinkReceipt } from '../sinks/contract.js';
-import { deliverSpooled } from '../sinks/deliver-spooled.js';
+import { deliverSpooled } from '../spool/deliver.js';
 import { FilesystemSummaryStore } from '../stores/filesystem.js';
 import { openStore } from '../stores/store-url.js';
 import { assertBackupId } from '../summary/backup-id.js';

@@ -3,10 +3,7 @@ import { summaryOverview } from '../summary/summary.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { BackupError } from '../errors.js';
 import { isAbsolute } from 'node:path';
-import { defaultSpoolDirectory } from '../session/options.js';
-import { deliverSpooled } from '../sinks/deliver-spooled.js';
-import { FilesystemSummaryStore } from '../stores/filesystem.js';
-import { openStore } from '../stores/store-url.js';
+import { openStore, resendSpooled } from '../index.js';
 import { COMMON_OPTIONS, lines, optionalId, required, requiredId, strings, text, type Command, type Values } from './command-kit.js';
 import { EXIT_CODE_HELP } from './exit-codes.js';
 import { ARCHIVE_COMMANDS } from './archive-commands.js';
@@ -265,25 +262,8 @@ in the spool), 3 when --id is not in the spool.
     if (spoolDir !== undefined && !isAbsolute(spoolDir)) {
       throw new BackupError('INVALID_OPTION', `--spool-dir must be an absolute path, got ${spoolDir}.`, { details: { option: 'spool-dir' } });
     }
-    const spoolDirectory = spoolDir ?? defaultSpoolDirectory();
     const sinks = await Promise.all(urls.map((url) => openStore(url)));
-    const ids = id !== undefined ? [id] : await new FilesystemSummaryStore({ directory: spoolDirectory }).list();
-    const delivered: { id: string; locations: string[] }[] = [];
-    const failed: { id: string; error: string }[] = [];
-    for (const each of ids) {
-      try {
-        const { receipts } = await deliverSpooled(each, { sinks, spoolDirectory });
-        delivered.push({ id: each, locations: receipts.map((r) => r.location) });
-      } catch (error) {
-        if (id !== undefined) throw error;
-        failed.push({ id: each, error: (error as Error).message });
-      }
-    }
-    if (failed.length > 0) {
-      throw new BackupError('SINK_FAILED', `${failed.length} of ${ids.length} spooled summaries were not delivered; they stay in ${spoolDirectory}: ${failed.map((f) => `${f.id}: ${f.error}`).join('; ')}`, {
-        details: { spoolDirectory, delivered, failed },
-      });
-    }
+    const { spoolDirectory, delivered } = await resendSpooled({ sinks, ...(spoolDir === undefined ? {} : { spoolDirectory: spoolDir }), ...(id === undefined ? {} : { id }) });
     return {
       json: { ok: true, spoolDirectory, delivered },
       text: delivered.length === 0 ? `the spool ${spoolDirectory} holds no summaries` : lines(...delivered.map((d) => `${d.id} delivered to ${d.locations.join(', ')}`)),

@@ -1,37 +1,30 @@
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import type pg from 'pg';
-import { BackupError, isBackupError } from '../errors.js';
-import { readArchiveProgress } from '../postgres/archive-status.js';
+import { BackupError } from '../errors.js';
 import { connect } from '../postgres/connect.js';
-import { dialectFor, sessionSettings } from '../postgres/dialect.js';
+import {
+  applySessionSettings,
+  checkpointTimeline,
+  closeClient,
+  refusalError,
+  reserveWal,
+  startBackupCall,
+  stopBackupCall,
+  type StopOutput,
+} from '../postgres/held-backup.js';
 import { preflight, readServerInfo, type ServerInfo } from '../postgres/server-info.js';
-import type { CallOptions, SinkReceipt, SummarySink } from '../sinks/contract.js';
-import { writeWithRetry } from '../sinks/write-with-retry.js';
-import { FilesystemSummaryStore } from '../stores/filesystem.js';
-import { parseBackupLabel } from '../summary/backup-label.js';
-import type { BackupSummary, SummaryAttachment } from '../summary/summary.js';
-import { neededWalFiles } from '../restore/verify-wal.js';
-import { compareLsn } from '../summary/lsn.js';
-import { stopWalFileName, walFileName } from '../summary/wal-file.js';
-import { abortReason, sleep, throwIfAborted } from '../util/abort.js';
-import { mkdirPrivate, writeFileDurable } from '../util/durable-fs.js';
-import { TOOL } from '../version.js';
+import type { CallOptions } from '../sinks/contract.js';
+import { Spool } from '../spool/spool.js';
+import type { BackupSummary } from '../summary/summary.js';
+import { walFileName } from '../summary/wal-file.js';
+import { throwIfAborted } from '../util/abort.js';
+import { collectSummary } from './collect-summary.js';
+import { toBackupError } from './failures.js';
+import { saveSummary } from './save-summary.js';
+import { guardListeners } from './guarded-emitter.js';
+import { Keepalive } from './keepalive.js';
 import type { BackupSessionEvents, SessionState, StartResult, StopResult } from './events.js';
 import { resolveOptions, type BackupSessionOptions, type ResolvedOptions } from './options.js';
-
-/**
- * The archive wait polls quickly at first (the archiver usually needs milliseconds), at most every
- * 100 ms for the first 3 s (an archive_command that takes a second is noticed within 100 ms of
- * storing the segment; at 50 ms doubling to 1 s the gap was up to 800 ms: bench row 7), then
- * doubling to every second: 50 concurrent backups polling every 100 ms for 30 s made test/load's
- * concurrent run a third slower on 2 cores (95 s against 70 s; 77 s with 3 s).
- */
-const ARCHIVE_POLL_FIRST_MS = 25;
-const ARCHIVE_POLL_FAST_MAX_MS = 100;
-const ARCHIVE_POLL_FAST_FOR_MS = 3_000;
-const ARCHIVE_POLL_MAX_MS = 1000;
 
 /** How often `waiting-for-checkpoint` is emitted. */
 const CHECKPOINT_PROGRESS_MS = 1000;
@@ -62,9 +55,8 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   #server: ServerInfo | undefined;
   #start: StartResult | undefined;
   #failure: BackupError | undefined;
-  #heartbeat: NodeJS.Timeout | undefined;
-  #heartbeatInFlight: Promise<void> | undefined;
-  #maxHoldTimer: NodeJS.Timeout | undefined;
+  #keepalive: Keepalive | undefined;
+  readonly #spoolStore: Spool;
   #spoolPath: string | undefined;
   #slotName: string | undefined;
   /** Set when stop could not read pg_control or the WAL into the summary: stop() fails after saving it. */
@@ -80,6 +72,9 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   constructor(options: BackupSessionOptions) {
     super();
     this.#options = resolveOptions(options);
+    this.#spoolStore = new Spool({ directory: this.#options.spoolDirectory });
+    // Each listener's fault is its own: one that throws neither breaks the session nor skips the others.
+    guardListeners(this, (event, error) => this.#log('error', `a listener of "${event}" threw: ${(error as Error)?.message ?? String(error)}`));
   }
 
   /** The backup ID (= label). */
@@ -146,27 +141,16 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       this.#server = server;
       this.#log('debug', `connected to PostgreSQL ${server.serverVersion}`, { ...server });
       preflight(server, { requireArchiving: this.#options.requireArchiving, includeWal: this.#options.includeWal });
-      const settings = sessionSettings(server.serverVersion);
-      await client.query('SELECT set_config(name, value, false) FROM unnest($1::text[], $2::text[]) AS s(name, value)', [
-        Object.keys(settings),
-        Object.values(settings),
-      ]);
+      await applySessionSettings(client, server.serverVersion);
       throwIfAborted(signal);
-      if (this.#options.includeWal) {
-        // Reserved before start, so no WAL the backup needs can be removed; temporary, so it
-        // disappears with this session whatever happens.
-        this.#slotName = `pgsb_${randomBytes(8).toString('hex')}`;
-        await client.query('SELECT pg_create_physical_replication_slot($1, true, true)', [this.#slotName]);
-      }
-      const dialect = dialectFor(server.serverVersion);
+      // Reserved before start, so no WAL the backup needs can be removed before stop reads it.
+      if (this.#options.includeWal) this.#slotName = await reserveWal(client);
       const checkpointBegan = Date.now();
       const ticker = setInterval(() => this.#emit('waiting-for-checkpoint', { elapsedMs: Date.now() - checkpointBegan, fast: this.#options.fast }), CHECKPOINT_PROGRESS_MS);
       ticker.unref();
-      this.#log('debug', `calling ${dialect.startSql} (fast: ${this.#options.fast})`);
-      const started = await this.#serverCall(() => client.query<{ lsn: string }>(dialect.startSql, [this.id, this.#options.fast]), 'start').finally(() => clearInterval(ticker));
-      const startLsn = started.rows[0]?.lsn;
-      if (startLsn === undefined) throw new BackupError('SERVER_ERROR', 'The backup start function returned no LSN.');
-      const timeline = await this.#checkpointTimeline(client);
+      this.#log('debug', `starting the backup (fast: ${this.#options.fast})`);
+      const startLsn = await this.#serverCall(() => startBackupCall(client, server.serverVersion, this.id, this.#options.fast), 'start').finally(() => clearInterval(ticker));
+      const timeline = await checkpointTimeline(client);
       this.#start = Object.freeze({
         id: this.id,
         startLsn,
@@ -179,7 +163,14 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       });
       if (this.#state !== 'starting') throw this.#notRunningError();
       this.#setState('running');
-      this.#armTimers();
+      this.#keepalive = new Keepalive(client, this.#options.heartbeatInterval, this.#options.maxHold, {
+        onBeat: (latencyMs) => {
+          this.#log('debug', `heartbeat answered in ${latencyMs} ms`);
+          this.#emit('heartbeat', { at: new Date().toISOString(), latencyMs });
+        },
+        onLost: (reason, cause) => this.#lose(reason, cause),
+      });
+      this.#keepalive.arm();
       this.#log('info', `backup ${this.id} started at ${startLsn}`, { ...this.#start });
       this.#emit('started', this.#start);
       return this.#start;
@@ -202,28 +193,34 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     if (this.#state === 'failed' || this.#state === 'aborted') throw this.#notRunningError();
     this.#expectState('stop', ['running']);
     this.#setState('stopping');
-    this.#disarmTimers();
+    this.#keepalive?.disarm();
     const { signal } = options;
     const client = this.#client!;
     const server = this.#server!;
     let summary: BackupSummary;
-    let stopped: { lsn: string; labelfile: string; spcmapfile: string | null } | undefined;
+    let stopped: StopOutput | undefined;
     try {
-      await this.#heartbeatInFlight;
+      await this.#keepalive?.inFlight;
       if (this.#state !== 'stopping') throw this.#notRunningError();
-      const dialect = dialectFor(server.serverVersion);
-      // Never let the server wait for archiving: a cancel during that wait loses the label.
-      const result = await this.#serverCall(
-        () => client.query<{ lsn: string; labelfile: string; spcmapfile: string | null }>(dialect.stopSql, [false]),
-        'stop',
-      );
-      const row = result.rows[0];
-      if (row === undefined) throw new BackupError('SERVER_ERROR', 'The backup stop function returned no row.');
+      const row = await this.#serverCall(() => stopBackupCall(client, server.serverVersion), 'stop');
       stopped = row;
       this.#serverStopped = true;
       // The backup is complete on the server: losing the connection now must not invalidate it.
       this.#detachLossHandlers(client);
-      summary = await this.#summarize(client, row.lsn, row.labelfile, row.spcmapfile ?? '');
+      const collected = await collectSummary(client, {
+        id: this.id,
+        server,
+        startedAt: this.#start!.startedAt,
+        stopLsn: row.lsn,
+        labelFile: row.labelfile,
+        tablespaceMap: row.spcmapfile ?? '',
+        walSlot: this.#slotName,
+      });
+      summary = collected.summary;
+      if (collected.problem) {
+        this.#attachmentFailure = collected.problem;
+        this.#warn(collected.problem.message);
+      } else if (this.#slotName !== undefined) this.#log('info', `included the WAL in the summary of backup ${this.id}`);
     } catch (error) {
       let failure = this.#state === 'stopping' ? toBackupError(error) : this.#notRunningError(error);
       // The server has ended the backup but no summary could be made: keep what it returned.
@@ -233,30 +230,17 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       throw failure;
     }
     try {
-      await this.#spool(summary);
-      let sinkFailure: BackupError | undefined;
-      const receipts = await this.#writeSinks(summary, signal).catch((error: unknown) => {
-        if (!isBackupError(error, 'SINK_FAILED')) throw error;
-        sinkFailure = error;
-        return [];
+      const receipts = await saveSummary(summary, {
+        spool: this.#spoolStore,
+        sinks: this.#options.sinks,
+        sinkRetries: this.#options.sinkRetries,
+        signal,
+        emit: (event, payload) => this.#emit(event, payload),
+        warn: (message) => this.#warn(message),
+        onSpoolPath: (path) => (this.#spoolPath = path),
+        archive: this.#options.waitForArchive ? { client, server, timeoutMs: this.#options.archiveTimeout } : undefined,
+        problem: this.#attachmentFailure,
       });
-      if (this.#attachmentFailure) throw this.#attachmentFailure;
-      if (this.#options.waitForArchive) {
-        const archived = this.#waitForArchive(client, summary, signal).catch((error: unknown) => {
-          if (isBackupError(error)) throw error;
-          throw new BackupError('SERVER_ERROR', `The summary of backup ${this.id} is saved, but checking that its WAL was archived failed: ${(error as Error).message}. Check that ${summary.stopWalFile} reaches the archive.`, {
-            cause: error,
-            details: { id: this.id, walFile: summary.stopWalFile },
-          });
-        });
-        // Even when a sink failed: whoever delivers the spooled summary later needs to know.
-        if (sinkFailure === undefined) await archived;
-        else sinkFailure = await archived.then(
-          () => withDetails(sinkFailure!, { walArchived: true }),
-          (error: unknown) => withDetails(sinkFailure!, { walArchived: false, archiveError: toBackupError(error).toJSON() }),
-        );
-      }
-      if (sinkFailure !== undefined) throw sinkFailure;
       const outcome: StopResult = Object.freeze({ summary, receipts: Object.freeze(receipts) });
       this.#setState('stopped');
       this.#log('info', `backup ${this.id} stopped at ${summary.stopLsn}`, { stopWalFile: summary.stopWalFile });
@@ -272,11 +256,10 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   }
 
   /** Writes stop's raw output beside the spool, so a summary that could not be built is not lost. */
-  async #keepRawStopOutput(raw: { lsn: string; labelfile: string; spcmapfile: string | null }, failure: BackupError): Promise<BackupError> {
-    const path = join(this.#options.spoolDirectory, `.raw-stop-${this.id}-${Date.now()}.json`);
+  async #keepRawStopOutput(raw: StopOutput, failure: BackupError): Promise<BackupError> {
+    let path: string;
     try {
-      await mkdirPrivate(this.#options.spoolDirectory);
-      await writeFileDurable(path, `${JSON.stringify({ id: this.id, stopLsn: raw.lsn, labelFile: raw.labelfile, tablespaceMap: raw.spcmapfile ?? '' }, null, 2)}\n`);
+      path = await this.#spoolStore.keepRawStopOutput({ id: this.id, stopLsn: raw.lsn, labelFile: raw.labelfile, tablespaceMap: raw.spcmapfile ?? '' });
     } catch (error) {
       this.#warn(`Could not keep stop's raw output either: ${(error as Error).message}. backup_label was:\n${raw.labelfile}`);
       return failure;
@@ -295,7 +278,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
   async abort(reason = 'aborted by request'): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'aborted' || this.#serverStopped) return;
     const wasFailed = this.#state === 'failed';
-    this.#disarmTimers();
+    this.#keepalive?.disarm();
     if (!wasFailed) {
       this.#failure = new BackupError('BACKUP_ABORTED', `Backup ${this.id} was aborted: ${reason}.`, { details: { id: this.id, reason } });
       this.#setState('aborted');
@@ -313,216 +296,6 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     await this.abort('session disposed before stop');
   }
 
-  async #checkpointTimeline(client: pg.Client): Promise<number> {
-    // The backup's checkpoint (or restartpoint on a standby) is the latest one in pg_control.
-    const { rows } = await client.query<{ timeline_id: number }>('SELECT timeline_id FROM pg_control_checkpoint()');
-    const timeline = rows[0]?.timeline_id;
-    if (timeline === undefined) throw new BackupError('SERVER_ERROR', 'pg_control_checkpoint() returned no timeline.');
-    return timeline;
-  }
-
-  async #summarize(client: pg.Client, stopLsn: string, labelFile: string, tablespaceMap: string): Promise<BackupSummary> {
-    const server = this.#server!;
-    const label = parseBackupLabel(labelFile);
-    if (label.label !== this.id) {
-      throw new BackupError('SERVER_ERROR', `The server returned a backup_label for "${label.label}", not for ${this.id}.`);
-    }
-    const timeline = label.startTimeline ?? Number.parseInt(label.startWalFile.slice(0, 8), 16);
-    let stopTimeline = timeline;
-    let walEnd = stopLsn;
-    const attachments: SummaryAttachment[] = [];
-    // Anything read after the server stopped the backup may fail: the label must survive that.
-    const attach = async (what: string, read: () => Promise<void>): Promise<void> => {
-      try {
-        await read();
-      } catch (error) {
-        this.#attachmentFailure ??= new BackupError(
-          'SERVER_ERROR',
-          `The summary of backup ${this.id} is saved, but ${what} could not be read into it: ${(error as Error).message}. Do not rely on this backup.`,
-          { cause: error, details: { id: this.id } },
-        );
-        this.#warn(this.#attachmentFailure.message);
-      }
-    };
-    if (server.inRecovery) {
-      // The restored cluster takes its end point from pg_control's minRecoveryPoint: ship the
-      // pg_control of this moment, and make sure the WAL range covers where it points.
-      await attach("the standby's pg_control", async () => {
-        const { rows } = await client.query<{ body: Buffer; tli: number; lsn: string }>(
-          "SELECT pg_read_binary_file('global/pg_control') AS body, min_recovery_end_timeline AS tli, min_recovery_end_lsn::text AS lsn FROM pg_control_recovery()",
-        );
-        const row = rows[0]!;
-        attachments.push({ name: 'global/pg_control', body: row.body });
-        stopTimeline = row.tli || timeline;
-        if (compareLsn(row.lsn, walEnd) > 0) walEnd = row.lsn;
-      });
-    }
-    const summary: BackupSummary = {
-      id: this.id,
-      labelFile,
-      tablespaceMap,
-      startLsn: label.startLsn,
-      stopLsn,
-      startWalFile: label.startWalFile,
-      stopWalFile: stopWalFileName(stopTimeline, walEnd, server.walSegmentSize),
-      timeline,
-      walSegmentSize: server.walSegmentSize,
-      serverVersion: server.serverVersion,
-      systemIdentifier: server.systemIdentifier,
-      backupFrom: label.backupFrom,
-      startedAt: this.#start!.startedAt,
-      stoppedAt: new Date().toISOString(),
-      tool: TOOL,
-    };
-    if (this.#options.includeWal) await attach('its WAL', async () => void attachments.push(...(await this.#readWal(client, summary))));
-    return Object.freeze(attachments.length ? { ...summary, attachments: Object.freeze(attachments) } : summary);
-  }
-
-  /** The backup's WAL, read over SQL while the temporary slot still holds it. */
-  async #readWal(client: pg.Client, summary: BackupSummary): Promise<SummaryAttachment[]> {
-    const files: SummaryAttachment[] = [];
-    for (const name of neededWalFiles(summary)) {
-      const { rows } = await client.query<{ body: Buffer }>('SELECT pg_read_binary_file($1) AS body', [`pg_wal/${name}`]);
-      files.push({ name: `pg_wal/${name}`, body: rows[0]!.body });
-    }
-    await client.query('SELECT pg_drop_replication_slot($1)', [this.#slotName]).catch(() => undefined);
-    this.#log('info', `included ${files.length} WAL files in the summary of backup ${this.id}`);
-    return files;
-  }
-
-  async #spool(summary: BackupSummary): Promise<void> {
-    const spool = new FilesystemSummaryStore({ directory: this.#options.spoolDirectory });
-    try {
-      await spool.write(summary);
-      this.#spoolPath = join(this.#options.spoolDirectory, summary.id);
-      this.#emit('spooled', { path: this.#spoolPath });
-    } catch (error) {
-      // The summary is still in memory: the sinks may yet save it, so carry on, loudly.
-      this.#warn(`Could not persist the summary to the spool ${this.#options.spoolDirectory}: ${(error as Error).message}`);
-    }
-  }
-
-  async #writeSinks(summary: BackupSummary, signal: AbortSignal | undefined): Promise<SinkReceipt[]> {
-    const results = await Promise.allSettled(this.#options.sinks.map((sink) => this.#writeSink(sink, summary, signal)));
-    const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ sink: this.#options.sinks[i]!.name, error: r.reason as Error }] : []));
-    if (failures.length > 0) {
-      const failed = failures.map((f) => `${f.sink} (${f.error.message})`).join(', ');
-      if (this.#spoolPath !== undefined) {
-        throw new BackupError(
-          'SINK_FAILED',
-          `The summary of backup ${this.id} was not saved to ${failed}. It is kept in the local spool at ${this.#spoolPath}; deliver it (run post again, or pg-split-backup resend) before relying on this backup.`,
-          { cause: failures[0]!.error, details: { id: this.id, spoolPath: this.#spoolPath, failedSinks: failures.map((f) => f.sink) } },
-        );
-      }
-      // Last resort (disk full?): the error itself carries what the backup cannot restore without.
-      throw new BackupError(
-        'SINK_FAILED',
-        `The summary of backup ${this.id} was not saved to ${failed}, and the spool could not hold it either. ` +
-          `Save this backup_label${summary.tablespaceMap === '' ? '' : ' and tablespace_map'} by hand, or the backup cannot be restored:\n` +
-          `--- backup_label\n${summary.labelFile}${summary.tablespaceMap === '' ? '' : `--- tablespace_map\n${summary.tablespaceMap}`}`,
-        {
-          cause: failures[0]!.error,
-          details: { id: this.id, failedSinks: failures.map((f) => f.sink), labelFile: summary.labelFile, tablespaceMap: summary.tablespaceMap },
-        },
-      );
-    }
-    if (this.#spoolPath !== undefined) {
-      await new FilesystemSummaryStore({ directory: this.#options.spoolDirectory }).delete(summary.id).catch((error: Error) => {
-        this.#warn(`Could not remove the delivered summary from the spool: ${error.message}`);
-      });
-      this.#spoolPath = undefined;
-    }
-    return results.map((r) => (r as PromiseFulfilledResult<SinkReceipt>).value);
-  }
-
-  async #writeSink(sink: SummarySink, summary: BackupSummary, signal: AbortSignal | undefined): Promise<SinkReceipt> {
-    const receipt = await writeWithRetry(sink, summary, {
-      retries: this.#options.sinkRetries,
-      ...(signal ? { signal } : {}),
-      onFailedAttempt: ({ error, attempt, retriesLeft }) => this.#emit('sink-retry', { sink: sink.name, attempt, retriesLeft, error }),
-    });
-    this.#emit('sink-written', { sink: sink.name, receipt });
-    return receipt;
-  }
-
-  async #waitForArchive(client: pg.Client, summary: BackupSummary, signal: AbortSignal | undefined): Promise<void> {
-    const server = this.#server!;
-    if (server.inRecovery && server.archiveMode !== 'always') {
-      this.#warn(
-        `Backup ${this.id} was taken from a standby without archive_mode=always: its WAL is archived by the primary, ` +
-          `which this session cannot see. Make sure ${summary.stopWalFile} reaches the archive (run SELECT pg_switch_wal() on the primary).`,
-      );
-      return;
-    }
-    if (server.archiveMode === 'off') {
-      this.#warn(`WAL archiving is off: ensure the WAL through ${summary.stopWalFile} reaches the restore by other means.`);
-      return;
-    }
-    const exact = server.canStatFile;
-    const began = Date.now();
-    let pollMs = ARCHIVE_POLL_FIRST_MS;
-    for (;;) {
-      const progress = await readArchiveProgress(client, summary.stopWalFile, exact);
-      if (progress.archived) return;
-      const elapsedMs = Date.now() - began;
-      this.#emit('waiting-for-archive', {
-        walFile: summary.stopWalFile,
-        elapsedMs,
-        lastArchivedWal: progress.lastArchivedWal,
-        lastFailedWal: progress.lastFailedWal,
-      });
-      if (elapsedMs >= this.#options.archiveTimeout) {
-        throw new BackupError(
-          'ARCHIVE_TIMEOUT',
-          `The summary of backup ${this.id} is saved, but WAL file ${summary.stopWalFile} was not archived within ` +
-            `${Math.round(this.#options.archiveTimeout / 1000)} s (last archived: ${progress.lastArchivedWal ?? 'none'}, ` +
-            `last failed: ${progress.lastFailedWal ?? 'none'}). The backup cannot be restored until it is: check archive_command.`,
-          { details: { id: this.id, walFile: summary.stopWalFile, ...progress } },
-        );
-      }
-      await sleep(Math.min(pollMs, this.#options.archiveTimeout - elapsedMs + 1), signal);
-      pollMs = Math.min(pollMs * 2, elapsedMs < ARCHIVE_POLL_FAST_FOR_MS ? ARCHIVE_POLL_FAST_MAX_MS : ARCHIVE_POLL_MAX_MS);
-    }
-  }
-
-  #armTimers(): void {
-    const { heartbeatInterval, maxHold } = this.#options;
-    this.#heartbeat = setInterval(() => {
-      if (this.#heartbeatInFlight === undefined) this.#heartbeatInFlight = this.#beat().finally(() => (this.#heartbeatInFlight = undefined));
-    }, heartbeatInterval);
-    this.#heartbeat.unref();
-    if (maxHold > 0) {
-      this.#maxHoldTimer = setTimeout(() => {
-        this.#lose(`it was held longer than the maximum of ${Math.round(maxHold / 1000)} s (maxHold)`);
-      }, maxHold);
-      this.#maxHoldTimer.unref();
-    }
-  }
-
-  #disarmTimers(): void {
-    clearInterval(this.#heartbeat);
-    clearTimeout(this.#maxHoldTimer);
-    this.#heartbeat = undefined;
-    this.#maxHoldTimer = undefined;
-  }
-
-  async #beat(): Promise<void> {
-    const client = this.#client;
-    if (client === undefined || this.#state !== 'running') return;
-    const began = performance.now();
-    try {
-      // A reply slower than one interval means the path is dead (a silent drop shows no error).
-      await client.query({ text: 'SELECT 1', query_timeout: this.#options.heartbeatInterval } as pg.QueryConfig);
-      if (this.#state === 'running') {
-        const latencyMs = Math.round(performance.now() - began);
-        this.#log('debug', `heartbeat answered in ${latencyMs} ms`);
-        this.#emit('heartbeat', { at: new Date().toISOString(), latencyMs });
-      }
-    } catch (error) {
-      this.#lose(`the heartbeat failed: ${(error as Error).message}`, error);
-    }
-  }
-
   /** The held server session is gone or must be given up: the backup is invalid. */
   #lose(reason: string, cause?: unknown): void {
     if (this.#state !== 'running' && this.#state !== 'starting' && this.#state !== 'stopping') return;
@@ -530,7 +303,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       cause,
       details: { id: this.id, reason },
     });
-    this.#disarmTimers();
+    this.#keepalive?.disarm();
     this.#fail(error);
     this.#log('error', error.message);
     this.#emit('lost', { reason, error });
@@ -549,18 +322,12 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     try {
       return await call();
     } catch (error) {
-      if (isBackupError(error)) throw error;
-      const sqlState = (error as { code?: string }).code;
-      if (sqlState === '42501') {
-        throw new BackupError('PRIVILEGE', `The server refused to ${what} the backup: ${(error as Error).message}`, { cause: error });
-      }
-      if (sqlState === '55000' && /WAL level/i.test((error as Error).message)) {
-        throw new BackupError('SERVER_SETTING', `The server refused to ${what} the backup: ${(error as Error).message}`, { cause: error });
-      }
+      const refusal = refusalError(error, what);
+      if (refusal !== undefined) throw refusal;
       if (this.#state !== 'starting' && this.#state !== 'stopping') throw this.#notRunningError(error);
       throw new BackupError('SERVER_ERROR', `The server failed to ${what} backup ${this.id}: ${(error as Error).message}`, {
         cause: error,
-        details: { sqlState },
+        details: { sqlState: (error as { code?: string }).code },
       });
     }
   }
@@ -571,9 +338,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     this.#options.signal?.removeEventListener('abort', this.#onExternalAbort);
     if (client === undefined) return;
     this.#detachLossHandlers(client);
-    await Promise.race([client.end().catch(() => undefined), sleep(2000)]);
-    // A dead network path can keep end() pending: make sure the socket is gone.
-    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    await closeClient(client, 2000);
   }
 
   #detachLossHandlers(client: pg.Client): void {
@@ -617,29 +382,8 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     }
   }
 
-  // A listener that throws must not break the session.
   #emit<E extends keyof BackupSessionEvents>(event: E, payload: Parameters<BackupSessionEvents[E]>[0]): void {
-    try {
-      (this.emit as (e: E, p: unknown) => boolean)(event, payload);
-    } catch (error) {
-      this.#log('error', `a listener of "${String(event)}" threw: ${(error as Error).message}`);
-    }
+    (this.emit as (e: E, p: unknown) => boolean)(event, payload);
   }
 }
 
-/** Any failure as a BackupError; what is not one already is a SERVER_ERROR. */
-function toBackupError(error: unknown): BackupError {
-  if (isBackupError(error)) return error;
-  if (error instanceof Error && error.name === 'AbortError') return abortReasonError(error);
-  return new BackupError('SERVER_ERROR', (error as Error)?.message ?? String(error), { cause: error });
-}
-
-function abortReasonError(error: Error): BackupError {
-  const converted = abortReason({ reason: error } as AbortSignal);
-  return isBackupError(converted) ? converted : new BackupError('ABORTED', converted.message, { cause: error });
-}
-
-/** The same error with more details (BackupError is immutable). */
-function withDetails(error: BackupError, details: Record<string, unknown>): BackupError {
-  return new BackupError(error.code, error.message, { cause: error.cause, details: { ...error.details, ...details } });
-}

@@ -1,9 +1,11 @@
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { BackupError } from '../errors.js';
 import type { ConnectionOptions } from '../postgres/connect.js';
 import type { SummarySink } from '../sinks/contract.js';
+import { defaultSpoolDirectory } from '../spool/spool.js';
 import { assertBackupId } from '../summary/backup-id.js';
+
+/** @deprecated import it from the package root (its home is the spool module now). */
+export { defaultSpoolDirectory };
 
 /** A log call the library makes instead of printing. */
 export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>) => void;
@@ -85,12 +87,6 @@ export interface BackupSessionOptions {
 export interface ResolvedOptions extends Required<Omit<BackupSessionOptions, 'signal' | 'logger'>> {
   readonly signal: AbortSignal | undefined;
   readonly logger: Logger | undefined;
-}
-
-/** The default spool directory (see {@link BackupSessionOptions.spoolDirectory}). */
-export function defaultSpoolDirectory(env: NodeJS.ProcessEnv = process.env): string {
-  const state = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(homedir(), '.local', 'state');
-  return join(state, 'pg-split-backup', 'spool');
 }
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {

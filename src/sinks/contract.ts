@@ -24,6 +24,12 @@ export interface SinkReceipt {
 export interface SummarySink {
   /** A short name for messages and receipts, e.g. `file:///var/backups/pg`. */
   readonly name: string;
+  /**
+   * True when `write` retries passing failures itself (the S3 store does, per request): the
+   * session then calls it once instead of retrying it `sinkRetries` times more.
+   * @default false
+   */
+  readonly retriesWrites?: boolean;
   /** Stores `summary` durably; resolves only once it is safe. */
   write(summary: BackupSummary, options?: CallOptions): Promise<SinkReceipt>;
 }

@@ -16,6 +16,7 @@ import pRetry, { AbortError } from 'p-retry';
 import type { WalArchiveFile } from '../restore/wal-archive.js';
 import { BackupError, isBackupError } from '../errors.js';
 import type { CallOptions, LabelStore, SinkReceipt, SummarySink } from '../sinks/contract.js';
+import { sinkWriteFailed } from '../sinks/failure.js';
 import { assertBackupId, isValidBackupId } from '../summary/backup-id.js';
 import { decodeSummary, encodeSummary, SUMMARY_JSON, type SummaryFile } from '../summary/encoding.js';
 import type { BackupSummary } from '../summary/summary.js';
@@ -112,6 +113,8 @@ export interface S3ObjectEntry {
  */
 export class S3SummaryStore implements SummarySink, LabelStore {
   readonly name: string;
+  /** Each request is retried here (`retry`), so the session calls `write` once: retries never multiply. */
+  readonly retriesWrites = true;
   readonly #client: S3Client;
   readonly #bucket: string;
   readonly #prefix: string;
@@ -162,10 +165,7 @@ export class S3SummaryStore implements SummarySink, LabelStore {
       return { location, written: created };
     } catch (error) {
       if (isBackupError(error)) throw error;
-      throw new BackupError('SINK_FAILED', `Could not write the summary of backup ${summary.id} to ${location}: ${describe(error)}.`, {
-        cause: error,
-        details: { id: summary.id, location },
-      });
+      throw sinkWriteFailed(summary.id, location, error, describe(error));
     }
   }
 

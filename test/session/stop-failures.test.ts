@@ -5,7 +5,24 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BackupSession, FilesystemSummaryStore, MemorySummaryStore, isBackupError } from '../../src/index.js';
 import type { BackupSummary, SinkReceipt, SummarySink } from '../../src/index.js';
+import { S3Client } from '@aws-sdk/client-s3';
+import { S3SummaryStore } from '../../src/stores/s3.js';
 import { TestCluster, testMajors } from '../harness/index.js';
+import { S3RVER_CREDENTIALS, TestS3Server } from '../harness/s3-server.js';
+
+/** An S3 client for s3rver that counts the requests each command sends (the SDK itself never retries). */
+function countingClient(endpoint: string): { client: S3Client; sent: string[] } {
+  const sent: string[] = [];
+  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS, maxAttempts: 1 });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.push(String(context.commandName));
+      return next(args);
+    },
+    { step: 'finalizeRequest' },
+  );
+  return { client, sent };
+}
 
 /** A sink that fails its first `failures` writes, then delegates. */
 class FlakySink implements SummarySink {
@@ -58,6 +75,41 @@ for (const major of majors) {
       const spooled = await new FilesystemSummaryStore({ directory: spool }).get(`sinkfail-${major}`);
       assert.deepEqual(spooled, await good.get(`sinkfail-${major}`));
       assert.equal(session.state, 'failed');
+    });
+
+    // One retry layer (docs/writing-a-sink.md): the S3 store retries each request itself, so the
+    // session calls it once. Before, the session retried the store's retries: 6 x 6 requests.
+    test('an S3 sink that is down at stop: 1 + retry.retries requests in all, no PUT, SINK_FAILED with the spool', async () => {
+      const s3 = await TestS3Server.start();
+      await s3.stop();
+      try {
+        const { client, sent } = countingClient(s3.endpoint);
+        const store = new S3SummaryStore({ bucket: s3.bucket, client, retry: { retries: 2, minTimeout: 10, maxTimeout: 20 } });
+        const retries: string[] = [];
+        const session = new BackupSession({ id: `s3down-${major}`, connection: cluster.connectionString, sinks: [store], spoolDirectory: join(work, 'spool-s3'), sinkRetries: 5, fast: true });
+        session.on('sink-retry', ({ sink }) => retries.push(sink));
+        await session.start();
+        await assert.rejects(session.stop(), (e) => isBackupError(e, 'SINK_FAILED') && e.details.spoolPath === join(work, 'spool-s3', `s3down-${major}`));
+        // The existence check before any write, tried 3 times; nothing was ever PUT.
+        assert.deepEqual(sent, ['GetObjectCommand', 'GetObjectCommand', 'GetObjectCommand']);
+        assert.deepEqual(retries, [store.name], 'one failed call, not retried by the session');
+      } finally {
+        await s3.destroy();
+      }
+    });
+
+    test('an S3 sink whose bucket does not exist: one request, then SINK_FAILED naming NoSuchBucket', async () => {
+      const s3 = await TestS3Server.start();
+      try {
+        const { client, sent } = countingClient(s3.endpoint);
+        const store = new S3SummaryStore({ bucket: 'no-such-bucket', client, retry: { retries: 2, minTimeout: 10, maxTimeout: 20 } });
+        const session = new BackupSession({ id: `s3nobucket-${major}`, connection: cluster.connectionString, sinks: [store], spoolDirectory: join(work, 'spool-s3b'), sinkRetries: 5, fast: true });
+        await session.start();
+        await assert.rejects(session.stop(), (e) => isBackupError(e, 'SINK_FAILED') && /NoSuchBucket/.test(e.message));
+        assert.deepEqual(sent, ['GetObjectCommand']);
+      } finally {
+        await s3.destroy();
+      }
     });
 
     test('a sink that recovers within the retries: stop() succeeds and the spool is emptied', async () => {

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+// The layer check (docs/architecture.md): every import in src/ points down a layer or stays in its
+// own folder, session/ and restore/ do not import each other, and no module imports itself back
+// through a cycle. Exit 1 with each violation. `node scripts/check-layers.mjs [--graph]`
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const SRC = resolve('src');
+// Lowest first. A module may import its own folder and any lower layer.
+export const LAYERS = [
+  ['errors.ts', 'version.ts', 'util'],
+  ['summary'],
+  ['postgres'],
+  ['sinks'],
+  ['stores', 'spool', 'copy'],
+  ['session', 'restore'],
+  ['lifecycle'],
+  ['agent', 'testing'],
+  // The public entry point; the CLI is a skin over it.
+  ['index.ts'],
+  ['cli'],
+];
+// Beside each other in one layer, and still never importing each other.
+const APART = [['session', 'restore']];
+
+function files(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    return e.isDirectory() ? files(p) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [p] : [];
+  });
+}
+
+function unitOf(file) {
+  const rel = relative(SRC, file);
+  return rel.includes('/') ? rel.split('/')[0] : rel;
+}
+
+function layerOf(unit) {
+  const index = LAYERS.findIndex((layer) => layer.includes(unit));
+  if (index < 0) throw new Error(`src/${unit} is in no layer: add it to LAYERS in scripts/check-layers.mjs`);
+  return index;
+}
+
+const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g;
+
+function importsOf(file) {
+  const text = readFileSync(file, 'utf8');
+  const out = [];
+  for (const match of text.matchAll(IMPORT)) {
+    const spec = match[1] ?? match[2];
+    out.push(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
+  }
+  return out;
+}
+
+const graph = new Map(files(SRC).map((f) => [f, importsOf(f)]));
+const problems = [];
+for (const [file, targets] of graph) {
+  const from = unitOf(file);
+  for (const target of targets) {
+    if (!graph.has(target)) {
+      problems.push(`${relative('.', file)} imports ${relative('.', target)}, which does not exist`);
+      continue;
+    }
+    const to = unitOf(target);
+    if (from === to) continue;
+    if (layerOf(to) > layerOf(from)) problems.push(`${relative('.', file)} (${from}) imports up into ${to}: ${relative('.', target)}`);
+    else if (APART.some((pair) => pair.includes(from) && pair.includes(to))) problems.push(`${relative('.', file)} (${from}) imports ${to}, which it must stay apart from: ${relative('.', target)}`);
+  }
+}
+
+// Cycles between modules (type-only imports included: they still tie the modules' designs).
+const state = new Map();
+const stack = [];
+function visit(file) {
+  state.set(file, 'open');
+  stack.push(file);
+  for (const target of graph.get(file) ?? []) {
+    if (!graph.has(target)) continue;
+    if (state.get(target) === 'open') {
+      const cycle = stack.slice(stack.indexOf(target)).concat(target);
+      problems.push(`import cycle: ${cycle.map((f) => relative('.', f)).join(' -> ')}`);
+    } else if (!state.has(target)) visit(target);
+  }
+  stack.pop();
+  state.set(file, 'done');
+}
+for (const file of graph.keys()) if (!state.has(file)) visit(file);
+
+if (process.argv.includes('--graph')) {
+  const edges = new Set();
+  for (const [file, targets] of graph) for (const t of targets) if (graph.has(t) && unitOf(file) !== unitOf(t)) edges.add(`${unitOf(file)} -> ${unitOf(t)}`);
+  console.log([...edges].sort().join('\n'));
+}
+if (problems.length > 0) {
+  console.error(`layer check: ${problems.length} problem(s)\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  process.exit(1);
+}
+console.error(`layer check: ${graph.size} modules, every import points down, no cycle`);
