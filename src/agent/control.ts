@@ -1,8 +1,7 @@
-import { join } from 'node:path';
 import { BackupError, isBackupError } from '../errors.js';
 import type { SinkReceipt } from '../sinks/contract.js';
 import { deliverSpooled } from '../spool/deliver.js';
-import { FilesystemSummaryStore } from '../stores/filesystem.js';
+import { Spool } from '../spool/spool.js';
 import { openStore } from '../stores/store-url.js';
 import { assertBackupId } from '../summary/backup-id.js';
 import { summaryOverview, type SummaryOverview } from '../summary/summary.js';
@@ -98,9 +97,10 @@ export async function settleDeadHolder(paths: AgentPaths, record: BackupRecord):
   if ((await liveLockHolder(paths)) !== undefined) return record; // a new holder owns the ID now
   const lock = await readLock(paths.lock).catch(() => undefined);
   if (lock === undefined || !isRunning(lock)) await removeQuietly(paths.socket, paths.lock);
-  const inSpool = record.state === 'stopping' && (await new FilesystemSummaryStore({ directory: record.spoolDirectory }).has(record.id).catch(() => false));
+  const spool = new Spool({ directory: record.spoolDirectory });
+  const inSpool = record.state === 'stopping' && (await spool.has(record.id).catch(() => false));
   const inEverySink = record.state === 'stopping' && !inSpool && (await missingSinks(record)).length === 0;
-  const settled = deadHolderRecord(record, { inSpool, spoolPath: join(record.spoolDirectory, record.id), inEverySink }, new Date().toISOString());
+  const settled = deadHolderRecord(record, { inSpool, spoolPath: spool.pathOf(record.id), inEverySink }, new Date().toISOString());
   await writeRecord(paths.record, settled);
   return settled;
 }
@@ -177,8 +177,8 @@ async function outcomeFromStoppedRecord(paths: AgentPaths, record: BackupRecord)
   const missing = await missingSinks(record);
   let delivered = false;
   if (missing.length > 0) {
-    const spool = new FilesystemSummaryStore({ directory: record.spoolDirectory });
-    const spoolPath = join(record.spoolDirectory, record.id);
+    const spool = new Spool({ directory: record.spoolDirectory });
+    const spoolPath = spool.pathOf(record.id);
     if (!(await spool.has(record.id).catch(() => false))) {
       throw new BackupError(
         'SINK_FAILED',
