@@ -17,13 +17,13 @@ describe('the published package', () => {
   test('npm pack contains the compiled library, its types and the README, and no sources or tests', async () => {
     const { stdout } = await runOk('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT });
     const files = (JSON.parse(stdout) as [{ files: { path: string }[] }])[0].files.map((f) => f.path);
-    for (const wanted of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/stores/s3.js', 'dist/stores/s3.d.ts']) {
+    for (const wanted of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/stores/s3.js', 'dist/stores/s3.d.ts', 'dist/agent/index.js', 'dist/agent/index.d.ts']) {
       assert.ok(files.includes(wanted), `${wanted} is packed`);
     }
     assert.deepEqual(files.filter((f) => /^(src|test|scripts|bench|node_modules)\//.test(f)), []);
   });
 
-  test('a strict TypeScript consumer compiles against the emitted .d.ts of both entry points', async () => {
+  test('a strict TypeScript consumer compiles against the emitted .d.ts of every entry point', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pgsb-consumer-'));
     try {
       await mkdir(join(dir, 'node_modules'));
@@ -37,6 +37,11 @@ describe('the published package', () => {
         join(dir, 'consumer.ts'),
         `import { BackupSession, FilesystemSummaryStore, isBackupError, type BackupSummary, type SummarySink } from 'pg-split-backup';
 import { S3SummaryStore } from 'pg-split-backup/s3';
+import { startBackup, stopBackup, type StopOutcome } from 'pg-split-backup/agent';
+export async function hooks(signal: AbortSignal): Promise<StopOutcome> {
+  const held = await startBackup({ id: 'x', sinks: ['file:///tmp/x'], signal });
+  return stopBackup(held.id, { signal, onProgress: ({ message }) => message.length });
+}
 const sink: SummarySink = new FilesystemSummaryStore({ directory: '/tmp/x' });
 const s3: SummarySink = new S3SummaryStore({ bucket: 'my-bucket' });
 const session = new BackupSession({ id: 'x', connection: 'postgresql://localhost/postgres', sinks: [sink, s3] });
