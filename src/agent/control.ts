@@ -84,6 +84,10 @@ function notFound(id: string): BackupError {
   });
 }
 
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 function unexpected(id: string, response: HolderResponse): BackupError {
   return new BackupError('HOLDER_FAILED', `The holder of backup ${id} gave an answer that does not fit the request (${response.kind}).`, { details: { id, answer: response.kind } });
 }
@@ -112,7 +116,7 @@ async function missingSinks(record: BackupRecord): Promise<{ url: string; why?: 
     try {
       if (!(await (await openStore(url)).has(record.id))) missing.push({ url });
     } catch (error) {
-      missing.push({ url, why: (error as Error).message });
+      missing.push({ url, why: messageOf(error) });
     }
   }
   return missing;
@@ -191,7 +195,7 @@ async function outcomeFromStoppedRecord(paths: AgentPaths, record: BackupRecord)
     await deliverSpooled(record.id, { sinks, spoolDirectory: record.spoolDirectory, retries: DELIVERY_RETRIES }).catch((error: unknown) => {
       throw new BackupError(
         'SINK_FAILED',
-        `Backup ${record.id} was stopped, but its summary is still not in ${missing.map((m) => m.url).join(', ')}: ${(error as Error).message} It is kept in the local spool at ${spoolPath}; run post again once the sink is back.`,
+        `Backup ${record.id} was stopped, but its summary is still not in ${missing.map((m) => m.url).join(', ')}: ${messageOf(error)} It is kept in the local spool at ${spoolPath}; run post again once the sink is back.`,
         { cause: error, details: { id: record.id, spoolPath, failedSinks: missing.map((m) => m.url) } },
       );
     });
