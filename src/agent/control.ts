@@ -1,5 +1,6 @@
 import { BackupError, isBackupError } from '../errors.js';
 import type { SinkReceipt } from '../sinks/contract.js';
+import { stoppedSummaryMissing, stoppedSummaryUndelivered } from '../sinks/failure.js';
 import { deliverSpooled } from '../spool/deliver.js';
 import { Spool } from '../spool/spool.js';
 import { openStore } from '../stores/store-url.js';
@@ -7,7 +8,7 @@ import { assertBackupId } from '../summary/backup-id.js';
 import { summaryOverview, type SummaryOverview } from '../summary/summary.js';
 import { sleep } from '../util/abort.js';
 import { isHangUp, NoHolderError, responseError, sendRequest } from './client.js';
-import { deadHolderRecord, notRunningError, stoppedRecordFailures } from './outcome.js';
+import { deadHolderRecord, notHeldError, notRunningError, stoppedRecordFailures } from './outcome.js';
 import type { HolderRequest, HolderResponse, HolderStatus, ProgressUpdate } from './protocol.js';
 import { liveLockHolder, readLock } from './state/lock.js';
 import { isRunning } from './state/process.js';
@@ -183,21 +184,12 @@ async function outcomeFromStoppedRecord(paths: AgentPaths, record: BackupRecord)
   if (missing.length > 0) {
     const spool = new Spool({ directory: record.spoolDirectory });
     const spoolPath = spool.pathOf(record.id);
-    if (!(await spool.has(record.id).catch(() => false))) {
-      throw new BackupError(
-        'SINK_FAILED',
-        `Backup ${record.id} was stopped, but its summary is not in ${missing.map((m) => m.url).join(', ')}, and the spool does not hold it either; see ${paths.log}.`,
-        { details: { id: record.id, failedSinks: missing.map((m) => m.url) } },
-      );
-    }
+    const failedSinks = missing.map((m) => m.url);
+    if (!(await spool.has(record.id).catch(() => false))) throw stoppedSummaryMissing(record.id, failedSinks, paths.log);
     // A retried post is the way to finish a delivery: the sinks may be back.
     const sinks = await Promise.all(missing.map((m) => openStore(m.url)));
     await deliverSpooled(record.id, { sinks, spoolDirectory: record.spoolDirectory, retries: DELIVERY_RETRIES }).catch((error: unknown) => {
-      throw new BackupError(
-        'SINK_FAILED',
-        `Backup ${record.id} was stopped, but its summary is still not in ${missing.map((m) => m.url).join(', ')}: ${messageOf(error)} It is kept in the local spool at ${spoolPath}; run post again once the sink is back.`,
-        { cause: error, details: { id: record.id, spoolPath, failedSinks: missing.map((m) => m.url) } },
-      );
+      throw stoppedSummaryUndelivered(record.id, failedSinks, spoolPath, error);
     });
     delivered = true;
     // The record no longer says SINK_FAILED; any other error it holds still stands.
@@ -260,13 +252,7 @@ export async function abortBackup(id: string, options: AbortBackupOptions = {}):
   if (found.kind === 'failed') throw responseError(found.error);
   if (found.kind === 'aborted') return { id, reason: found.reason };
   if (found.kind !== 'record' && found.kind !== 'ended') throw unexpected(id, found);
-  const { record } = found;
-  if (record.state === 'stopped') {
-    throw new BackupError('NOT_FOUND', `Backup ${id} is not running: it was stopped at ${record.endedAt ?? '?'} with its summary; there is nothing to abort.`, {
-      details: { id, state: record.state },
-    });
-  }
-  throw notRunningError(record);
+  throw notHeldError(found.record, 'abort');
 }
 
 /** One running backup, as `status` lists it. */
@@ -287,11 +273,7 @@ export async function listRunning(options: ListRunningOptions = {}): Promise<Run
     if (found.kind === 'failed') throw responseError(found.error);
     if (found.kind === 'status') return [found.backup];
     if (found.kind !== 'record' && found.kind !== 'ended') throw unexpected(id, found);
-    const { record } = found;
-    if (record.state === 'stopped') {
-      throw new BackupError('NOT_FOUND', `Backup ${record.id} is not running: it was stopped at ${record.endedAt ?? '?'}.`, { details: { id: record.id, state: record.state } });
-    }
-    throw notRunningError(record);
+    throw notHeldError(found.record, 'status');
   }
   const runtimeDir = resolveRuntimeDir(options.runtimeDir);
   if (!(await checkRuntimeDir(runtimeDir))) return [];

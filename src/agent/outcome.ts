@@ -138,6 +138,19 @@ export function notRunningError(record: BackupRecord): BackupError {
 }
 
 /**
+ * What `abort` or `status` is told about a backup that is no longer held: `NOT_FOUND` (exit 3) for
+ * one stopped with its summary, else {@link notRunningError}.
+ */
+export function notHeldError(record: BackupRecord, request: 'abort' | 'status'): BackupError {
+  if (record.state !== 'stopped') return notRunningError(record);
+  const message =
+    request === 'abort'
+      ? `Backup ${record.id} is not running: it was stopped at ${record.endedAt ?? '?'} with its summary; there is nothing to abort.`
+      : `Backup ${record.id} is not running: it was stopped at ${record.endedAt ?? '?'}.`;
+  return new BackupError('NOT_FOUND', message, { details: { id: record.id, state: record.state } });
+}
+
+/**
  * What still stands against a stopped backup once its summary is in every sink: `error`, any
  * failure of the stop other than `SINK_FAILED` (a delivery fixes that one), reported before the
  * summary is read back; then `archiveError`, the last WAL file not seen archived.

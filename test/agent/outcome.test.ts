@@ -7,6 +7,7 @@ import {
   endedResponse,
   failedStopEnding,
   lostEnding,
+  notHeldError,
   notRunningError,
   stoppedEnding,
   stoppedRecordFailures,
@@ -147,5 +148,16 @@ describe('what a client is told about an ended backup', () => {
     // No reason recorded: the error's message, else the state.
     assert.match(notRunningError({ ...running, state: 'lost', error: { code: 'BACKUP_ABORTED', message: 'terminated', details: {} } }).message, /: terminated$/);
     assert.match(notRunningError({ ...running, state: 'lost' }).message, /: lost$/);
+  });
+
+  test('abort or status of a backup stopped with its summary: NOT_FOUND (exit 3), saying so; of a tombstone: BACKUP_ABORTED', () => {
+    const stopped: BackupRecord = { ...running, state: 'stopped', endedAt: ENDED_AT };
+    const abort = notHeldError(stopped, 'abort');
+    assert.equal(abort.code, 'NOT_FOUND');
+    assert.equal(abort.message, `Backup b1 is not running: it was stopped at ${ENDED_AT} with its summary; there is nothing to abort.`);
+    assert.deepEqual(abort.details, { id: 'b1', state: 'stopped' });
+    assert.equal(notHeldError(stopped, 'status').message, `Backup b1 is not running: it was stopped at ${ENDED_AT}.`);
+    assert.equal(exitCodeFor(abort), 3);
+    assert.equal(notHeldError({ ...running, state: 'lost', endedAt: ENDED_AT }, 'status').code, 'BACKUP_ABORTED');
   });
 });
