@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const VERSIONS = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['22', '24'];
-const SUITES = ['test/unit', 'test/summary', 'test/agent', 'test/stores', 'test/cli', 'test/e2e/hook-workflow'];
+const SUITES = ['test/errors', 'test/summary', 'test/sinks', 'test/spool', 'test/session/listeners', 'test/agent', 'test/stores', 'test/cli', 'test/e2e/hook-workflow'];
 
 function nodeBinary(version) {
   const prefix = resolve('.tmp', `node-${version}`);

@@ -5,7 +5,7 @@ export type { BackupErrorJson, BackupErrorOptions } from './errors.js';
 export { BackupSession } from './session/backup-session.js';
 export type { BackupSessionEvents, SessionState, StartResult, StopResult } from './session/events.js';
 export type { BackupSessionOptions, Logger } from './session/options.js';
-export type { ConnectionOptions } from './postgres/connect.js';
+export type { ConnectionConfig, ConnectionOptions } from './postgres/connection-config.js';
 
 export type { CallOptions, LabelStore, SinkReceipt, SummarySink } from './sinks/contract.js';
 export { deliverSpooled, resendSpooled } from './spool/deliver.js';
@@ -15,9 +15,11 @@ export type { RawStopOutput } from './spool/spool.js';
 export { FilesystemSummaryStore } from './stores/filesystem.js';
 export type { FilesystemSummaryStoreOptions } from './stores/filesystem.js';
 export { MemorySummaryStore } from './stores/memory.js';
+export type { MemorySummaryStoreOptions } from './stores/memory.js';
 
 export type { AttachmentOverview, BackupSummary, SummaryAttachment, SummaryOverview } from './summary/summary.js';
 export { ATTACHMENT_NAME, SUMMARY_FORMAT_VERSION, summaryOverview } from './summary/summary.js';
+export { TOOL } from './version.js';
 export { assertBackupId, backupIdProblem, isValidBackupId, MAX_BACKUP_ID_LENGTH } from './summary/backup-id.js';
 export { decodeSummary, encodeSummary } from './summary/encoding.js';
 export type { SummaryFile } from './summary/encoding.js';
@@ -45,14 +47,14 @@ export { archiveGet } from './restore/archive-get.js';
 export type { ArchiveGetOptions, ArchiveGetResult } from './restore/archive-get.js';
 export { archiveGetCommand, archivePushCommand, quoteForShell } from './restore/archive-command-line.js';
 export type { ArchiveCommandLineOptions } from './restore/archive-command-line.js';
-export { isWalCompressionAvailable, WAL_COMPRESSIONS } from './restore/wal-compression.js';
+export { assertWalCompression, isWalCompressionAvailable, WAL_COMPRESSIONS } from './restore/wal-compression.js';
 export type { WalCompression } from './restore/wal-compression.js';
 export { openStore, parseStoreUrl } from './stores/store-url.js';
 export type { StoreUrl } from './stores/store-url.js';
-export { copyExclusionList, copyExclusions, EXCLUSION_FORMATS } from './restore/copy-exclusions.js';
-export type { CopyExclusion, CopyExclusionOptions, ExclusionFormat } from './restore/copy-exclusions.js';
+export { copyExclusionList, copyExclusions, EXCLUSION_FORMATS } from './copy/exclusions.js';
+export type { CopyExclusion, CopyExclusionOptions, ExclusionFormat } from './copy/exclusions.js';
 export { drill } from './restore/drill.js';
-export type { DrillOptions, DrillReport } from './restore/drill.js';
+export type { DrillCheckContext, DrillClient, DrillOptions, DrillProgress, DrillQueryResult, DrillReport } from './restore/drill.js';
 
 export { analyseArchive, checkBackupRange, classifyArchiveFile, parseTimelineHistory, reachableTimelines, recoverableWindow } from './lifecycle/archive-analysis.js';
 export type {

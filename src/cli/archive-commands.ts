@@ -1,10 +1,5 @@
-import { archiveGetPrefetched, archivePushAsync } from '../index.js';
+import { archiveGet, archiveGetPrefetched, archivePush, archivePushAsync, assertWalCompression, BackupError, parseStoreUrl } from '../index.js';
 import { parseDuration } from './duration.js';
-import { archiveGet } from '../restore/archive-get.js';
-import { parseStoreUrl } from '../stores/store-url.js';
-import { archivePush } from '../restore/archive-push.js';
-import { assertWalCompression } from '../restore/wal-compression.js';
-import { BackupError } from '../errors.js';
 import { COMMON_OPTIONS, required, text, type Command } from './command-kit.js';
 
 const ARCHIVE_HELP = `  --archive URL   file:///abs/dir, /abs/dir or s3://bucket/prefix[?endpoint=..&region=..&forcePathStyle=true]

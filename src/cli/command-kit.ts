@@ -1,6 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
-import { BackupError } from '../errors.js';
-import { assertBackupId } from '../summary/backup-id.js';
+import { assertBackupId, BackupError } from '../index.js';
 import type { ProgressDisplay } from './progress.js';
 
 // What every command module shares: the command shape and flag helpers.

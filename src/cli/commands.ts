@@ -1,7 +1,6 @@
 import { abortBackup, DEFAULT_MAX_HOLD_MS, listRunning, resolveRuntimeDir, startBackup, stopBackup } from '../agent/index.js';
-import { summaryOverview } from '../summary/summary.js';
+import { BackupError, summaryOverview } from '../index.js';
 import { formatDuration, parseDuration } from './duration.js';
-import { BackupError } from '../errors.js';
 import { isAbsolute } from 'node:path';
 import { openStore, resendSpooled } from '../index.js';
 import { COMMON_OPTIONS, lines, optionalId, required, requiredId, strings, text, type Command, type Values } from './command-kit.js';

@@ -2,14 +2,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parseDuration } from './duration.js';
-import { BackupError } from '../errors.js';
-import type { RecoverableWindow } from '../lifecycle/archive-analysis.js';
-import { expire } from '../lifecycle/expire.js';
-import { backupInfo, type BackupInfoReport } from '../lifecycle/info.js';
-import type { ExpiryPolicy } from '../lifecycle/plan-expiry.js';
-import { drill } from '../restore/drill.js';
-import { openWalArchive } from '../restore/wal-archive.js';
-import { openStore } from '../stores/store-url.js';
+import { BackupError, backupInfo, type BackupInfoReport, drill, expire, type ExpiryPolicy, openStore, openWalArchive, type RecoverableWindow } from '../index.js';
 import { recoveryTargetFlags, RECOVERY_TARGET_OPTIONS } from './restore-flags.js';
 import { COMMON_OPTIONS, lines, required, requiredId, strings, text, type Command, type Values } from './command-kit.js';
 

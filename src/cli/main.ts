@@ -3,8 +3,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BackupError, isBackupError, type BackupErrorJson } from '../errors.js';
-import { TOOL } from '../version.js';
+import { BackupError, type BackupErrorJson, isBackupError, TOOL } from '../index.js';
 import { COMMANDS, commandHelp, mainHelp, type Values } from './commands.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { ProgressDisplay } from './progress.js';

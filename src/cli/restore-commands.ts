@@ -1,10 +1,4 @@
-import { BackupError } from '../errors.js';
-import { copyExclusions, EXCLUSION_FORMATS, type ExclusionFormat } from '../restore/copy-exclusions.js';
-import { prepareRestore } from '../restore/prepare-restore.js';
-import type { RecoveryTarget, RecoveryTargetAction } from '../restore/recovery-config.js';
-import { assertWalComplete } from '../restore/verify-wal.js';
-import { openWalArchive } from '../restore/wal-archive.js';
-import { openStore } from '../stores/store-url.js';
+import { assertWalComplete, BackupError, copyExclusions, EXCLUSION_FORMATS, type ExclusionFormat, openStore, openWalArchive, prepareRestore, type RecoveryTarget, type RecoveryTargetAction } from '../index.js';
 import { RECOVERY_TARGET_OPTIONS, recoveryTargetFlags } from './restore-flags.js';
 import { COMMON_OPTIONS, lines, required, requiredId, strings, text, type Command, type Values } from './command-kit.js';
 

@@ -1,6 +1,5 @@
 // Flags the restore-like commands (restore, drill) share.
-import { BackupError } from '../errors.js';
-import type { RecoveryTarget } from '../restore/recovery-config.js';
+import { BackupError, type RecoveryTarget } from '../index.js';
 import { text, type Values } from './command-kit.js';
 
 export const TARGET_FLAGS = ['target-time', 'target-lsn', 'target-name', 'target-xid', 'target'] as const;

@@ -3,9 +3,10 @@ import pgpass from 'pgpass';
 import pRetry, { AbortError } from 'p-retry';
 import { BackupError } from '../errors.js';
 import { parseConnectTimeout } from './connect-timeout.js';
+import type { ConnectionOptions } from './connection-config.js';
 
-/** A `postgresql://` URI / libpq-style connection string, or a `pg` client configuration. */
-export type ConnectionOptions = string | pg.ClientConfig;
+// The public type lives in connection-config.ts, whose declarations do not import pg.
+export type { ConnectionConfig, ConnectionOptions } from './connection-config.js';
 
 /** SQLSTATEs worth another try: the server is starting or full. */
 const TRANSIENT_SQLSTATES = new Set(['57P03', '53300', '08006', '08001', '08004']);
@@ -48,7 +49,8 @@ function libpqConnectTimeoutMillis(connection: ConnectionOptions): number | unde
 }
 
 function clientConfig(connection: ConnectionOptions, options: ConnectOptions): pg.ClientConfig {
-  const base: pg.ClientConfig = typeof connection === 'string' ? { connectionString: connection } : { ...connection };
+  // ConnectionConfig mirrors pg.ClientConfig field by field; only `types` is left opaque.
+  const base = (typeof connection === 'string' ? { connectionString: connection } : { ...connection }) as pg.ClientConfig;
   return {
     ...base,
     application_name: options.applicationName,

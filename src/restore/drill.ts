@@ -6,9 +6,40 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { BackupError } from '../errors.js';
 import type { LabelStore } from '../sinks/contract.js';
-import { sleep, throwIfAborted } from '../util/abort.js';
+import { abortReason, sleep, throwIfAborted } from '../util/abort.js';
 import { prepareRestore, type PrepareRestoreOptions } from './prepare-restore.js';
 import type { RecoveryTarget } from './recovery-config.js';
+
+/** One result of {@link DrillClient.query}. */
+export interface DrillQueryResult<R> {
+  /** The rows, one object per row keyed by column name. */
+  readonly rows: readonly R[];
+}
+
+/**
+ * The connection to the restored server that {@link DrillOptions.check} gets: the part of a
+ * `pg.Client` a check needs (at run time it is one, so a check declared with `pg.Client` works).
+ */
+export interface DrillClient {
+  /** Runs one statement, with `$1`-style parameters. */
+  query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<DrillQueryResult<R>>;
+}
+
+/** What {@link DrillOptions.check} gets besides the client. */
+export interface DrillCheckContext {
+  /** The drill's `signal`: it fires when the drill is cancelled, and the check should then give up. */
+  readonly signal?: AbortSignal;
+}
+
+/** What {@link DrillOptions.onProgress} is called with. */
+export interface DrillProgress {
+  /** A line for humans. */
+  readonly message: string;
+  /** Milliseconds since the server was started. */
+  readonly elapsedMs: number;
+  /** WAL files restored so far. */
+  readonly walFilesReplayed: number;
+}
 
 /** Options of {@link drill}. */
 export interface DrillOptions {
@@ -24,8 +55,11 @@ export interface DrillOptions {
   readonly restoreCommand?: string;
   /** Directory with `pg_ctl` (and `postgres`) of the backup's major, e.g. `/usr/lib/postgresql/15/bin`. */
   readonly binDir: string;
-  /** Checks run against the restored server once it is consistent and out of recovery; a throw fails the drill (rejects). */
-  readonly check?: (client: pg.Client) => Promise<void>;
+  /**
+   * Checks run against the restored server once it is consistent and out of recovery; a throw
+   * fails the drill (rejects). A method, so a check declared as `(client: pg.Client) => ...` fits too.
+   */
+  check?(client: DrillClient, context: DrillCheckContext): Promise<void>;
   /** SQL statements that must each return one row whose first column is `true`; results in {@link DrillReport.checks}. */
   readonly checkSql?: readonly string[];
   /** Run amcheck: `pg_amcheck --all` when the bin dir has it, else the amcheck extension's `bt_index_check` on every btree index of `postgres`; skipped when neither exists. @default false */
@@ -37,8 +71,12 @@ export interface DrillOptions {
   /** Leave the scratch copy (and its server log) in place; its path is {@link DrillReport.pgdata}. @default false */
   readonly keep?: boolean;
   /** Called about once a second while recovery replays WAL. */
-  readonly onProgress?: (progress: { readonly message: string; readonly elapsedMs: number; readonly walFilesReplayed: number }) => void;
-  /** Cancels the drill (the server is stopped and the scratch copy removed). */
+  readonly onProgress?: (progress: DrillProgress) => void;
+  /**
+   * Cancels the drill at any step (copy, recovery, checks): the drill rejects with the signal's
+   * reason once the private server is stopped and the scratch copy removed. With `inPlace`, the
+   * data copy is left as far as it got (prepared, perhaps partly recovered).
+   */
   readonly signal?: AbortSignal;
   /** How long recovery may take. @default 600000 (10 minutes) */
   readonly timeoutMs?: number;
@@ -84,14 +122,25 @@ export interface DrillReport {
   readonly log: string;
 }
 
-function run(cmd: string, args: string[], ids: { uid: number; gid: number } | undefined): Promise<{ code: number | null; output: string }> {
+/** Runs a program; when `signal` fires, the program is killed and this rejects with the signal's reason once it is gone. */
+function run(cmd: string, args: string[], ids: { uid: number; gid: number } | undefined, signal?: AbortSignal): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortReason(signal));
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(ids ?? {}) });
     let output = '';
+    const onAbort = (): void => void child.kill('SIGKILL');
+    signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
+    child.on('error', (error) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (signal?.aborted) reject(abortReason(signal));
+      else resolve({ code, output });
+    });
   });
 }
 
@@ -135,7 +184,7 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
     if (ids) await chown(scratch, ids.uid, ids.gid);
     if (!inPlace) {
       // cp -a: several times faster than fs.cp on a data directory's thousands of files, and keeps links.
-      const copied = await run('cp', ['-a', options.dataCopy, pgdata], undefined);
+      const copied = await run('cp', ['-a', options.dataCopy, pgdata], undefined, options.signal);
       if (copied.code !== 0) throw new BackupError('INVALID_OPTION', `Could not copy ${options.dataCopy}: ${copied.output.trim()}`);
     }
     const restoreOptions: PrepareRestoreOptions = {
@@ -156,12 +205,14 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
     const serverOptions = `-c listen_addresses='' -c unix_socket_directories='${scratch}' -c archive_mode=off -c port=${port}`;
     const recoveryBegan = Date.now();
     const readLog = (): Promise<string> => readFile(logFile, 'utf8').catch(() => '');
+    throwIfAborted(options.signal);
     // -W: do not wait inside pg_ctl; we watch the log for progress and connect once it accepts.
+    // Not cancellable: a pg_ctl killed midway may leave a server running that the finally would not stop.
     const start = await run(join(options.binDir, 'pg_ctl'), ['-D', pgdata, '-l', logFile, '-o', serverOptions, '-W', 'start'], ids);
+    started = true;
     if (start.code !== 0) {
       throw new BackupError('SERVER_ERROR', `The restored copy of backup ${options.id} did not start: ${start.output.trim()}\n${(await readLog()).slice(-2000)}`);
     }
-    started = true;
     const user = await ownerName(ids);
     const deadline = recoveryBegan + timeoutMs;
     let consistencyMs = 0;
@@ -205,9 +256,14 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
       }
       recoveryMs = Date.now() - recoveryBegan;
       if (consistencyMs === 0) consistencyMs = recoveryMs;
-      await options.check?.(client);
-      for (const sql of options.checkSql ?? []) checks.push(await sqlCheck(client, sql));
-      if (options.amcheck) checks.push(await amcheck(client, options.binDir, scratch, port, user, ids));
+      if (options.check) await options.check(client, options.signal ? { signal: options.signal } : {});
+      throwIfAborted(options.signal);
+      for (const sql of options.checkSql ?? []) {
+        checks.push(await sqlCheck(client, sql));
+        throwIfAborted(options.signal);
+      }
+      if (options.amcheck) checks.push(await amcheck(client, options.binDir, scratch, port, user, ids, options.signal));
+      throwIfAborted(options.signal);
     } finally {
       await client?.end().catch(() => undefined);
     }
@@ -245,13 +301,13 @@ async function sqlCheck(client: pg.Client, sql: string): Promise<DrillCheck> {
   }
 }
 
-async function amcheck(client: pg.Client, binDir: string, socketDir: string, port: number, user: string, ids: { uid: number; gid: number } | undefined): Promise<DrillCheck> {
+async function amcheck(client: pg.Client, binDir: string, socketDir: string, port: number, user: string, ids: { uid: number; gid: number } | undefined, signal: AbortSignal | undefined): Promise<DrillCheck> {
   const tool = join(binDir, 'pg_amcheck');
   const hasTool = await stat(tool).then(() => true, () => false);
   const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'amcheck'");
   if (rows[0]!.n === 0) return { name: 'amcheck', ok: true, skipped: true, detail: 'the amcheck extension is not installed for this server' };
   if (hasTool) {
-    const result = await run(tool, ['--all', '--install-missing', '-h', socketDir, '-p', String(port), '-U', user], ids);
+    const result = await run(tool, ['--all', '--install-missing', '-h', socketDir, '-p', String(port), '-U', user], ids, signal);
     return { name: 'amcheck', ok: result.code === 0, detail: result.code === 0 ? 'pg_amcheck --all: no corruption found' : result.output.trim().slice(-2000) };
   }
   try {

@@ -1,5 +1,5 @@
 import { BackupError } from '../errors.js';
-import type { ConnectionOptions } from '../postgres/connect.js';
+import type { ConnectionConfig, ConnectionOptions } from '../postgres/connection-config.js';
 import type { SummarySink } from '../sinks/contract.js';
 import { defaultSpoolDirectory } from '../spool/spool.js';
 import { assertBackupId } from '../summary/backup-id.js';
@@ -15,7 +15,7 @@ export interface BackupSessionOptions {
   /** The backup ID, also the backup label. 1-200 chars of `[A-Za-z0-9._-]`, not starting with `.` or `-`. */
   readonly id: string;
   /**
-   * A `postgresql://` URI or a `pg` ClientConfig. PG* environment variables and `~/.pgpass`
+   * A `postgresql://` URI or a {@link ConnectionConfig} (a `pg` client configuration works as it is). PG* environment variables and `~/.pgpass`
    * fill in what it leaves out, as in `pg`/psql.
    */
   readonly connection: ConnectionOptions;
@@ -35,18 +35,24 @@ export interface BackupSessionOptions {
    * How long to wait for archiving, in milliseconds, before rejecting with `ARCHIVE_TIMEOUT`.
    * @default 600000 (10 minutes)
    */
+  readonly archiveTimeoutMs?: number;
+  /** @deprecated The same as {@link BackupSessionOptions.archiveTimeoutMs} (milliseconds), under its older name. */
   readonly archiveTimeout?: number;
   /**
-   * Interval of the heartbeat query that notices a lost session, in milliseconds. A heartbeat that
-   * gets no answer within this interval counts as a lost connection.
+   * Interval of the heartbeat query that notices a lost session, in milliseconds (at least 100). A
+   * heartbeat that gets no answer within this interval counts as a lost connection.
    * @default 10000
    */
+  readonly heartbeatIntervalMs?: number;
+  /** @deprecated The same as {@link BackupSessionOptions.heartbeatIntervalMs} (milliseconds), under its older name. */
   readonly heartbeatInterval?: number;
   /**
    * Longest time a backup may be held between start and stop, in milliseconds; past it the
    * session aborts the backup. `0` means no limit.
    * @default 0
    */
+  readonly maxHoldMs?: number;
+  /** @deprecated The same as {@link BackupSessionOptions.maxHoldMs} (milliseconds), under its older name. */
   readonly maxHold?: number;
   /**
    * Make the backup self-contained: a temporary physical replication slot keeps the server from
@@ -83,8 +89,8 @@ export interface BackupSessionOptions {
   readonly logger?: Logger;
 }
 
-/** The options with every default filled in. */
-export interface ResolvedOptions extends Required<Omit<BackupSessionOptions, 'signal' | 'logger'>> {
+/** The options with every default filled in (durations under their older names, in milliseconds). */
+export interface ResolvedOptions extends Required<Omit<BackupSessionOptions, 'signal' | 'logger' | 'archiveTimeoutMs' | 'heartbeatIntervalMs' | 'maxHoldMs'>> {
   readonly signal: AbortSignal | undefined;
   readonly logger: Logger | undefined;
 }
@@ -97,6 +103,19 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
     });
   }
   return value;
+}
+
+/** A duration given under its `...Ms` name or its deprecated older one (both: they must agree), with the name used, for messages. */
+function duration(options: BackupSessionOptions, msName: 'archiveTimeoutMs' | 'heartbeatIntervalMs' | 'maxHoldMs', oldName: 'archiveTimeout' | 'heartbeatInterval' | 'maxHold', fallback: number): { value: number; name: string } {
+  const ms = options[msName];
+  const old = options[oldName];
+  if (ms !== undefined && old !== undefined && ms !== old) {
+    throw new BackupError('INVALID_OPTION', `Options ${msName} and ${oldName} (its deprecated older name) disagree: ${String(ms)} and ${String(old)}; give only ${msName}.`, {
+      details: { option: msName },
+    });
+  }
+  const name = ms !== undefined ? msName : oldName;
+  return { value: nonNegative(name, ms ?? old, fallback), name };
 }
 
 /** Validates and freezes the options. Throws INVALID_ID / INVALID_OPTION; does no I/O. */
@@ -113,9 +132,9 @@ export function resolveOptions(options: BackupSessionOptions): ResolvedOptions {
       details: { option: 'sinks' },
     });
   }
-  const heartbeatInterval = nonNegative('heartbeatInterval', options.heartbeatInterval, 10_000);
-  if (heartbeatInterval < 100) {
-    throw new BackupError('INVALID_OPTION', 'Option heartbeatInterval must be at least 100 ms.', { details: { option: 'heartbeatInterval' } });
+  const heartbeat = duration(options, 'heartbeatIntervalMs', 'heartbeatInterval', 10_000);
+  if (heartbeat.value < 100) {
+    throw new BackupError('INVALID_OPTION', `Option ${heartbeat.name} must be at least 100 ms.`, { details: { option: heartbeat.name } });
   }
   return Object.freeze({
     id: options.id,
@@ -123,9 +142,9 @@ export function resolveOptions(options: BackupSessionOptions): ResolvedOptions {
     sinks: Object.freeze([...options.sinks]),
     fast: options.fast ?? false,
     waitForArchive: options.waitForArchive ?? true,
-    archiveTimeout: nonNegative('archiveTimeout', options.archiveTimeout, 600_000),
-    heartbeatInterval,
-    maxHold: nonNegative('maxHold', options.maxHold, 0),
+    archiveTimeout: duration(options, 'archiveTimeoutMs', 'archiveTimeout', 600_000).value,
+    heartbeatInterval: heartbeat.value,
+    maxHold: duration(options, 'maxHoldMs', 'maxHold', 0).value,
     includeWal: options.includeWal ?? false,
     requireArchiving: options.requireArchiving ?? !(options.includeWal ?? false),
     spoolDirectory: options.spoolDirectory ?? defaultSpoolDirectory(),

@@ -5,16 +5,37 @@ import { decodeSummary, encodeSummary, SUMMARY_JSON } from '../summary/encoding.
 import type { BackupSummary } from '../summary/summary.js';
 import { throwIfAborted } from '../util/abort.js';
 
+/** Options of {@link MemorySummaryStore}. */
+export interface MemorySummaryStoreOptions {
+  /** The store's name, in receipts (`<name><id>/`) and messages. @default 'memory:' */
+  readonly name?: string;
+}
+
 /**
  * Summaries in memory, with the same write-once and checksum rules as the durable stores
  * (it keeps the encoded files). For tests and as a reference when writing a store.
  */
 export class MemorySummaryStore implements SummarySink, LabelStore {
+  /** The store's name, in receipts and messages. */
   readonly name: string;
   /** The stored files by ID and file name. Change a body to simulate corruption. */
   readonly files = new Map<string, Map<string, Buffer>>();
 
-  constructor(name = 'memory:') {
+  /**
+   * @param options The options; a plain string is the name (the older form, still accepted).
+   * @example
+   * ```ts
+   * const store = new MemorySummaryStore({ name: 'scratch:' });
+   * ```
+   */
+  constructor(options?: MemorySummaryStoreOptions);
+  /** @deprecated Pass `{ name }` instead. */
+  constructor(name: string);
+  constructor(options: MemorySummaryStoreOptions | string = {}) {
+    const name = typeof options === 'string' ? options : (options?.name ?? 'memory:');
+    if (typeof name !== 'string') {
+      throw new BackupError('INVALID_OPTION', `MemorySummaryStore's name must be a string, got ${typeof name}.`, { details: { option: 'name' } });
+    }
     this.name = name;
   }
 

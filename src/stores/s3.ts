@@ -9,7 +9,6 @@ import {
   type GetObjectCommandOutput,
   type ListObjectsV2CommandOutput,
   type PutObjectCommandInput,
-  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import pRetry, { AbortError } from 'p-retry';
@@ -26,11 +25,51 @@ import { throwIfAborted } from '../util/abort.js';
 export interface S3RetryOptions {
   /** @default 5 */
   readonly retries?: number;
-  /** First delay in ms. @default 200 */
+  /** First delay, in milliseconds. @default 200 */
+  readonly minDelayMs?: number;
+  /** Longest delay, in milliseconds. @default 5000 */
+  readonly maxDelayMs?: number;
+  /** @deprecated The same as {@link S3RetryOptions.minDelayMs} (milliseconds), under its older name. */
   readonly minTimeout?: number;
-  /** Longest delay in ms. @default 5000 */
+  /** @deprecated The same as {@link S3RetryOptions.maxDelayMs} (milliseconds), under its older name. */
   readonly maxTimeout?: number;
 }
+
+/** What {@link S3ClientLike.send} gets besides the command. */
+export interface S3SendOptions {
+  /** Cancels the request. */
+  readonly abortSignal?: AbortSignal;
+}
+
+/**
+ * The part of an AWS SDK v3 `S3Client` the store uses: `send`, given `@aws-sdk/client-s3` command
+ * objects (`PutObjectCommand`, `GetObjectCommand`, `HeadObjectCommand`, `ListObjectsV2Command`,
+ * `DeleteObjectsCommand`). A real `S3Client` fits, whichever copy of the SDK it comes from, and so
+ * does a wrapper around one.
+ */
+export interface S3ClientLike {
+  /** Sends one command and resolves with its output; rejects with the SDK's error (`name`, `$metadata.httpStatusCode`). */
+  send(command: object, options?: S3SendOptions): Promise<unknown>;
+}
+
+/** Static S3 credentials (the shape of the AWS SDK's `AwsCredentialIdentity`). */
+export interface S3Credentials {
+  /** The access key ID. */
+  readonly accessKeyId: string;
+  /** The secret access key. */
+  readonly secretAccessKey: string;
+  /** A session token, with temporary credentials. */
+  readonly sessionToken?: string | undefined;
+  /** When temporary credentials expire. */
+  readonly expiration?: Date | undefined;
+  /** The credential scope, when the SDK's provider gives one. */
+  readonly credentialScope?: string | undefined;
+  /** The AWS account ID, when the SDK's provider gives one. */
+  readonly accountId?: string | undefined;
+}
+
+/** A function resolving credentials, such as the AWS SDK's `fromIni()` or `fromNodeProviderChain()`. */
+export type S3CredentialsProvider = (properties?: Record<string, unknown>) => Promise<S3Credentials>;
 
 /** Options of {@link S3SummaryStore}. */
 export interface S3SummaryStoreOptions {
@@ -38,8 +77,11 @@ export interface S3SummaryStoreOptions {
   readonly bucket: string;
   /** Key prefix, e.g. `pg/summaries`; summaries go to `<prefix>/<id>/...`. @default '' */
   readonly prefix?: string;
-  /** A ready client. Without one, a client is made from the options below and the standard AWS credential chain. */
-  readonly client?: S3Client;
+  /**
+   * A ready client, e.g. an `S3Client` of `@aws-sdk/client-s3`. Without one, a client is made from
+   * the options below and the standard AWS credential chain.
+   */
+  readonly client?: S3ClientLike;
   /** @default the AWS SDK's region resolution (AWS_REGION...) */
   readonly region?: string;
   /** An S3-compatible endpoint, e.g. `http://127.0.0.1:9000`. */
@@ -47,7 +89,7 @@ export interface S3SummaryStoreOptions {
   /** Path-style addressing, usually needed with `endpoint`. @default false */
   readonly forcePathStyle?: boolean;
   /** Explicit credentials; by default the standard AWS credential chain is used. */
-  readonly credentials?: S3ClientConfig['credentials'];
+  readonly credentials?: S3Credentials | S3CredentialsProvider;
   /** Server-side encryption of every object written. */
   readonly serverSideEncryption?: 'AES256' | 'aws:kms';
   /** KMS key for `aws:kms`. */
@@ -115,11 +157,11 @@ export class S3SummaryStore implements SummarySink, LabelStore {
   readonly name: string;
   /** Each request is retried here (`retry`), so the session calls `write` once: retries never multiply. */
   readonly retriesWrites = true;
-  readonly #client: S3Client;
+  readonly #client: S3ClientLike;
   readonly #bucket: string;
   readonly #prefix: string;
   readonly #sse: Pick<PutObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId'>;
-  readonly #retry: Required<S3RetryOptions>;
+  readonly #retry: { readonly retries: number; readonly minTimeout: number; readonly maxTimeout: number };
 
   constructor(options: S3SummaryStoreOptions) {
     if (typeof options?.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(options.bucket)) {
@@ -144,7 +186,8 @@ export class S3SummaryStore implements SummarySink, LabelStore {
       ...(options.serverSideEncryption ? { ServerSideEncryption: options.serverSideEncryption } : {}),
       ...(options.sseKmsKeyId ? { SSEKMSKeyId: options.sseKmsKeyId } : {}),
     };
-    this.#retry = { retries: options.retry?.retries ?? 5, minTimeout: options.retry?.minTimeout ?? 200, maxTimeout: options.retry?.maxTimeout ?? 5000 };
+    const retry = options.retry ?? {};
+    this.#retry = { retries: retry.retries ?? 5, minTimeout: retry.minDelayMs ?? retry.minTimeout ?? 200, maxTimeout: retry.maxDelayMs ?? retry.maxTimeout ?? 5000 };
   }
 
   /** Writes once: the same summary again is a no-op, another one under the same ID is `ALREADY_EXISTS`. */

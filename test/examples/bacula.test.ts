@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { FilesystemSummaryStore } from '../../src/index.js';
 import { BaculaSite, type BaculaJob } from '../harness/bacula.js';
 import { chownToServerUser, TestCluster } from '../harness/index.js';
-import { assertCopy, plant, tree } from '../restore/exclusion-tree.js';
+import { assertCopy, plant, tree } from '../copy/exclusion-tree.js';
 import { CliSandbox, explain, ROOT, waitFor } from '../cli/cli-helpers.js';
 
 const MAJOR = 15;

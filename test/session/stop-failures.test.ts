@@ -84,7 +84,7 @@ for (const major of majors) {
       await s3.stop();
       try {
         const { client, sent } = countingClient(s3.endpoint);
-        const store = new S3SummaryStore({ bucket: s3.bucket, client, retry: { retries: 2, minTimeout: 10, maxTimeout: 20 } });
+        const store = new S3SummaryStore({ bucket: s3.bucket, client, retry: { retries: 2, minDelayMs: 10, maxDelayMs: 20 } });
         const retries: string[] = [];
         const session = new BackupSession({ id: `s3down-${major}`, connection: cluster.connectionString, sinks: [store], spoolDirectory: join(work, 'spool-s3'), sinkRetries: 5, fast: true });
         session.on('sink-retry', ({ sink }) => retries.push(sink));
@@ -102,7 +102,7 @@ for (const major of majors) {
       const s3 = await TestS3Server.start();
       try {
         const { client, sent } = countingClient(s3.endpoint);
-        const store = new S3SummaryStore({ bucket: 'no-such-bucket', client, retry: { retries: 2, minTimeout: 10, maxTimeout: 20 } });
+        const store = new S3SummaryStore({ bucket: 'no-such-bucket', client, retry: { retries: 2, minDelayMs: 10, maxDelayMs: 20 } });
         const session = new BackupSession({ id: `s3nobucket-${major}`, connection: cluster.connectionString, sinks: [store], spoolDirectory: join(work, 'spool-s3b'), sinkRetries: 5, fast: true });
         await session.start();
         await assert.rejects(session.stop(), (e) => isBackupError(e, 'SINK_FAILED') && /NoSuchBucket/.test(e.message));

@@ -3,25 +3,21 @@ import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { FilesystemSummaryStore, MemorySummaryStore } from '../../src/index.js';
-import { runStoreConformance, sampleSummary } from './conformance.js';
+import { FilesystemSummaryStore } from '../../src/index.js';
+import { runStoreConformance, sampleSummary } from '../../src/testing/index.js';
 
-runStoreConformance('FilesystemSummaryStore', async () => {
-  const directory = await mkdtemp(join(tmpdir(), 'pgsb-fs-store-'));
-  return {
-    store: new FilesystemSummaryStore({ directory: join(directory, 'summaries') }),
-    corrupt: (id, name, body) => writeFile(join(directory, 'summaries', id, name), body),
-    cleanup: () => rm(directory, { recursive: true, force: true }),
-  };
-});
-
-runStoreConformance('MemorySummaryStore', async () => {
-  const store = new MemorySummaryStore();
-  return {
-    store,
-    corrupt: async (id, name, body) => void store.files.get(id)!.set(name, body),
-    cleanup: async () => undefined,
-  };
+runStoreConformance({
+  name: 'FilesystemSummaryStore',
+  describe,
+  test,
+  makeFixture: async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'pgsb-fs-store-'));
+    return {
+      store: new FilesystemSummaryStore({ directory: join(directory, 'summaries') }),
+      corrupt: (id, name, body) => writeFile(join(directory, 'summaries', id, name), body),
+      cleanup: () => rm(directory, { recursive: true, force: true }),
+    };
+  },
 });
 
 describe('FilesystemSummaryStore specifics', () => {

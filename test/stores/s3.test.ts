@@ -5,9 +5,9 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { isBackupError } from '../../src/index.js';
 import { S3SummaryStore } from '../../src/stores/s3.js';
 import { TestS3Server } from '../harness/s3-server.js';
-import { runStoreConformance, sampleSummary } from './conformance.js';
+import { runStoreConformance, sampleSummary } from '../../src/testing/index.js';
 
-const FAST_RETRY = { retries: 3, minTimeout: 50, maxTimeout: 200 };
+const FAST_RETRY = { retries: 3, minDelayMs: 50, maxDelayMs: 200 };
 
 describe('S3SummaryStore against s3rver', () => {
   let server: TestS3Server;
@@ -19,17 +19,23 @@ describe('S3SummaryStore against s3rver', () => {
     await server?.destroy();
   });
 
-  runStoreConformance('S3SummaryStore', async () => {
-    const options = { ...server.storeOptions(`run/${++prefixes}/summaries`), retry: FAST_RETRY };
-    const raw = new S3Client({ ...options, maxAttempts: 1 });
-    return {
-      store: new S3SummaryStore(options),
-      corrupt: async (id, name, body) => {
-        await raw.send(new PutObjectCommand({ Bucket: options.bucket, Key: `${options.prefix}/${id}/${name}`, Body: body }));
-      },
-      cleanup: async () => raw.destroy(),
-    };
-  }, { exclusiveCreate: false });
+  runStoreConformance({
+    name: 'S3SummaryStore',
+    describe,
+    test,
+    abilities: { exclusiveCreate: false },
+    makeFixture: async () => {
+      const options = { ...server.storeOptions(`run/${++prefixes}/summaries`), retry: FAST_RETRY };
+      const raw = new S3Client({ ...options, maxAttempts: 1 });
+      return {
+        store: new S3SummaryStore(options),
+        corrupt: async (id, name, body) => {
+          await raw.send(new PutObjectCommand({ Bucket: options.bucket, Key: `${options.prefix}/${id}/${name}`, Body: body }));
+        },
+        cleanup: async () => raw.destroy(),
+      };
+    },
+  });
 
   test('list and listKeys page through more than 1000 keys', async () => {
     const store = new S3SummaryStore({ ...server.storeOptions('many'), retry: FAST_RETRY });

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { runInNewContext } from 'node:vm';
-import { BackupError, ErrorCode, isBackupError } from '../../src/index.js';
+import { BackupError, ErrorCode, isBackupError } from '../src/index.js';
 
 test('docs/errors.md documents exactly the codes the library has', async () => {
-  const doc = await readFile(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+  const doc = await readFile(new URL('../docs/errors.md', import.meta.url), 'utf8');
   const documented = [...doc.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]).sort();
   assert.deepEqual(documented, Object.values(ErrorCode).sort());
 });
