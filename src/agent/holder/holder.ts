@@ -130,11 +130,11 @@ export class Holder {
         fast: config.fast,
         waitForArchive: config.waitForArchive,
         includeWal: config.includeWal ?? false,
-        maxHold: config.maxHoldMs,
+        maxHoldMs: config.maxHoldMs,
         spoolDirectory: config.spoolDirectory ?? defaultSpoolDirectory(),
         logger: this.#log,
-        ...(config.archiveTimeoutMs !== undefined ? { archiveTimeout: config.archiveTimeoutMs } : {}),
-        ...(config.heartbeatIntervalMs !== undefined ? { heartbeatInterval: config.heartbeatIntervalMs } : {}),
+        ...(config.archiveTimeoutMs !== undefined ? { archiveTimeoutMs: config.archiveTimeoutMs } : {}),
+        ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
       });
       this.#session = session;
       session.on('waiting-for-checkpoint', ({ elapsedMs, fast }) =>
