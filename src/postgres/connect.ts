@@ -1,9 +1,16 @@
-import pg from 'pg';
-import pgpass from 'pgpass';
-import pRetry, { AbortError } from 'p-retry';
+import type pg from 'pg';
 import { BackupError } from '../errors.js';
 import { parseConnectTimeout } from './connect-timeout.js';
 import type { ConnectionOptions } from './connection-config.js';
+
+/**
+ * pg, pgpass and p-retry load on the first connection, not with the package: the CLI's commands
+ * that never connect (post, status, archive-get...) start without them (docs/performance.md, row 2).
+ */
+async function drivers(): Promise<{ pg: typeof import('pg').default; pgpass: typeof import('pgpass').default; pRetry: typeof import('p-retry').default; AbortError: typeof import('p-retry').AbortError }> {
+  const [{ default: pg }, { default: pgpass }, { default: pRetry, AbortError }] = await Promise.all([import('pg'), import('pgpass'), import('p-retry')]);
+  return { pg, pgpass, pRetry, AbortError };
+}
 
 // The public type lives in connection-config.ts, whose declarations do not import pg.
 export type { ConnectionConfig, ConnectionOptions } from './connection-config.js';
@@ -73,6 +80,7 @@ export function describeTarget(client: pg.Client): string {
  */
 export async function connect(connection: ConnectionOptions, options: ConnectOptions): Promise<pg.Client> {
   const config = clientConfig(connection, options);
+  const { pg, pgpass, pRetry, AbortError } = await drivers();
   const attempt = async (): Promise<pg.Client> => {
     const client = new pg.Client(config);
     if (client.password == null) {

@@ -3,7 +3,7 @@ import { chown, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { BackupError } from '../errors.js';
 import type { LabelStore } from '../sinks/contract.js';
 import { abortReason, sleep, throwIfAborted } from '../util/abort.js';
@@ -238,7 +238,8 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
           throw new BackupError('SERVER_ERROR', `The restored copy of backup ${options.id} stopped during recovery:\n${log.slice(-2000)}`);
         }
         if (client === undefined) {
-          const candidate = new pg.Client({ host: scratch, port, user, database: 'postgres' });
+          const { default: pgDriver } = await import('pg'); // loaded where used: see postgres/connect.ts
+          const candidate = new pgDriver.Client({ host: scratch, port, user, database: 'postgres' });
           candidate.on('error', () => undefined);
           try {
             await candidate.connect();
