@@ -4,22 +4,96 @@
 // restore_command `archive-get --prefetch 0`, then the default (8). The figure is the ratio of the
 // time from start to the end of recovery. Uses the compiled CLI (dist/).
 // Alone: `npm run build && node --openssl-legacy-provider --import tsx bench/archive-replay.ts`.
-import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { archiveGetCommand, archivePush, FilesystemSummaryStore, prepareRestore } from '../src/index.js';
 import { S3WalArchive } from '../src/stores/s3.js';
-import { TestCluster, takeSplitBackup, untarDataDirectory } from '../test/harness/index.js';
+import { runOk, TestCluster, takeSplitBackup, untarDataDirectory } from '../test/harness/index.js';
 import { S3RVER_CREDENTIALS, TestS3Server } from '../test/harness/s3-server.js';
 import { s3ArchiveUrl } from '../test/harness/wal-archive.js';
-import type { BenchRow } from './row.js';
+import { median, type BenchRow } from './row.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const PROGRAM = `AWS_ACCESS_KEY_ID=${S3RVER_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${S3RVER_CREDENTIALS.secretAccessKey} AWS_REGION=us-east-1 ${process.execPath} ${join(ROOT, 'dist', 'cli', 'main.js')}`;
+const ENV = `AWS_ACCESS_KEY_ID=${S3RVER_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${S3RVER_CREDENTIALS.secretAccessKey} AWS_REGION=us-east-1`;
 
-export async function archiveReplay(major: number, loadSeconds = 15): Promise<BenchRow> {
+/** One restore_command call as the trace wrapper logged it. */
+interface Call {
+  readonly file: string;
+  readonly ms: number;
+  readonly code: number;
+  /** The prefetch queue held the file when the call began. */
+  readonly queued: boolean;
+}
+
+// Wraps the restore_command to log each call: start and end (ns), exit code, whether the queue
+// held the file. sh's own start-up (a few ms) is inside the figure, as it is for PostgreSQL.
+const TRACE_WRAPPER = `#!/bin/sh
+log=$1; shift
+f=$4
+q=0; [ -f pg_wal/pgsb-prefetch/$f ] && q=1
+s=$(date +%s%N)
+"$@"
+c=$?
+echo "$f $s $(date +%s%N) $c $q" >> "$log"
+exit $c
+`;
+
+async function readTrace(path: string): Promise<Call[]> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [file, s, e, code, q] = line.split(' ');
+      return { file: file!, ms: (Number(e) - Number(s)) / 1e6, code: Number(code), queued: q === '1' };
+    });
+}
+
+/** Where the time of one replay went: calls by kind, with the sum and median of each. */
+function describeCalls(calls: readonly Call[]): string {
+  const kinds: [string, Call[]][] = [
+    ['queue hits', calls.filter((c) => c.queued && c.code === 0)],
+    ['fetched', calls.filter((c) => !c.queued && c.code === 0)],
+    ['not found', calls.filter((c) => c.code !== 0)],
+  ];
+  const total = calls.reduce((n, c) => n + c.ms, 0);
+  return `${calls.length} calls, ${(total / 1000).toFixed(1)} s in restore_command: ${kinds
+    .filter(([, cs]) => cs.length > 0)
+    .map(([k, cs]) => `${cs.length} ${k} (median ${median(cs.map((c) => c.ms)).toFixed(0)} ms)`)
+    .join(', ')}`;
+}
+
+/**
+ * What every restore_command call pays before its work, each a median of 10: Node's own start-up,
+ * the CLI's `--version`, and a whole prefetch-queue hit (`archive-get` taking a queued file, a
+ * small one so that no prefetcher is started) with `main` as the CLI.
+ */
+export async function startupCosts(main = join(ROOT, 'dist', 'cli', 'main.js')): Promise<{ node: number; cli: number; hit: number }> {
+  const time = async (args: string[], before?: () => Promise<void>, cwd?: string): Promise<number> => {
+    const xs: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      await before?.();
+      const t = performance.now();
+      await runOk(process.execPath, args, cwd ? { cwd } : {});
+      xs.push(performance.now() - t);
+    }
+    return median(xs);
+  };
+  const pgdata = await mkdtemp(join(tmpdir(), 'pgsb-bench-hit-'));
+  try {
+    await mkdir(join(pgdata, 'pg_wal', 'pgsb-prefetch'), { recursive: true });
+    const queued = (): Promise<void> => writeFile(join(pgdata, 'pg_wal', 'pgsb-prefetch', '000000010000000000000003'), 'x');
+    const hit = await time([main, 'archive-get', '000000010000000000000003', 'pg_wal/RECOVERYXLOG', '--archive', 's3://nowhere/wal', '--prefetch', '8'], queued, pgdata);
+    return { node: await time(['-e', '0']), cli: await time([main, '--version']), hit };
+  } finally {
+    await rm(pgdata, { recursive: true, force: true });
+  }
+}
+
+export async function archiveReplay(major: number, loadSeconds = 15): Promise<BenchRow[]> {
   const work = await mkdtemp(join(tmpdir(), 'pgsb-bench-replay-'));
   await chmod(work, 0o755);
   const s3 = await TestS3Server.start('wal');
@@ -43,10 +117,24 @@ export async function archiveReplay(major: number, loadSeconds = 15): Promise<Be
     for (const name of names) await archivePush(join(source.archiveDir, name), { archive });
     const url = s3ArchiveUrl(s3, 'replay');
     const times: Record<string, number> = {};
-    for (const [label, prefetch] of [['without prefetch', 0], ['with prefetch', 8]] as const) {
+    const traces: Record<string, string> = {};
+    const wrapper = join(work, 'trace.sh');
+    await writeFile(wrapper, TRACE_WRAPPER, { mode: 0o755 });
+    // PGSB_BENCH_REPLAY_BEFORE=/path/to/other/dist/cli/main.js: the same replays with that build too,
+    // interleaved with this one's, so before and after are measured in one run on one load.
+    const builds: [string, string][] = [['this build', join(ROOT, 'dist', 'cli', 'main.js')]];
+    if (process.env.PGSB_BENCH_REPLAY_BEFORE) builds.push(['before', process.env.PGSB_BENCH_REPLAY_BEFORE]);
+    const runs: [string, string, number][] = [];
+    for (const prefetch of [0, 8]) for (const [build, main] of builds) runs.push([build, main, prefetch]);
+    for (const [build, main, prefetch] of runs) {
+      const label = `${build} ${prefetch}`;
       const pgdata = await untarDataDirectory(tarball, await mkdtemp(join(work, 'r-')));
       await chmod(join(pgdata, '..'), 0o755);
-      await prepareRestore({ id: 'replay', store, pgdata, restoreCommand: archiveGetCommand(url, { program: PROGRAM, prefetch }) });
+      const trace = join(work, `trace-${runs.findIndex((r) => r[0] === build && r[2] === prefetch)}.log`);
+      await writeFile(trace, '', { mode: 0o666 });
+      await chmod(trace, 0o666);
+      const program = `${ENV} ${wrapper} ${trace} ${process.execPath} ${main}`;
+      await prepareRestore({ id: 'replay', store, pgdata, restoreCommand: archiveGetCommand(url, { program, prefetch }) });
       const began = performance.now();
       const restored = await TestCluster.start({ major, existingDataDir: pgdata, name: 'bench-replayed', archive: false, settings: { archive_mode: 'off' } });
       try {
@@ -59,16 +147,27 @@ export async function archiveReplay(major: number, loadSeconds = 15): Promise<Be
       } finally {
         await restored.destroy();
       }
+      traces[label] = describeCalls(await readTrace(trace));
+      await rm(join(pgdata, '..'), { recursive: true, force: true });
     }
     const segments = names.filter((n) => /^[0-9A-F]{24}$/.test(n)).length;
-    return {
-      name: `replay of ${segments} segments from s3rver through archive-get: with prefetch vs without`,
-      unit: 'ms',
-      ours: [times['with prefetch']!],
-      baseline: [times['without prefetch']!],
-      target: 0.5,
-      note: `${(times['without prefetch']! / 1000).toFixed(1)} s without, ${(times['with prefetch']! / 1000).toFixed(1)} s with (start to the end of recovery)`,
-    };
+    const rows: BenchRow[] = [];
+    for (const [build, main] of builds) {
+      const startup = await startupCosts(main);
+      const without = times[`${build} 0`]!;
+      const withPrefetch = times[`${build} 8`]!;
+      rows.push({
+        name: `replay of ${segments} segments from s3rver through archive-get (${build}): with prefetch vs without`,
+        unit: 'ms',
+        ours: [withPrefetch],
+        baseline: [without],
+        target: 0.5,
+        note:
+          `${(without / 1000).toFixed(1)} s without (${traces[`${build} 0`]}), ${(withPrefetch / 1000).toFixed(1)} s with (${traces[`${build} 8`]}), start to the end of recovery; ` +
+          `node -e 0 takes ${startup.node.toFixed(0)} ms, the CLI's --version ${startup.cli.toFixed(0)} ms, a queue hit ${startup.hit.toFixed(0)} ms`,
+      });
+    }
+    return rows;
   } finally {
     await source.destroy();
     await s3.destroy();
@@ -76,7 +175,10 @@ export async function archiveReplay(major: number, loadSeconds = 15): Promise<Be
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const row = await archiveReplay(Number(process.env.PGSB_BENCH_MAJOR ?? 15), Number(process.env.PGSB_BENCH_REPLAY_SECONDS ?? 15));
-  console.log(`${row.name}: ${row.note}; ratio ${(row.ours[0]! / row.baseline![0]!).toFixed(2)}`);
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.env.PGSB_BENCH_STARTUP_ONLY) {
+  for (const main of process.env.PGSB_BENCH_STARTUP_ONLY.split(',')) console.log(main, await startupCosts(main));
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const row of await archiveReplay(Number(process.env.PGSB_BENCH_MAJOR ?? 15), Number(process.env.PGSB_BENCH_REPLAY_SECONDS ?? 15))) {
+    console.log(`${row.name}: ${row.note}; ratio ${(row.ours[0]! / row.baseline![0]!).toFixed(2)}`);
+  }
 }

@@ -1,6 +1,8 @@
 // Bench rows: sustained archiving under pgbench write load, one row per archive_command: cp + sync,
-// archive-push (sync), archive-push --async, and pgBackRest's async archive-push to a posix
-// repository where `pgbackrest` is installed. Each gets a fresh cluster; the figure is the .ready
+// archive-push (sync), archive-push --async and pgBackRest's async archive-push to a posix
+// repository (bench set-up installs Debian's pgbackrest when it can: root and apt-get; otherwise
+// the row says it was skipped and why), then archive-push sync and --async to s3rver (in this
+// process, as the tests run it). Each gets a fresh cluster; the figure is the .ready
 // backlog sampled every 500 ms (does it pile up?), the note the segments archived per second and
 // the drain time after the load stops. Uses the compiled CLI (dist/): what users run.
 // Alone: `npm run build && node --import tsx bench/archive-throughput.ts`.
@@ -11,26 +13,48 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { archivePushCommand } from '../src/index.js';
 import { chownToServerUser, run, runOk, TestCluster } from '../test/harness/index.js';
-import { confString } from '../test/harness/wal-archive.js';
+import { S3RVER_CREDENTIALS, TestS3Server } from '../test/harness/s3-server.js';
+import { confString, s3ArchiveUrl } from '../test/harness/wal-archive.js';
 import { median, type BenchRow } from './row.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIST_PROGRAM = `${process.execPath} ${join(ROOT, 'dist', 'cli', 'main.js')}`;
+const S3_PROGRAM = `AWS_ACCESS_KEY_ID=${S3RVER_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${S3RVER_CREDENTIALS.secretAccessKey} AWS_REGION=us-east-1 ${DIST_PROGRAM}`;
 
 interface Mode {
   readonly name: string;
-  /** archive_command for an archive in `dir`; `base` is a scratch directory the server user owns. */
-  command(dir: string, base: string, cluster: () => TestCluster): Promise<string>;
+  /** archive_command for an archive in `dir` (or in `s3`); `base` is a scratch directory the server user owns. */
+  command(dir: string, base: string, s3: () => Promise<TestS3Server>): Promise<string>;
 }
 
-async function pgBackRestInstalled(): Promise<boolean> {
-  return (await run('pgbackrest', ['version']).catch(() => ({ code: 1 }))).code === 0;
+async function pgBackRestVersion(): Promise<string | undefined> {
+  const r = await run('pgbackrest', ['version']).catch(() => ({ code: 1, stdout: '' }));
+  return r.code === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * Bench set-up for the pgBackRest column: its version, installing Debian's package first when it is
+ * missing and this is root with apt-get (PGSB_BENCH_NO_INSTALL=1 skips that); otherwise why not.
+ */
+export async function ensurePgBackRest(): Promise<{ version: string } | { skipped: string }> {
+  const version = await pgBackRestVersion();
+  if (version) return { version };
+  if (process.env.PGSB_BENCH_NO_INSTALL) return { skipped: 'pgbackrest is not installed (PGSB_BENCH_NO_INSTALL set: not installing it)' };
+  if (process.getuid?.() !== 0 || (await run('sh', ['-c', 'command -v apt-get']).catch(() => ({ code: 1 }))).code !== 0) {
+    return { skipped: 'pgbackrest is not installed, and this is not root with apt-get: run `apt-get install -y pgbackrest` to get the column' };
+  }
+  console.error('bench set-up: installing pgbackrest (apt-get install -y pgbackrest) for the pgBackRest columns');
+  const r = await run('apt-get', ['install', '-y', '-q', 'pgbackrest'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const after = await pgBackRestVersion();
+  return after ? { version: after } : { skipped: `apt-get install -y pgbackrest failed (exit ${r.code}): ${r.stderr.trim().split('\n').at(-1) ?? ''}` };
 }
 
 const MODES: Mode[] = [
   { name: 'cp + sync', command: async (dir) => `test ! -f ${dir}/%f && cp %p ${dir}/%f && sync ${dir}/%f` },
   { name: 'archive-push (sync)', command: async (dir) => archivePushCommand(dir, { program: DIST_PROGRAM }) },
   { name: 'archive-push --async', command: async (dir) => archivePushCommand(dir, { program: DIST_PROGRAM, async: true }) },
+  { name: 'archive-push (sync) to s3rver', command: async (_dir, _base, s3) => archivePushCommand(s3ArchiveUrl(await s3(), 'sync'), { program: S3_PROGRAM }) },
+  { name: 'archive-push --async to s3rver', command: async (_dir, _base, s3) => archivePushCommand(s3ArchiveUrl(await s3(), 'async'), { program: S3_PROGRAM, async: true }) },
   {
     name: 'pgBackRest archive-push (async, posix repo)',
     command: async (dir, base) => {
@@ -57,66 +81,78 @@ async function archivedCount(cluster: TestCluster): Promise<number> {
   return row!.n;
 }
 
-/** One row per mode (pgBackRest only where installed): `seconds` of pgbench -c 2 on PostgreSQL `major`. */
+/** One row per mode (pgBackRest only where installed or installable): `seconds` of pgbench -c 2 on PostgreSQL `major`. */
 export async function archiveThroughput(major: number, seconds = 20): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  const withPgBackRest = await pgBackRestInstalled();
-  for (const mode of MODES) {
-    if (mode.name.startsWith('pgBackRest') && !withPgBackRest) continue;
-    const base = await mkdtemp(join(tmpdir(), 'pgsb-bench-archive-'));
-    const dir = join(base, 'wal');
-    await mkdir(dir);
-    await chownToServerUser(base);
-    let cluster: TestCluster | undefined;
-    try {
-      let command = await mode.command(dir, base, () => cluster!);
-      cluster = await TestCluster.start({ major, name: 'bench-archive', settings: { archive_command: confString('true'), max_wal_size: "'1GB'", synchronous_commit: 'off' } });
-      if (mode.name.startsWith('pgBackRest')) {
-        const conf = join(base, 'pgbackrest.conf');
-        await runOk('sed', ['-i', `s#PGDATA#${cluster.dataDir}#`, conf]);
-        await chownToServerUser(base);
-        await runOk('pgbackrest', [`--config=${conf}`, '--stanza=bench', `--pg1-port=${cluster.port}`, `--pg1-socket-path=${cluster.socketDir}`, 'stanza-create'], { asServer: true });
-        command = command.replace('archive-push', `--pg1-port=${cluster.port} --pg1-socket-path=${cluster.socketDir} archive-push`);
+  const pgBackRest = await ensurePgBackRest();
+  let s3: TestS3Server | undefined;
+  const startS3 = async (): Promise<TestS3Server> => (s3 ??= await TestS3Server.start('wal'));
+  try {
+    // PGSB_BENCH_ARCHIVE_MODES=s3rver,pgBackRest: only the modes whose names contain one of these.
+    const only = (process.env.PGSB_BENCH_ARCHIVE_MODES ?? '').split(',').filter(Boolean);
+    for (const mode of MODES.filter((m) => only.length === 0 || only.some((o) => m.name.includes(o)))) {
+      if (mode.name.startsWith('pgBackRest') && 'skipped' in pgBackRest) {
+        console.error(`bench row 8: pgBackRest column skipped: ${pgBackRest.skipped}`);
+        rows.push({ name: `archiving under a pgbench write load: ${mode.name}`, unit: '.ready', ours: [0], target: 4, note: `SKIPPED: ${pgBackRest.skipped}` });
+        continue;
       }
-      // A write load that makes WAL fast (plain pgbench -c 2 makes well under a segment a second
-      // here): each transaction inserts ~2.5 MB and deletes it again, synchronous_commit off.
-      await cluster.query('CREATE TABLE bulk (id int, pad text)');
-      const script = join(base, 'bulk.sql');
-      await writeFile(script, "INSERT INTO bulk SELECT g, repeat(md5(g::text), 16) FROM generate_series(1, 5000) g;\nDELETE FROM bulk WHERE id <= 5000;\n");
-      await cluster.setSettings({ archive_command: command });
-      await cluster.query('SELECT pg_switch_wal()');
-      // Let the backlog of the load phase drain first, so every mode starts from zero.
-      for (let i = 0; i < 600 && (await readyCount(cluster)) > 0; i++) await delay(100);
-      const startCount = await archivedCount(cluster);
-      const began = performance.now();
-      const load = cluster.client('pgbench', ['-n', '-c', '2', '-T', String(seconds), '-f', script, 'postgres']).then((r) => {
-        if (r.code !== 0) throw new Error(`pgbench: ${r.stderr}`);
-      });
-      const backlog: number[] = [];
-      let done = false;
-      void load.finally(() => (done = true)).catch(() => undefined);
-      while (!done) {
-        backlog.push(await readyCount(cluster));
-        await delay(500);
+      const base = await mkdtemp(join(tmpdir(), 'pgsb-bench-archive-'));
+      const dir = join(base, 'wal');
+      await mkdir(dir);
+      await chownToServerUser(base);
+      let cluster: TestCluster | undefined;
+      try {
+        const command = await mode.command(dir, base, startS3);
+        cluster = await TestCluster.start({ major, name: 'bench-archive', settings: { archive_command: confString('true'), max_wal_size: "'1GB'", synchronous_commit: 'off' } });
+        if (mode.name.startsWith('pgBackRest')) {
+          const conf = join(base, 'pgbackrest.conf');
+          await runOk('sed', ['-i', `s#PGDATA#${cluster.dataDir}#`, conf]);
+          await chownToServerUser(base);
+          await runOk('pgbackrest', [`--config=${conf}`, '--stanza=bench', `--pg1-port=${cluster.port}`, `--pg1-socket-path=${cluster.socketDir}`, `--pg1-user=${cluster.user}`, 'stanza-create'], { asServer: true });
+          // archive-push takes no pg1-port/socket options (it reads pg_control, never connects): only stanza-create gets them.
+        }
+        // A write load that makes WAL fast (plain pgbench -c 2 makes well under a segment a second
+        // here): each transaction inserts ~2.5 MB and deletes it again, synchronous_commit off.
+        await cluster.query('CREATE TABLE bulk (id int, pad text)');
+        const script = join(base, 'bulk.sql');
+        await writeFile(script, "INSERT INTO bulk SELECT g, repeat(md5(g::text), 16) FROM generate_series(1, 5000) g;\nDELETE FROM bulk WHERE id <= 5000;\n");
+        await cluster.setSettings({ archive_command: command });
+        await cluster.query('SELECT pg_switch_wal()');
+        // Let the backlog of the load phase drain first, so every mode starts from zero.
+        for (let i = 0; i < 600 && (await readyCount(cluster)) > 0; i++) await delay(100);
+        const startCount = await archivedCount(cluster);
+        const began = performance.now();
+        const load = cluster.client('pgbench', ['-n', '-c', '2', '-T', String(seconds), '-f', script, 'postgres']).then((r) => {
+          if (r.code !== 0) throw new Error(`pgbench: ${r.stderr}`);
+        });
+        const backlog: number[] = [];
+        let done = false;
+        void load.finally(() => (done = true)).catch(() => undefined);
+        while (!done) {
+          backlog.push(await readyCount(cluster));
+          await delay(500);
+        }
+        await load;
+        const loadSeconds = (performance.now() - began) / 1000;
+        const duringLoad = (await archivedCount(cluster)) - startCount;
+        const drainBegan = performance.now();
+        for (let i = 0; i < 1200 && (await readyCount(cluster)) > 0; i++) await delay(100);
+        const drain = (performance.now() - drainBegan) / 1000;
+        const total = (await archivedCount(cluster)) - startCount;
+        rows.push({
+          name: `archiving under a pgbench write load (-c 2, ${seconds} s): ${mode.name}`,
+          unit: '.ready',
+          ours: backlog,
+          target: 4,
+          note: `${mode.name.startsWith('pgBackRest') && 'version' in pgBackRest ? `${pgBackRest.version}; ` : ''}${(duringLoad / loadSeconds).toFixed(1)} segments/s archived during the load (${total} in all, ${(total / loadSeconds).toFixed(1)}/s written); backlog at the end ${backlog[backlog.length - 1] ?? 0}, max ${Math.max(...backlog)}, drained ${drain.toFixed(1)} s after`,
+        });
+      } finally {
+        await cluster?.destroy();
+        await rm(base, { recursive: true, force: true });
       }
-      await load;
-      const loadSeconds = (performance.now() - began) / 1000;
-      const duringLoad = (await archivedCount(cluster)) - startCount;
-      const drainBegan = performance.now();
-      for (let i = 0; i < 1200 && (await readyCount(cluster)) > 0; i++) await delay(100);
-      const drain = (performance.now() - drainBegan) / 1000;
-      const total = (await archivedCount(cluster)) - startCount;
-      rows.push({
-        name: `archiving under a pgbench write load (-c 2, ${seconds} s): ${mode.name}`,
-        unit: '.ready',
-        ours: backlog,
-        target: 4,
-        note: `${(duringLoad / loadSeconds).toFixed(1)} segments/s archived during the load (${total} in all, ${(total / loadSeconds).toFixed(1)}/s written); backlog at the end ${backlog[backlog.length - 1] ?? 0}, max ${Math.max(...backlog)}, drained ${drain.toFixed(1)} s after`,
-      });
-    } finally {
-      await cluster?.destroy();
-      await rm(base, { recursive: true, force: true });
     }
+  } finally {
+    await s3?.destroy();
   }
   return rows;
 }

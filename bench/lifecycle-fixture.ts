@@ -34,7 +34,7 @@ export function lifecycleFixture(work: string): Promise<{ fs: Catalogue; s3: Cat
     await writeSummaries(s3Store, SUMMARIES);
     await fillBucket(server.storeOptions('wal'), names, '');
     return {
-      fs: { store: fsStore, archive: new FilesystemWalArchive(fsArchive) },
+      fs: { store: fsStore, archive: new FilesystemWalArchive({ directory: fsArchive }) },
       s3: { store: s3Store, archive: new S3WalArchive(server.storeOptions('wal')) },
       cleanup: () => server.destroy(),
     };

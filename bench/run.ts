@@ -170,7 +170,7 @@ async function walVerification(work: string): Promise<Row> {
   for (let i = 0; i < 5; i++) {
     times.push(
       await timed(async () => {
-        const result = await verifyWal(summary, new FilesystemWalArchive(archive));
+        const result = await verifyWal(summary, new FilesystemWalArchive({ directory: archive }));
         if (!result.complete || result.needed.length !== 10_000) throw new Error('verification did not see all 10,000 files');
       }),
     );
@@ -368,7 +368,7 @@ async function main(): Promise<void> {
       ...(want(4) && SCALE > 0 ? await backupWindow(work, env) : []),
       ...(want(7) ? [await archiveWaitGap(MAJOR)] : []),
       ...(want(8) ? await archiveThroughput(MAJOR) : []),
-      ...(want(9) ? [await archiveReplay(MAJOR)] : []),
+      ...(want(9) ? await archiveReplay(MAJOR) : []),
     ];
     console.log(`pg-split-backup benchmarks: PostgreSQL ${MAJOR}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`);
     console.log('| measurement | ours: median (min-max) | baseline: median (min-max) | figure | target | |');

@@ -22,6 +22,11 @@ export const LAYERS = [
 ];
 // Beside each other in one layer, and still never importing each other.
 const APART = [['session', 'restore']];
+// The CLI is a skin over the public API: its static imports are the package's entry points, plus
+// the ground and summary/ (dependency-free modules the entry re-exports) that every command's
+// start-up needs. A dynamic import may reach further down: archive-push/archive-get run once per
+// WAL file and load only their own path (docs/performance.md, row 9).
+const CLI_MAY_IMPORT = ['index.ts', 'agent/index.ts', 'stores/s3.ts', 'testing/index.ts', 'errors.ts', 'version.ts', 'summary/', 'cli/'];
 
 function files(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -43,13 +48,18 @@ function layerOf(unit) {
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g;
 
+const staticImports = new Map();
+
 function importsOf(file) {
   const text = readFileSync(file, 'utf8');
   const out = [];
+  const statics = [];
   for (const match of text.matchAll(IMPORT)) {
-    const spec = match[1] ?? match[2];
-    out.push(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
+    const target = resolve(dirname(file), (match[1] ?? match[2]).replace(/\.js$/, '.ts'));
+    out.push(target);
+    if (match[1] !== undefined) statics.push(target);
   }
+  staticImports.set(file, statics);
   return out;
 }
 
@@ -66,6 +76,16 @@ for (const [file, targets] of graph) {
     if (from === to) continue;
     if (layerOf(to) > layerOf(from)) problems.push(`${relative('.', file)} (${from}) imports up into ${to}: ${relative('.', target)}`);
     else if (APART.some((pair) => pair.includes(from) && pair.includes(to))) problems.push(`${relative('.', file)} (${from}) imports ${to}, which it must stay apart from: ${relative('.', target)}`);
+  }
+}
+
+for (const [file, targets] of staticImports) {
+  if (unitOf(file) !== 'cli') continue;
+  for (const target of targets) {
+    const rel = relative(SRC, target);
+    if (!CLI_MAY_IMPORT.some((allowed) => (allowed.endsWith('/') ? rel.startsWith(allowed) : rel === allowed))) {
+      problems.push(`${relative('.', file)} imports ${relative('.', target)}: the CLI imports the public entry points (or loads a module on demand)`);
+    }
   }
 }
 

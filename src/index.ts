@@ -35,8 +35,8 @@ export type { RecoveryTarget, RecoveryTargetAction } from './restore/recovery-co
 export { assertRecoveryTarget } from './restore/recovery-config.js';
 export { assertWalComplete, COMPRESSED_WAL_SUFFIXES, neededWalFiles, verifyWal } from './restore/verify-wal.js';
 export type { VerifyWalOptions, WalVerification } from './restore/verify-wal.js';
-export { FilesystemWalArchive, openWalArchive, openWritableWalArchive } from './restore/wal-archive.js';
-export type { WalArchive, WalArchiveFile, WritableWalArchive } from './restore/wal-archive.js';
+export { FilesystemWalArchive, isArchiveTempName, isStaleArchiveTemp, openWalArchive, openWritableWalArchive } from './restore/wal-archive.js';
+export type { FilesystemWalArchiveOptions, StaleTempOptions, WalArchive, WalArchiveFile, WritableWalArchive } from './restore/wal-archive.js';
 export { archivePush, assertArchivableName } from './restore/archive-push.js';
 export { archivePushAsync } from './agent/archive-pusher.js';
 export type { ArchivePushAsyncOptions } from './agent/archive-pusher.js';

@@ -8,9 +8,8 @@ import type { ArchivePushResult } from '../restore/archive-push.js';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { BackupError, isBackupError } from '../errors.js';
-import { writeWholeFile } from '../restore/archive-get.js';
-import { archivePush, assertArchivableName } from '../restore/archive-push.js';
-import { openWritableWalArchive, type WritableWalArchive } from '../restore/wal-archive.js';
+import { assertArchivableName, writeWholeFile } from '../restore/archive-files.js';
+import type { WritableWalArchive } from '../restore/wal-archive.js';
 import { assertWalCompression, type WalCompression } from '../restore/wal-compression.js';
 import { sleep, throwIfAborted } from '../util/abort.js';
 import { readFileIfExists } from '../util/durable-fs.js';
@@ -185,6 +184,8 @@ export async function runArchivePusher(config: PusherConfig, log: (line: string)
   await mkdir(spool, { recursive: true, mode: 0o700 });
   if (!(await takeSpoolLock(join(spool, LOCK)))) return false;
   try {
+    // Loaded here, not at the top: the command that waits for its acknowledgement never needs them.
+    const [{ openWritableWalArchive }, { archivePush }] = await Promise.all([import('../restore/wal-archive.js'), import('../restore/archive-push.js')]);
     const archive: WritableWalArchive = await openWritableWalArchive(config.archive);
     const inFlight = new Map<string, Promise<void>>();
     let failed = false;

@@ -1,5 +1,7 @@
-import { archiveGet, archiveGetPrefetched, archivePush, archivePushAsync, assertWalCompression, BackupError, parseStoreUrl } from '../index.js';
+// PostgreSQL runs these once per WAL file: each command imports only what its own path needs, when
+// it needs it (a prefetched archive-get: no S3 client, no AWS SDK, no compression code).
 import { parseDuration } from './duration.js';
+import { BackupError } from '../errors.js';
 import { COMMON_OPTIONS, required, text, type Command } from './command-kit.js';
 
 const ARCHIVE_HELP = `  --archive URL   file:///abs/dir, /abs/dir or s3://bucket/prefix[?endpoint=..&region=..&forcePathStyle=true]
@@ -40,6 +42,7 @@ ${ARCHIVE_HELP}
   },
   positionals: ['walpath'],
   async run(values, { verbose }) {
+    const { assertWalCompression } = await import('../restore/wal-compression.js');
     const compress = assertWalCompression(text(values, 'compress') ?? 'none');
     const walpath = required(values, 'walpath');
     const archive = required(values, 'archive');
@@ -51,14 +54,14 @@ ${ARCHIVE_HELP}
     }
     const result =
       values.async === true
-        ? await archivePushAsync(walpath, {
+        ? await (await import('../agent/archive-pusher.js')).archivePushAsync(walpath, {
             archive,
             compress,
             ...(spoolDirectory !== undefined ? { spoolDirectory } : {}),
             ...(parallel !== undefined ? { parallel: Number(parallel) } : {}),
             ...(timeout !== undefined ? { timeoutMs: parseDuration(timeout, 'timeout') } : {}),
           })
-        : await archivePush(walpath, { archive, compress });
+        : await (await import('../restore/archive-push.js')).archivePush(walpath, { archive, compress });
     return {
       json: { ok: true, ...result },
       text: verbose ? `${result.walFile} ${result.written ? 'stored as' : 'was already stored as'} ${result.storedAs} in ${result.archive}` : '',
@@ -88,6 +91,7 @@ ${ARCHIVE_HELP}
   async run(values, { verbose }) {
     const archive = required(values, 'archive');
     const prefetchText = text(values, 'prefetch');
+    const { parseStoreUrl } = await import('../stores/store-url.js');
     const prefetch = prefetchText === undefined ? (parseStoreUrl(archive).kind === 's3' ? 8 : 0) : Number(prefetchText);
     if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch > 256) {
       throw new BackupError('INVALID_OPTION', `--prefetch takes 0 to 256 segments, got ${prefetchText}.`, { details: { option: 'prefetch' } });
@@ -97,8 +101,8 @@ ${ARCHIVE_HELP}
     const destination = required(values, 'destination');
     const result =
       prefetch > 0
-        ? await archiveGetPrefetched(walFile, destination, { archive, prefetch, ...(queueDirectory !== undefined ? { queueDirectory } : {}) })
-        : await archiveGet(walFile, destination, { archive });
+        ? await (await import('../agent/wal-prefetch.js')).archiveGetPrefetched(walFile, destination, { archive, prefetch, ...(queueDirectory !== undefined ? { queueDirectory } : {}) })
+        : await (await import('../restore/archive-get.js')).archiveGet(walFile, destination, { archive });
     return { json: { ok: true, ...result }, text: verbose ? `${result.walFile} restored from ${result.storedAs}` : '' };
   },
 };

@@ -1,5 +1,6 @@
 import type { ParseArgsConfig } from 'node:util';
-import { assertBackupId, BackupError } from '../index.js';
+import { BackupError } from '../errors.js';
+import { assertBackupId } from '../summary/backup-id.js';
 import type { ProgressDisplay } from './progress.js';
 
 // What every command module shares: the command shape and flag helpers.

@@ -1,4 +1,4 @@
-import { isBackupError } from '../index.js';
+import { isBackupError } from '../errors.js';
 
 /** The CLI's exit codes: a contract with the backup programs that run its hooks. */
 export const ExitCode = {

@@ -165,6 +165,7 @@ expire runs is planned in before any WAL goes.
       ...plan.keep.map((k) => `kept summary ${k.id} (${k.reason})`),
       ...(wal?.pending.length ? [`not archived yet (kept backups need them): ${wal.pending.join(', ')}`] : []),
       ...(report.appeared.length ? [`appeared while expiring, their WAL spared: ${report.appeared.join(', ')}`] : []),
+      ...report.staleTempFiles.map((name) => `${verb} ${name} (a crashed archive-push's temp file)`),
     );
     if (wal && wal.refused.length > 0) {
       throw new BackupError(

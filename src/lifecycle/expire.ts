@@ -42,6 +42,12 @@ export interface ExpireReport {
    * by planning again with them kept.
    */
   readonly appeared: readonly string[];
+  /**
+   * Temp files of archive-push runs that crashed (a directory archive only; see
+   * `isStaleArchiveTemp`) that were removed, or with `dryRun` would be. Never WAL; removed even
+   * when the plan refuses WAL deletion, since no backup needs them.
+   */
+  readonly staleTempFiles: readonly string[];
 }
 
 /**
@@ -65,7 +71,8 @@ export async function expire(options: ExpireOptions): Promise<ExpireReport> {
   ]);
   const plan = planFrom(catalogue, listing, options.policy, now);
   const base = { store: catalogue.store, ...(listing ? { archive: listing.archive } : {}), dryRun, plan };
-  if (dryRun) return { ...base, removedSummaries: [], removedWal: [], removedWalBytes: 0, appeared: [] };
+  const staleTempFiles = (await options.walArchive?.removeStaleTempFiles?.({ ...call, dryRun })) ?? [];
+  if (dryRun) return { ...base, removedSummaries: [], removedWal: [], removedWalBytes: 0, appeared: [], staleTempFiles };
 
   const removedSummaries: string[] = [];
   for (const { id } of plan.remove) {
@@ -106,7 +113,7 @@ export async function expire(options: ExpireOptions): Promise<ExpireReport> {
     }
   }
   const removedWalBytes = doomed.reduce((n, f) => n + f.size, 0);
-  return { ...base, removedSummaries, removedWal, removedWalBytes, appeared };
+  return { ...base, removedSummaries, removedWal, removedWalBytes, appeared, staleTempFiles };
 }
 
 function planFrom(catalogue: Catalogue, listing: ArchiveListing | undefined, policy: ExpiryPolicy, now: Date): ExpiryPlan {

@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { BackupError, isBackupError } from '../errors.js';
 import type { CallOptions } from '../sinks/contract.js';
 import { throwIfAborted } from '../util/abort.js';
-import { assertArchivableName } from './archive-push.js';
+import { assertArchivableName, writeWholeFile } from './archive-files.js';
 import { openWritableWalArchive, type WritableWalArchive } from './wal-archive.js';
 import { decompressWal, storedWalName, WAL_COMPRESSIONS, type WalCompression } from './wal-compression.js';
 
@@ -38,25 +36,7 @@ export async function findStoredWal(archive: WritableWalArchive, walFile: string
   return undefined;
 }
 
-/**
- * Writes `body` to `destination` through a temp file in the same directory and a rename: a reader
- * (PostgreSQL, after restore_command exits 0) sees the whole file or none.
- */
-export async function writeWholeFile(destination: string, body: Buffer): Promise<void> {
-  const temp = join(dirname(destination), `.${basename(destination)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const handle = await open(temp, 'wx', 0o600);
-    try {
-      await handle.writeFile(body);
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, destination);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-}
+export { writeWholeFile } from './archive-files.js';
 
 /**
  * restore_command: fetches one WAL file from the archive to `destination` (`%p`), decompressing

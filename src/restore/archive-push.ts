@@ -3,22 +3,11 @@ import { basename, resolve } from 'node:path';
 import { BackupError, isBackupError } from '../errors.js';
 import type { CallOptions } from '../sinks/contract.js';
 import { throwIfAborted } from '../util/abort.js';
+import { assertArchivableName } from './archive-files.js';
 import { openWritableWalArchive, type WritableWalArchive } from './wal-archive.js';
 import { assertWalCompression, compressWal, decompressWal, storedWalName, WAL_COMPRESSIONS, type WalCompression } from './wal-compression.js';
 
-/** A segment, a `.partial` segment, a `.backup` history file or a timeline `.history` file. */
-const ARCHIVABLE_NAME = /^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$/;
-
-/**
- * Checks a WAL file name as PostgreSQL passes it (`%f`): a segment, `.partial`, `.backup` or `.history`.
- * @throws BackupError `INVALID_OPTION`.
- */
-export function assertArchivableName(name: string): string {
-  if (!ARCHIVABLE_NAME.test(name)) {
-    throw new BackupError('INVALID_OPTION', `${JSON.stringify(name)} is not a WAL file name (a segment, .partial, .backup or .history file).`, { details: { name } });
-  }
-  return name;
-}
+export { assertArchivableName } from './archive-files.js';
 
 /** Options of {@link archivePush}. */
 export interface ArchivePushOptions extends CallOptions {

@@ -52,7 +52,7 @@ export { neededWalFiles } from '../summary/wal-range.js';
  *
  * @example
  * ```ts
- * const result = await verifyWal(summary, new FilesystemWalArchive('/var/backups/wal'));
+ * const result = await verifyWal(summary, new FilesystemWalArchive({ directory: '/var/backups/wal' }));
  * if (!result.complete) console.error('missing:', result.missing);
  * ```
  */

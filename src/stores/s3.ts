@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import pRetry, { AbortError } from 'p-retry';
-import type { WalArchiveFile } from '../restore/wal-archive.js';
+import type { WalArchiveFile } from '../sinks/wal-archive-contract.js';
 import { BackupError, isBackupError } from '../errors.js';
 import type { CallOptions, LabelStore, SinkReceipt, SummarySink } from '../sinks/contract.js';
 import { sinkWriteFailed } from '../sinks/failure.js';

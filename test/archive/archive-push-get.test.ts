@@ -2,20 +2,22 @@
 // full disk, and the CLI's exit codes as PostgreSQL reads them. Against a directory and a real
 // S3-protocol server.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { archiveGet, archiveGetCommand, archivePush, archivePushCommand, FilesystemWalArchive, quoteForShell, isBackupError, isWalCompressionAvailable, verifyWal } from '../../src/index.js';
+import { archiveGet, archiveGetCommand, archivePush, BackupError, archivePushCommand, backupInfo, expire, FilesystemSummaryStore, FilesystemWalArchive, isStaleArchiveTemp, quoteForShell, isBackupError, isWalCompressionAvailable, verifyWal } from '../../src/index.js';
 import type { BackupSummary, WritableWalArchive } from '../../src/index.js';
 import { S3WalArchive } from '../../src/stores/s3.js';
 import { CliSandbox } from '../cli/cli-helpers.js';
 import { run, type CommandResult } from '../harness/os-user.js';
 import { TestS3Server } from '../harness/s3-server.js';
 import { PGSB_PROGRAM, s3ArchiveUrl } from '../harness/wal-archive.js';
+import { fillDirectory, segmentNames, writeSummaries } from '../lifecycle/fixtures.js';
 
 const explain = (r: CommandResult): string => `exit ${r.code ?? r.signal}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 const SEGMENT = '000000010000000000000003';
@@ -52,7 +54,7 @@ const targets: { name: string; open: (prefix: string) => Promise<WritableWalArch
     open: async (prefix) => {
       const dir = join(work, 'archives', prefix);
       await mkdir(dir, { recursive: true });
-      return new FilesystemWalArchive(dir);
+      return new FilesystemWalArchive({ directory: dir });
     },
   },
   { name: 's3rver', open: async (prefix) => new S3WalArchive(s3.storeOptions(prefix)) },
@@ -234,5 +236,127 @@ describe('the CLI as PostgreSQL runs it', () => {
     assert.equal(archiveGetCommand("/var/it's here"), `pg-split-backup archive-get %f %p --archive '/var/it'\\''s here'`);
     assert.equal(archivePushCommand('/wal', { compress: 'gzip', program: '/usr/bin/node /opt/m.js' }), '/usr/bin/node /opt/m.js archive-push %p --archive /wal --compress gzip');
     assert.throws(() => archiveGetCommand('relative/dir'), (error: unknown) => isBackupError(error, 'INVALID_URL'));
+  });
+});
+
+describe('temp files of crashed pushes in a directory archive', () => {
+  // The writer tag archive-push puts in its temp names: a hash of the host name, pid, start ticks.
+  const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+  const ticksOf = (pid: number): string => {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19]!;
+  };
+  const deadPid = (): number => spawnSync('true').pid!;
+  const rand = (): string => randomBytes(6).toString('hex');
+  const minutesAgo = (m: number): Date => new Date(Date.now() - m * 60_000);
+
+  /** Plants the temp files a crash (or a live push) would leave; returns the ones that are stale. */
+  async function plant(dir: string): Promise<{ stale: string[]; live: string[] }> {
+    const dead = deadPid();
+    const files: [string, number, boolean][] = [
+      [`.${SEGMENT}.${HOST}-${dead}-12345.${rand()}.tmp`, 11, true], // this host, writer gone, 11 min
+      [`.000000010000000000000004.gz.${HOST}-${dead}-12345.${rand()}.tmp`, 30, true], // another NAME
+      [`.000000010000000000000005.${HOST}-${dead}-12345.${rand()}.tmp`, 1, false], // writer gone, but young
+      [`.${SEGMENT}.${HOST}-${process.pid}-${ticksOf(process.pid)}.${rand()}.tmp`, 120, false], // a live writer, however old
+      [`.${SEGMENT}.${HOST}-${process.pid}-1.${rand()}.tmp`, 11, true], // this pid, but started at another time: reused
+      [`.${SEGMENT}.0badcafe-${dead}-12345.${rand()}.tmp`, 120, false], // another host: only by age
+      [`.${SEGMENT}.0badcafe-${dead}-12345.${rand()}.tmp`, 25 * 60, true],
+      [`.${SEGMENT}.${rand()}.tmp`, 60, false], // the old name, writer unknown
+      [`.${SEGMENT}.${rand()}.tmp`, 25 * 60, true],
+      ['.not-ours.tmp', 25 * 60, false], // not an archive-push temp name
+    ];
+    for (const [name, age] of files) {
+      await writeFile(join(dir, name), 'partial');
+      await utimes(join(dir, name), minutesAgo(age), minutesAgo(age));
+    }
+    return { stale: files.filter(([, , s]) => s).map(([n]) => n).sort(), live: files.filter(([, , s]) => !s).map(([n]) => n).sort() };
+  }
+
+  test('the next push removes the temp files of writers that are gone (10 min old on this host, 24 h otherwise), never a live writer\'s', async () => {
+    const dir = join(work, 'temps-push');
+    await mkdir(dir, { recursive: true });
+    const { stale, live } = await plant(dir);
+    await mkdir(join(work, 'temps-push-src'));
+    const { path } = await walFile(join(work, 'temps-push-src'), SEGMENT);
+    const archive = new FilesystemWalArchive({ directory: dir });
+    assert.deepEqual(await archive.listFileNames(), ['.not-ours.tmp'], 'temp files are not archive files: not listed');
+    assert.deepEqual(await archive.removeStaleTempFiles({ dryRun: true }), stale, 'the dry run names exactly the stale ones');
+    const result = await archivePush(path, { archive });
+    assert.equal(result.written, true);
+    const left = (await readdir(dir)).filter((n) => n !== SEGMENT).sort();
+    assert.deepEqual(left, live, 'stale temp files removed, the others kept');
+    for (const name of stale) assert.equal(isStaleArchiveTemp(name, minutesAgo(0)), false, 'a file just written is never stale');
+  });
+
+  test('expire --dry-run reports stale temp files, expire removes them; info counts none of them', async () => {
+    const dir = join(work, 'temps-expire');
+    await mkdir(dir, { recursive: true });
+    const store = new FilesystemSummaryStore({ directory: join(work, 'temps-expire-summaries') });
+    await writeSummaries(store, 2);
+    await fillDirectory(dir, segmentNames(1, 2, 13));
+    const { stale, live } = await plant(dir);
+    const archive = new FilesystemWalArchive({ directory: dir });
+    const info = await backupInfo({ store, walArchive: archive });
+    assert.deepEqual(info.archive!.other, ['.not-ours.tmp']);
+    assert.equal(info.archive!.bytes, 12);
+    const dry = await expire({ store, walArchive: archive, policy: { keepLast: 2 }, dryRun: true });
+    assert.deepEqual(dry.staleTempFiles, stale);
+    assert.equal((await readdir(dir)).length, 12 + stale.length + live.length, 'the dry run changed nothing');
+    const report = await expire({ store, walArchive: archive, policy: { keepLast: 2 } });
+    assert.deepEqual(report.staleTempFiles, stale);
+    assert.deepEqual(report.removedWal, []);
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.')).sort(), live);
+  });
+});
+
+describe('archive-get --prefetch', () => {
+  const seg = (n: number): string => `00000001000000000000000${n}`;
+  async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+    for (let i = 0; i < 600; i++) {
+      if (await check()) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.fail(`waited 30 s for ${what}`);
+  }
+
+  test('queue hits; a miss while the prefetcher runs is answered by it: WAL_NOT_FOUND from a look after the request, the file once archived; cleared when recovery ends', async () => {
+    const dir = join(work, 'prefetch-archive');
+    const pgdata = join(work, 'prefetch-pgdata');
+    await mkdir(dir, { recursive: true });
+    await mkdir(join(pgdata, 'pg_wal'), { recursive: true });
+    await writeFile(join(pgdata, 'recovery.signal'), '');
+    const src = join(work, 'prefetch-src');
+    await mkdir(src);
+    const bodies = new Map<string, Buffer>();
+    for (const n of [1, 2, 3, 4]) {
+      const { path, body } = await walFile(src, seg(n));
+      bodies.set(seg(n), body);
+      if (n < 4) await archivePush(path, { archive: dir });
+    }
+    // Through the CLI, as PostgreSQL runs it (the prefetcher it starts needs tsx by absolute URL).
+    const get = async (name: string): Promise<{ fromQueue: boolean }> => {
+      const args = ['archive-get', name, 'pg_wal/RECOVERYXLOG', '--archive', dir, '--prefetch', '2', '--json'];
+      const r = await run('sh', ['-c', [PGSB_PROGRAM, ...args.map(quoteForShell)].join(' ')], { cwd: pgdata });
+      const out = JSON.parse(r.stdout) as { ok: boolean; fromQueue: boolean; error?: { code: string } };
+      if (!out.ok) throw new BackupError(out.error!.code as never, explain(r));
+      return out;
+    };
+    const queue = join(pgdata, 'pg_wal', 'pgsb-prefetch');
+    const first = await get(seg(1));
+    assert.equal(first.fromQueue, false, 'the first call fetches itself and starts the prefetcher');
+    await until('the prefetcher to queue the next two', async () => (await readdir(queue)).includes(seg(3)));
+    const second = await get(seg(2));
+    assert.equal(second.fromQueue, true);
+    assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(bodies.get(seg(2))!));
+    assert.equal((await get(seg(3))).fromQueue, true);
+    // Not archived yet: the prefetcher has looked before and found nothing; asked now, it looks again.
+    await rejectsWith(get(seg(4)), 'WAL_NOT_FOUND');
+    await archivePush(join(src, seg(4)), { archive: dir });
+    const fourth = await get(seg(4));
+    assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(bodies.get(seg(4))!), 'archived since: fetched');
+    assert.equal(fourth.fromQueue, true, 'through the running prefetcher, not a fetch of its own');
+    await rm(join(pgdata, 'recovery.signal'));
+    await until('the prefetcher to clear the queue and exit', async () => !(await readdir(queue)).some((n) => /^[0-9A-F]{24}|\.answer$|lock$|^wanted$/.test(n)));
+    assert.match(await readFile(join(queue, 'prefetcher.log'), 'utf8'), /recovery has ended/);
   });
 });

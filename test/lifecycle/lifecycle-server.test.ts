@@ -175,12 +175,12 @@ describe(`PostgreSQL ${MAJOR}: info, expire and drill over a history with a prom
     const three = await cli(['expire', '--store', store.directory, '--wal-archive', archive, '--keep-last', '3']);
     assert.equal(three.code, 0, three.out);
     assert.deepEqual(three.json.removedSummaries, ['b1-primary']);
-    assert.equal((await verifyWal(summaries['b2-standby']!, new FilesystemWalArchive(archive))).complete, true, 'the standby backup keeps its range');
+    assert.equal((await verifyWal(summaries['b2-standby']!, new FilesystemWalArchive({ directory: archive }))).complete, true, 'the standby backup keeps its range');
     const two = await cli(['expire', '--store', store.directory, '--wal-archive', archive, '--keep-last', '2']);
     assert.equal(two.code, 0, two.out);
     assert.deepEqual(two.json.removedSummaries, ['b2-standby']);
     assert.ok(two.json.removedWal.length > 0);
-    assert.equal((await verifyWal(summaries['b4-timeline2']!, new FilesystemWalArchive(archive))).complete, true);
+    assert.equal((await verifyWal(summaries['b4-timeline2']!, new FilesystemWalArchive({ directory: archive }))).complete, true);
 
     const copy = await untarDataDirectory(tar('b4-timeline2'), await mkdtemp(join(tmpdir(), 'pgsb-lifecycle-copy-')));
     try {
@@ -220,10 +220,10 @@ describe(`PostgreSQL ${MAJOR}: info, expire and drill over a history with a prom
   });
 
   test('race: a plan made before a new backup, carried out after it was posted, leaves all of the new backup\'s WAL', async () => {
-    const [catalogue, listing] = await Promise.all([readCatalogue(store), readArchiveListing(new FilesystemWalArchive(archive))]);
+    const [catalogue, listing] = await Promise.all([readCatalogue(store), readArchiveListing(new FilesystemWalArchive({ directory: archive }))]);
     const stale = planExpiry({ backups: catalogue.backups, unreadable: catalogue.unreadable, policy: { keepLast: 1 }, now: new Date(), archive: { files: listing.files, histories: listing.histories } });
     const fresh = await takeSplitBackup(standby, { id: 'b5-during-expire', sinks: [store], tarball: tar('b5'), spoolDirectory: join(work, 'spool') });
-    const walArchive = new FilesystemWalArchive(archive);
+    const walArchive = new FilesystemWalArchive({ directory: archive });
     for (const file of stale.wal!.remove) await walArchive.deleteFile(file.name);
     const check = await verifyWal(fresh, walArchive);
     assert.equal(check.complete, true, `missing ${check.missing.join(', ')}`);

@@ -109,11 +109,11 @@ for (const major of testMajors()) {
     });
 
     test('verifyWal finds the real archive complete, and names a deliberately removed segment', async () => {
-      assert.equal((await verifyWal(summary, new FilesystemWalArchive(source.archiveDir))).complete, true);
+      assert.equal((await verifyWal(summary, new FilesystemWalArchive({ directory: source.archiveDir }))).complete, true);
       const partial = join(work, 'partial-archive');
       await mkdir(partial);
       for (const name of await readdir(source.archiveDir)) if (name !== summary.stopWalFile) await copyFile(join(source.archiveDir, name), join(partial, name));
-      const result = await verifyWal(summary, new FilesystemWalArchive(partial));
+      const result = await verifyWal(summary, new FilesystemWalArchive({ directory: partial }));
       assert.deepEqual(result.missing, [summary.stopWalFile]);
     });
 

@@ -58,3 +58,9 @@ describe('verifyWal', () => {
     });
   });
 });
+
+test('FilesystemWalArchive takes { directory }; the old positional form still works; no directory is INVALID_OPTION', async () => {
+  assert.equal(new FilesystemWalArchive({ directory: '/var/backups/wal' }).name, 'file:///var/backups/wal');
+  assert.equal(new FilesystemWalArchive('/var/backups/wal').directory, '/var/backups/wal');
+  assert.throws(() => new FilesystemWalArchive({} as never), (e) => isBackupError(e, 'INVALID_OPTION'));
+});
