@@ -14,7 +14,7 @@ import { assertWalCompression, type WalCompression } from '../restore/wal-compre
 import { sleep, throwIfAborted } from '../util/abort.js';
 import { readFileIfExists } from '../util/durable-fs.js';
 import type { CallOptions } from '../sinks/contract.js';
-import { isRunning, type ProcessIdentity } from './process.js';
+import { isRunning, type ProcessIdentity } from './state/process.js';
 import { readSpoolLock, startDetached, takeSpoolLock } from './spool-process.js';
 
 /** Options of {@link archivePushAsync}. */

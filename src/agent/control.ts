@@ -1,30 +1,69 @@
-import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { BackupError, isBackupError } from '../errors.js';
 import type { SinkReceipt } from '../sinks/contract.js';
+import { stoppedSummaryMissing, stoppedSummaryUndelivered } from '../sinks/failure.js';
 import { deliverSpooled } from '../spool/deliver.js';
-import { FilesystemSummaryStore } from '../stores/filesystem.js';
+import { Spool } from '../spool/spool.js';
 import { openStore } from '../stores/store-url.js';
 import { assertBackupId } from '../summary/backup-id.js';
-import type { BackupSummary } from '../summary/summary.js';
-import type { HolderStatus } from './holder.js';
-import { liveLockHolder, readLock } from './lock.js';
-import { isRunning } from './process.js';
-import { isHangUp, NoHolderError, responseError, sendRequest, type HolderRequest, type HolderResponse, type ProgressUpdate } from './protocol.js';
-import { holderRunning, isActiveState, listRecords, readRecord, removeQuietly, writeRecord, type BackupRecord } from './record.js';
-import { agentPaths, checkRuntimeDir, type AgentPaths } from './runtime-dir.js';
+import { summaryOverview, type SummaryOverview } from '../summary/summary.js';
+import { sleep } from '../util/abort.js';
+import { isHangUp, NoHolderError, responseError, sendRequest } from './client.js';
+import { deadHolderRecord, notHeldError, notRunningError, stoppedRecordFailures } from './outcome.js';
+import type { HolderRequest, HolderResponse, HolderStatus, ProgressUpdate } from './protocol.js';
+import { liveLockHolder, readLock } from './state/lock.js';
+import { isRunning } from './state/process.js';
+import { holderRunning, isActiveState, listRecords, readRecord, removeQuietly, writeRecord, type BackupRecord } from './state/record.js';
+import { agentPaths, checkRuntimeDir, resolveRuntimeDir, type AgentPaths } from './state/runtime-dir.js';
 
-/** Where to find the holders. */
+/** Where to find the holders, and when to stop waiting for one. */
 export interface ControlOptions {
-  /** Absolute runtime directory (see `resolveRuntimeDir`). */
-  readonly runtimeDir: string;
+  /**
+   * The runtime directory of the holders' sockets, locks, logs and records.
+   * @default `PG_SPLIT_BACKUP_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/pg-split-backup`, else `/tmp/pg-split-backup-<uid>`
+   */
+  readonly runtimeDir?: string;
+  /**
+   * Ends this call's wait and rejects with the signal's reason. Only the client stops waiting:
+   * the holder goes on with what it was asked (a stop still saves the summary).
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link stopBackup}. */
+export interface StopBackupOptions extends ControlOptions {
+  /** Receives what the stop is waiting for (the archive, a sink retry), about once a second. */
+  readonly onProgress?: (progress: ProgressUpdate) => void;
+}
+
+/** Options of {@link abortBackup}. */
+export interface AbortBackupOptions extends ControlOptions {
+  /**
+   * Why, for the record and the holder's log (at most 500 characters).
+   * @default 'aborted on request (pg-split-backup abort)'
+   */
+  readonly reason?: string;
+}
+
+/** Options of {@link listRunning}. */
+export interface ListRunningOptions extends ControlOptions {
+  /** Only this backup: it must be running. */
+  readonly id?: string;
+}
+
+/** What {@link abortBackup} reports. */
+export interface AbortOutcome {
+  /** The backup ID. */
+  readonly id: string;
+  /** The reason recorded. */
+  readonly reason: string;
 }
 
 /** What `post` reports: the backup is stopped and every sink holds its summary. */
 export interface StopOutcome {
+  /** The backup ID. */
   readonly id: string;
-  /** The summary, as returned by the stop (or read back from the first sink by a repeated post). */
-  readonly summary: BackupSummary;
+  /** The summary (attachments by name and size), as returned by the stop or read back from the first sink by a repeated post. */
+  readonly summary: SummaryOverview;
   /** Where the summary is. */
   readonly locations: readonly string[];
   /** One receipt per sink, for a fresh stop. */
@@ -46,11 +85,12 @@ function notFound(id: string): BackupError {
   });
 }
 
-function notRunning(record: BackupRecord): BackupError {
-  const reason = record.reason ?? record.error?.message ?? record.state;
-  return new BackupError('BACKUP_ABORTED', `Backup ${record.id} is not valid: it was ${record.state} at ${record.endedAt ?? '?'}: ${reason}`, {
-    details: { id: record.id, state: record.state, reason, endedAt: record.endedAt },
-  });
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function unexpected(id: string, response: HolderResponse): BackupError {
+  return new BackupError('HOLDER_FAILED', `The holder of backup ${id} gave an answer that does not fit the request (${response.kind}).`, { details: { id, answer: response.kind } });
 }
 
 /**
@@ -62,42 +102,10 @@ export async function settleDeadHolder(paths: AgentPaths, record: BackupRecord):
   if ((await liveLockHolder(paths)) !== undefined) return record; // a new holder owns the ID now
   const lock = await readLock(paths.lock).catch(() => undefined);
   if (lock === undefined || !isRunning(lock)) await removeQuietly(paths.socket, paths.lock);
-  let settled: BackupRecord;
-  const endedAt = new Date().toISOString();
-  // Died mid-stop: the summary may be safe, but nobody saw its last WAL file archived.
-  const unconfirmed: Partial<BackupRecord> =
-    record.waitForArchive === false
-      ? {}
-      : {
-          archiveError: {
-            code: 'HOLDER_FAILED',
-            message: `The holder of backup ${record.id} (pid ${record.pid}) died during the stop, before it saw the backup's last WAL file archived. Run pg-split-backup verify --id ${record.id} against the WAL archive before relying on this backup.`,
-            details: { id: record.id, summarySaved: true },
-          },
-        };
-  if (record.state === 'stopping' && (await new FilesystemSummaryStore({ directory: record.spoolDirectory }).has(record.id).catch(() => false))) {
-    const spoolPath = join(record.spoolDirectory, record.id);
-    settled = {
-      ...record,
-      state: 'stopped',
-      endedAt,
-      ...unconfirmed,
-      error: {
-        code: 'SINK_FAILED',
-        message: `The holder (pid ${record.pid}) died while stopping backup ${record.id}; its summary is complete in the spool at ${spoolPath}. Deliver it to the sinks before relying on this backup.`,
-        details: { id: record.id, spoolPath },
-      },
-    };
-  } else if (record.state === 'stopping' && (await missingSinks(record)).length === 0) {
-    settled = { ...record, state: 'stopped', endedAt, summaryLocations: record.sinks, ...unconfirmed };
-  } else {
-    settled = {
-      ...record,
-      state: 'lost',
-      endedAt,
-      reason: `the holder process (pid ${record.pid}) ended without ${record.state === 'stopping' ? 'finishing the stop' : 'stopping the backup'} (killed?); the server aborted the backup when its session closed`,
-    };
-  }
+  const spool = new Spool({ directory: record.spoolDirectory });
+  const inSpool = record.state === 'stopping' && (await spool.has(record.id).catch(() => false));
+  const inEverySink = record.state === 'stopping' && !inSpool && (await missingSinks(record)).length === 0;
+  const settled = deadHolderRecord(record, { inSpool, spoolPath: spool.pathOf(record.id), inEverySink }, new Date().toISOString());
   await writeRecord(paths.record, settled);
   return settled;
 }
@@ -109,7 +117,7 @@ async function missingSinks(record: BackupRecord): Promise<{ url: string; why?: 
     try {
       if (!(await (await openStore(url)).has(record.id))) missing.push({ url });
     } catch (error) {
-      missing.push({ url, why: (error as Error).message });
+      missing.push({ url, why: messageOf(error) });
     }
   }
   return missing;
@@ -119,34 +127,42 @@ async function missingSinks(record: BackupRecord): Promise<{ url: string; why?: 
  * The record of an ID once no holder answers: waits briefly for a holder that is ending (its record
  * says `running` until it has written how it ended), then settles a dead holder's record.
  */
-async function settledRecord(paths: AgentPaths, id: string, retry: () => Promise<HolderResponse | undefined>): Promise<BackupRecord | HolderResponse | undefined> {
+/** A holder's answer, or the record found once no holder answers. */
+type Found = HolderResponse | { readonly kind: 'record'; readonly record: BackupRecord };
+
+async function settledRecord(paths: AgentPaths, id: string, retry: () => Promise<HolderResponse | undefined>, signal?: AbortSignal): Promise<Found | undefined> {
   const deadline = Date.now() + SETTLE_WAIT_MS;
   for (;;) {
     const record = await readRecord(paths.record);
     if (record === undefined) {
       if ((await liveLockHolder(paths)) !== undefined && Date.now() < deadline) {
-        await delay(200); // a holder is starting or ending
+        await sleep(200, signal); // a holder is starting or ending
         continue;
       }
       return undefined;
     }
-    if (!isActiveState(record.state)) return record;
-    if (!holderRunning(record)) return settleDeadHolder(paths, record);
+    if (!isActiveState(record.state)) return { kind: 'record', record };
+    if (!holderRunning(record)) return { kind: 'record', record: await settleDeadHolder(paths, record) };
     if (Date.now() >= deadline) {
       throw new BackupError('HOLDER_FAILED', `The holder of backup ${id} (pid ${record.pid}) is alive but does not answer on ${paths.socket}; see ${paths.log}.`, {
         details: { id, pid: record.pid, log: paths.log },
       });
     }
-    await delay(200);
+    await sleep(200, signal);
     const response = await retry();
     if (response !== undefined) return response;
   }
 }
 
 /** Sends a request; undefined when no holder listens (or it hung up without answering). */
-async function ask(paths: AgentPaths, request: HolderRequest, timeoutMs?: number, onProgress?: (progress: ProgressUpdate) => void): Promise<HolderResponse | undefined> {
+async function ask(
+  paths: AgentPaths,
+  request: HolderRequest,
+  options: { readonly timeoutMs?: number; readonly onProgress?: (progress: ProgressUpdate) => void; readonly signal?: AbortSignal | undefined } = {},
+): Promise<HolderResponse | undefined> {
+  const { timeoutMs, onProgress, signal } = options;
   try {
-    return await sendRequest(paths.socket, request, { ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(onProgress ? { onProgress } : {}) });
+    return await sendRequest(paths.socket, request, { ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) });
   } catch (error) {
     if (error instanceof NoHolderError) return undefined;
     if (isHangUp(error) && timeoutMs === undefined) return undefined;
@@ -154,8 +170,9 @@ async function ask(paths: AgentPaths, request: HolderRequest, timeoutMs?: number
   }
 }
 
-async function runtimeDirOrNotFound(runtimeDir: string, id: string): Promise<AgentPaths> {
+async function runtimeDirOrNotFound(runtimeDirOption: string | undefined, id: string): Promise<AgentPaths> {
   assertBackupId(id);
+  const runtimeDir = resolveRuntimeDir(runtimeDirOption);
   const paths = agentPaths(runtimeDir, id);
   if (!(await checkRuntimeDir(runtimeDir))) throw notFound(id);
   return paths;
@@ -165,23 +182,14 @@ async function outcomeFromStoppedRecord(paths: AgentPaths, record: BackupRecord)
   const missing = await missingSinks(record);
   let delivered = false;
   if (missing.length > 0) {
-    const spool = new FilesystemSummaryStore({ directory: record.spoolDirectory });
-    const spoolPath = join(record.spoolDirectory, record.id);
-    if (!(await spool.has(record.id).catch(() => false))) {
-      throw new BackupError(
-        'SINK_FAILED',
-        `Backup ${record.id} was stopped, but its summary is not in ${missing.map((m) => m.url).join(', ')}, and the spool does not hold it either; see ${paths.log}.`,
-        { details: { id: record.id, failedSinks: missing.map((m) => m.url) } },
-      );
-    }
+    const spool = new Spool({ directory: record.spoolDirectory });
+    const spoolPath = spool.pathOf(record.id);
+    const failedSinks = missing.map((m) => m.url);
+    if (!(await spool.has(record.id).catch(() => false))) throw stoppedSummaryMissing(record.id, failedSinks, paths.log);
     // A retried post is the way to finish a delivery: the sinks may be back.
     const sinks = await Promise.all(missing.map((m) => openStore(m.url)));
     await deliverSpooled(record.id, { sinks, spoolDirectory: record.spoolDirectory, retries: DELIVERY_RETRIES }).catch((error: unknown) => {
-      throw new BackupError(
-        'SINK_FAILED',
-        `Backup ${record.id} was stopped, but its summary is still not in ${missing.map((m) => m.url).join(', ')}: ${(error as Error).message} It is kept in the local spool at ${spoolPath}; run post again once the sink is back.`,
-        { cause: error, details: { id: record.id, spoolPath, failedSinks: missing.map((m) => m.url) } },
-      );
+      throw stoppedSummaryUndelivered(record.id, failedSinks, spoolPath, error);
     });
     delivered = true;
     // The record no longer says SINK_FAILED; any other error it holds still stands.
@@ -190,11 +198,12 @@ async function outcomeFromStoppedRecord(paths: AgentPaths, record: BackupRecord)
     await writeRecord(paths.record, { ...settled, summaryLocations: record.sinks }).catch(() => undefined);
   }
   // Delivery fixes a SINK_FAILED; any other failure (archive timeout, WAL unreadable) still stands.
-  if (record.error !== undefined && record.error.code !== 'SINK_FAILED') throw responseError(record.error);
+  const failures = stoppedRecordFailures(record);
+  if (failures.error !== undefined) throw responseError(failures.error);
   const first = record.sinks[0];
   if (first === undefined) throw notFound(record.id);
-  const summary = await (await openStore(first)).get(record.id);
-  if (record.archiveError !== undefined) throw responseError(record.archiveError);
+  const summary = summaryOverview(await (await openStore(first)).get(record.id));
+  if (failures.archiveError !== undefined) throw responseError(failures.archiveError);
   const locations = record.summaryLocations !== undefined && record.summaryLocations.length === record.sinks.length ? record.summaryLocations : record.sinks;
   return { id: record.id, summary, locations, alreadyStopped: true, ...(delivered ? { deliveredFromSpool: true } : {}) };
 }
@@ -206,21 +215,25 @@ async function outcomeFromStoppedRecord(paths: AgentPaths, record: BackupRecord)
  * @throws BackupError `NOT_FOUND`, `BACKUP_ABORTED` (exit 3), `SINK_FAILED` (exit 4, `details.spoolPath`),
  * `ARCHIVE_TIMEOUT`, `HOLDER_FAILED`.
  */
-export async function stopBackup(id: string, options: ControlOptions & { readonly onProgress?: (progress: ProgressUpdate) => void }): Promise<StopOutcome> {
+export async function stopBackup(id: string, options: StopBackupOptions = {}): Promise<StopOutcome> {
   const paths = await runtimeDirOrNotFound(options.runtimeDir, id);
-  const request: HolderRequest = { v: 1, op: 'stop', ...(options.onProgress ? { progress: true } : {}) };
-  const found = (await ask(paths, request, undefined, options.onProgress)) ?? (await settledRecord(paths, id, () => ask(paths, request, undefined, options.onProgress)));
+  const { onProgress, signal } = options;
+  const request: HolderRequest = { op: 'stop', ...(onProgress ? { progress: true } : {}) };
+  const send = (): Promise<HolderResponse | undefined> => ask(paths, request, { ...(onProgress ? { onProgress } : {}), signal });
+  const found = (await send()) ?? (await settledRecord(paths, id, send, signal));
   if (found === undefined) throw notFound(id);
-  if ('ok' in found) {
-    if (!found.ok) throw responseError(found.error);
-    const record = found.record as BackupRecord | undefined;
-    if (record !== undefined) return outcomeFromStoppedRecord(paths, record);
-    const summary = found.summary as BackupSummary;
-    const receipts = found.receipts as SinkReceipt[];
-    return { id, summary, receipts, locations: receipts.map((r) => r.location), alreadyStopped: false };
+  switch (found.kind) {
+    case 'failed':
+      throw responseError(found.error);
+    case 'record':
+    case 'ended':
+      if (found.record.state === 'stopped') return outcomeFromStoppedRecord(paths, found.record);
+      throw notRunningError(found.record);
+    case 'stopped':
+      return { id, summary: found.summary, receipts: found.receipts, locations: found.receipts.map((r) => r.location), alreadyStopped: false };
+    default:
+      throw unexpected(id, found);
   }
-  if (found.state === 'stopped') return outcomeFromStoppedRecord(paths, found);
-  throw notRunning(found);
 }
 
 /**
@@ -228,22 +241,18 @@ export async function stopBackup(id: string, options: ControlOptions & { readonl
  * @throws BackupError `NOT_FOUND` / `BACKUP_ABORTED` (exit 3) when it is not running,
  * `INVALID_STATE` while a stop is under way.
  */
-export async function abortBackup(id: string, options: ControlOptions & { readonly reason?: string }): Promise<{ id: string; reason: string }> {
+export async function abortBackup(id: string, options: AbortBackupOptions = {}): Promise<AbortOutcome> {
   const paths = await runtimeDirOrNotFound(options.runtimeDir, id);
+  const { signal } = options;
   const reason = options.reason ?? 'aborted on request (pg-split-backup abort)';
-  const request: HolderRequest = { v: 1, op: 'abort', reason };
-  const found = (await ask(paths, request)) ?? (await settledRecord(paths, id, () => ask(paths, request)));
+  const request: HolderRequest = { op: 'abort', reason };
+  const send = (): Promise<HolderResponse | undefined> => ask(paths, request, { signal });
+  const found = (await send()) ?? (await settledRecord(paths, id, send, signal));
   if (found === undefined) throw notFound(id);
-  if ('ok' in found) {
-    if (!found.ok) throw responseError(found.error);
-    return { id, reason: typeof found.reason === 'string' ? found.reason : reason };
-  }
-  if (found.state === 'stopped') {
-    throw new BackupError('NOT_FOUND', `Backup ${id} is not running: it was stopped at ${found.endedAt ?? '?'} with its summary; there is nothing to abort.`, {
-      details: { id, state: found.state },
-    });
-  }
-  throw notRunning(found);
+  if (found.kind === 'failed') throw responseError(found.error);
+  if (found.kind === 'aborted') return { id, reason: found.reason };
+  if (found.kind !== 'record' && found.kind !== 'ended') throw unexpected(id, found);
+  throw notHeldError(found.record, 'abort');
 }
 
 /** One running backup, as `status` lists it. */
@@ -253,35 +262,35 @@ export type RunningBackup = HolderStatus;
  * `status`: the running backups in the runtime directory (holders that died are settled on the way).
  * With `id`, just that one, or it throws `NOT_FOUND` / `BACKUP_ABORTED` (exit 3) with the reason.
  */
-export async function listRunning(options: ControlOptions & { readonly id?: string }): Promise<RunningBackup[]> {
+export async function listRunning(options: ListRunningOptions = {}): Promise<RunningBackup[]> {
+  const { signal } = options;
   if (options.id !== undefined) {
-    const paths = await runtimeDirOrNotFound(options.runtimeDir, options.id);
-    const request: HolderRequest = { v: 1, op: 'status' };
-    const found = (await ask(paths, request, STATUS_TIMEOUT_MS)) ?? (await settledRecord(paths, options.id, () => ask(paths, request, STATUS_TIMEOUT_MS)));
-    if (found === undefined) throw notFound(options.id);
-    if ('ok' in found) {
-      if (!found.ok) throw responseError(found.error);
-      if (found.backup !== undefined) return [found.backup as RunningBackup];
-      const record = found.record as BackupRecord;
-      throw new BackupError('NOT_FOUND', `Backup ${record.id} is not running: it was stopped at ${record.endedAt ?? '?'}.`, { details: { id: record.id, state: record.state } });
-    }
-    if (found.state === 'stopped') {
-      throw new BackupError('NOT_FOUND', `Backup ${found.id} is not running: it was stopped at ${found.endedAt ?? '?'}.`, { details: { id: found.id, state: found.state } });
-    }
-    throw notRunning(found);
+    const id = options.id;
+    const paths = await runtimeDirOrNotFound(options.runtimeDir, id);
+    const send = (): Promise<HolderResponse | undefined> => ask(paths, { op: 'status' }, { timeoutMs: STATUS_TIMEOUT_MS, signal });
+    const found = (await send()) ?? (await settledRecord(paths, id, send, signal));
+    if (found === undefined) throw notFound(id);
+    if (found.kind === 'failed') throw responseError(found.error);
+    if (found.kind === 'status') return [found.backup];
+    if (found.kind !== 'record' && found.kind !== 'ended') throw unexpected(id, found);
+    throw notHeldError(found.record, 'status');
   }
-  if (!(await checkRuntimeDir(options.runtimeDir))) return [];
+  const runtimeDir = resolveRuntimeDir(options.runtimeDir);
+  if (!(await checkRuntimeDir(runtimeDir))) return [];
   const running: RunningBackup[] = [];
-  for (const record of await listRecords(options.runtimeDir)) {
+  for (const record of await listRecords(runtimeDir)) {
     if (!isActiveState(record.state)) continue;
-    const paths = agentPaths(options.runtimeDir, record.id);
+    const paths = agentPaths(runtimeDir, record.id);
     if (!holderRunning(record)) {
       await settleDeadHolder(paths, record);
       continue;
     }
-    const response = await ask(paths, { v: 1, op: 'status' }, STATUS_TIMEOUT_MS).catch(() => undefined);
-    if (response?.ok === true && response.backup !== undefined) {
-      running.push(response.backup as RunningBackup);
+    const response = await ask(paths, { op: 'status' }, { timeoutMs: STATUS_TIMEOUT_MS, signal }).catch((error: unknown) => {
+      if (signal?.aborted) throw error;
+      return undefined;
+    });
+    if (response?.kind === 'status') {
+      running.push(response.backup);
     } else if (response === undefined) {
       // Alive but not answering (busy ending, or wedged): show what the record knows.
       running.push({
@@ -295,11 +304,20 @@ export async function listRunning(options: ControlOptions & { readonly id?: stri
         startedAt: record.startedAt,
         heldForMs: Date.now() - Date.parse(record.startedAt),
         maxHoldMs: record.maxHoldMs,
-        runtimeDir: options.runtimeDir,
+        runtimeDir,
         log: paths.log,
         sinks: record.sinks,
       });
     }
   }
   return running;
+}
+
+/**
+ * One running backup: {@link listRunning} with `id`.
+ * @throws BackupError `NOT_FOUND` / `BACKUP_ABORTED` (exit 3) when it is not running, with the reason.
+ */
+export async function backupStatus(id: string, options: ControlOptions = {}): Promise<RunningBackup> {
+  const [backup] = await listRunning({ ...options, id });
+  return backup!;
 }

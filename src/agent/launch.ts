@@ -6,28 +6,30 @@ import { fileURLToPath } from 'node:url';
 import { BackupError } from '../errors.js';
 import { openStore, parseStoreUrl } from '../stores/store-url.js';
 import { assertBackupId } from '../summary/backup-id.js';
+import { abortReason, throwIfAborted } from '../util/abort.js';
 import { parseDbname } from './connection.js';
-import type { HeldBackup, HolderConfig, HolderMessage } from './holder.js';
-import { liveLockHolder, readLock } from './lock.js';
-import { isRunning } from './process.js';
-import { responseError, type ProgressUpdate } from './protocol.js';
-import { holderRunning, isActiveState, readRecord, removeQuietly } from './record.js';
-import { agentPaths, ensureRuntimeDir } from './runtime-dir.js';
-import { DEBUG_VARIABLE } from './debug.js';
+import { liveLockHolder, readLock } from './state/lock.js';
+import { isRunning } from './state/process.js';
+import { responseError } from './client.js';
+import { configMessage, type HeldBackup, type HolderConfig, type HolderMessage, type ProgressUpdate } from './protocol.js';
+import { holderRunning, isActiveState, readRecord, removeQuietly } from './state/record.js';
+import { agentPaths, ensureRuntimeDir, resolveRuntimeDir } from './state/runtime-dir.js';
+import { DEBUG_VARIABLE } from './holder/debug.js';
 import { settleDeadHolder } from './control.js';
 
 /** Options of {@link startBackup}: what `pg-split-backup pre` was given. */
 export interface StartBackupOptions {
+  /** The backup ID, also its backup label: 1-200 of `A-Z a-z 0-9 . _ -`. */
   readonly id: string;
   /** Sink URLs (`file:///dir`, `/dir`, `s3://bucket/prefix?...`); at least one. */
   readonly sinks: readonly string[];
   /** `--dbname`: a `postgresql://` URI or a database name; PG* env and ~/.pgpass fill in the rest. */
   readonly dbname?: string;
-  /** @default false */
+  /** Request an immediate checkpoint instead of a spread one. @default false */
   readonly fast?: boolean;
-  /** Milliseconds; 0: no limit. @default 86400000 (24 h) */
+  /** Abort the backup if it is not stopped after this long, in milliseconds; 0: no limit. @default 86400000 (24 h) */
   readonly maxHoldMs?: number;
-  /** @default true */
+  /** At the stop, wait for the backup's last WAL file to be archived. @default true */
   readonly waitForArchive?: boolean;
   /** Ship the backup's WAL in its summary, so it restores with no archive. @default false */
   readonly includeWal?: boolean;
@@ -35,14 +37,23 @@ export interface StartBackupOptions {
   readonly archiveTimeoutMs?: number;
   /** How often the holder checks its server session, in milliseconds (at least 100). @default the library's 10000 */
   readonly heartbeatIntervalMs?: number;
-  /** Absolute runtime directory (see `resolveRuntimeDir`). */
-  readonly runtimeDir: string;
+  /**
+   * The runtime directory of the holders' sockets, locks, logs and records (absolute; created 0700).
+   * @default `PG_SPLIT_BACKUP_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/pg-split-backup`, else `/tmp/pg-split-backup-<uid>`
+   */
+  readonly runtimeDir?: string;
   /** The environment the holder inherits (PGPASSWORD is moved into its IPC config). @default process.env */
   readonly env?: NodeJS.ProcessEnv;
   /** The holder logs at debug level (sets `PGSB_DEBUG=1` in its environment). @default false */
   readonly debug?: boolean;
   /** Receives what the start is waiting for (the checkpoint), about once a second. */
   readonly onProgress?: (progress: ProgressUpdate) => void;
+  /**
+   * Gives the start up: before the holder confirmed the start it is told to end (the server
+   * discards the backup), and the call rejects with the signal's reason once the holder is gone.
+   * Once started, the backup is held whatever the signal does (end it with {@link abortBackup}).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Default `--max-hold`: a day. */
@@ -59,7 +70,7 @@ const HOLDER_V8_FLAGS = (process.env.PGSB_HOLDER_V8_FLAGS ?? '--no-opt --no-spar
 /** The holder entry next to this module: `.ts` under tsx, `.js` from dist. */
 function holderEntry(): string {
   const self = fileURLToPath(import.meta.url);
-  return fileURLToPath(new URL(`./holder-main${extname(self)}`, import.meta.url));
+  return fileURLToPath(new URL(`./holder/holder-main${extname(self)}`, import.meta.url));
 }
 
 function logTail(path: string): string {
@@ -78,6 +89,7 @@ function logTail(path: string): string {
  */
 export async function checkStart(options: StartBackupOptions): Promise<void> {
   assertBackupId(options.id);
+  const runtimeDir = resolveRuntimeDir(options.runtimeDir);
   if (options.sinks.length === 0) {
     throw new BackupError('INVALID_OPTION', 'Give at least one --sink URL: where the summary goes at post.', { details: { option: 'sink' } });
   }
@@ -95,8 +107,8 @@ export async function checkStart(options: StartBackupOptions): Promise<void> {
   if (heartbeatIntervalMs !== undefined && !(heartbeatIntervalMs >= 100)) {
     throw new BackupError('INVALID_OPTION', '--heartbeat must be at least 100ms.', { details: { option: 'heartbeat' } });
   }
-  await ensureRuntimeDir(options.runtimeDir);
-  const paths = agentPaths(options.runtimeDir, options.id);
+  await ensureRuntimeDir(runtimeDir);
+  const paths = agentPaths(runtimeDir, options.id);
   const holder = await liveLockHolder(paths);
   if (holder !== undefined) {
     throw new BackupError('ALREADY_EXISTS', `A backup with ID ${options.id} is already running (holder pid ${holder.pid}). Use another ID, or end that one with post or abort.`, {
@@ -132,19 +144,22 @@ export async function checkStart(options: StartBackupOptions): Promise<void> {
  * On failure the holder has exited and left no lock, socket or record; the error is rethrown.
  */
 export async function startBackup(options: StartBackupOptions): Promise<HeldBackup> {
-  await checkStart(options);
-  const paths = agentPaths(options.runtimeDir, options.id);
+  const { signal } = options;
+  throwIfAborted(signal);
+  const runtimeDir = resolveRuntimeDir(options.runtimeDir);
+  await checkStart({ ...options, runtimeDir });
+  throwIfAborted(signal);
+  const paths = agentPaths(runtimeDir, options.id);
   const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
   if (options.debug) env[DEBUG_VARIABLE] = '1';
   const password = env.PGPASSWORD;
   delete env.PGPASSWORD;
   // The holder logs to a file of its own until it holds the ID, then renames it to <id>.log: a
   // refused duplicate must not write into, nor remove, the running holder's log.
-  const startLog = join(options.runtimeDir, `.${options.id}.${randomBytes(6).toString('hex')}.log`);
+  const startLog = join(runtimeDir, `.${options.id}.${randomBytes(6).toString('hex')}.log`);
   const config: HolderConfig = {
-    v: 1,
     id: options.id,
-    runtimeDir: options.runtimeDir,
+    runtimeDir,
     sinks: [...options.sinks],
     connection: parseDbname(options.dbname),
     ...(password !== undefined ? { password } : {}),
@@ -183,9 +198,16 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
   return new Promise<HeldBackup>((resolve, reject) => {
     let settled = false;
     const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
-    const fail = (error: BackupError): void => {
+    const onAbort = (): void => {
+      // As when pre dies: the holder gives the start up once its IPC channel closes.
+      if (child.connected) child.disconnect();
+      fail(abortReason(signal!));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const fail = (error: Error): void => {
       if (settled) return;
       settled = true;
+      signal?.removeEventListener('abort', onAbort);
       // Wait (briefly) for the holder to be gone, so nothing of it is left when pre exits.
       void Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))])
         .then(() => cleanUpAfterFailure(child.pid))
@@ -204,6 +226,7 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
       if (settled) return;
       if (message?.type === 'started') {
         settled = true;
+        signal?.removeEventListener('abort', onAbort);
         child.disconnect();
         child.unref();
         resolve(message.backup);
@@ -213,7 +236,7 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
         options.onProgress?.(message.progress);
       }
     });
-    child.send({ type: 'config', config }, (error) => {
+    child.send(configMessage(config), (error) => {
       if (error) fail(new BackupError('HOLDER_FAILED', `Could not hand the configuration to the holder: ${error.message}`, { cause: error }));
     });
   });

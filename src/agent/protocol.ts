@@ -1,11 +1,15 @@
-import { createConnection } from 'node:net';
-import { BackupError, isBackupError, type BackupErrorJson } from '../errors.js';
+// The holder's two channels, typed: the control socket (JSON lines over `<id>.sock`: one request
+// line, progress lines if asked, one answer line) and the IPC channel `pre` hands the holder its
+// configuration over. The wire shape is the one holders have always spoken (version 1), so a
+// client of this version still talks to a holder started before an upgrade; the typed unions are
+// what both ends handle, and only this module knows the wire.
+import { BackupError, type BackupErrorJson } from '../errors.js';
+import type { SinkReceipt } from '../sinks/contract.js';
+import type { SummaryOverview } from '../summary/summary.js';
+import type { HolderConnection } from './connection.js';
+import type { BackupRecord } from './state/record.js';
 
-/**
- * Version of the holder's control protocol: JSON lines over the `<id>.sock` Unix socket. A client
- * writes one request line; the holder answers with one line (after progress lines, if asked) and
- * closes the connection.
- */
+/** Version of the control protocol and of the IPC configuration: written here only. */
 export const PROTOCOL_VERSION = 1;
 
 /** Longest request line a holder reads. */
@@ -21,103 +25,212 @@ export interface ProgressUpdate {
   readonly elapsedMs?: number;
 }
 
-/**
- * A request to a holder. `stop` ends the backup with its summary; `abort` without one. A `stop`
- * with `progress: true` gets `{"v":1,"progress":{...}}` lines before its answer.
- */
+/** What `pre` reports once the server has started the backup. */
+export interface HeldBackup {
+  /** The backup ID. */
+  readonly id: string;
+  /** The holder's pid. */
+  readonly pid: number;
+  /** Where the backup starts (the start checkpoint's redo LSN). */
+  readonly startLsn: string;
+  /** The WAL file of `startLsn`: the first one a restore needs. */
+  readonly startWalFile: string;
+  /** The server's timeline at the start. */
+  readonly timeline: number;
+  /** The server's `server_version_num`. */
+  readonly serverVersion: number;
+  /** ISO 8601 time the server started the backup. */
+  readonly startedAt: string;
+  /** Longest hold before the holder aborts the backup, in ms (0: no limit). */
+  readonly maxHoldMs: number;
+  /** The runtime directory the holder's socket, lock, log and record are in. */
+  readonly runtimeDir: string;
+  /** The holder's log file. */
+  readonly log: string;
+}
+
+/** A running backup, as its holder (or, when it does not answer, its record) reports it. */
+export interface HolderStatus extends HeldBackup {
+  /** `stopping` once a `post` has asked for the stop. */
+  readonly state: 'running' | 'stopping';
+  /** How long the backup has been held, in milliseconds. */
+  readonly heldForMs: number;
+  /** The sink URLs given to `pre`. */
+  readonly sinks: readonly string[];
+}
+
+/** A request to a holder. `stop` ends the backup with its summary; `abort` without one. */
 export type HolderRequest =
-  | { readonly v: 1; readonly op: 'status' }
-  | { readonly v: 1; readonly op: 'stop'; readonly progress?: boolean }
-  | { readonly v: 1; readonly op: 'abort'; readonly reason?: string };
+  /** How the backup stands. */
+  | { readonly op: 'status' }
+  /** Stop the backup; with `progress`, progress lines come before the answer. */
+  | { readonly op: 'stop'; readonly progress?: boolean }
+  /** Give the backup up without a summary. */
+  | { readonly op: 'abort'; readonly reason?: string };
 
-/** A holder's answer. */
-export type HolderResponse = ({ readonly v: 1; readonly ok: true } & Record<string, unknown>) | { readonly v: 1; readonly ok: false; readonly error: BackupErrorJson };
+/** A holder's answer: one member per outcome of a request. */
+export type HolderResponse =
+  /** To `status`: the backup is held. */
+  | { readonly kind: 'status'; readonly backup: HolderStatus }
+  /** To `stop`: stopped now; every sink holds the summary. */
+  | { readonly kind: 'stopped'; readonly id: string; readonly summary: SummaryOverview; readonly receipts: readonly SinkReceipt[] }
+  /** To any request after the backup ended with its summary: the record says how. */
+  | { readonly kind: 'ended'; readonly record: BackupRecord }
+  /** To `abort`: the backup is given up. */
+  | { readonly kind: 'aborted'; readonly id: string; readonly reason: string }
+  /** The request failed, or the backup ended badly. */
+  | { readonly kind: 'failed'; readonly error: BackupErrorJson };
 
-/** Nobody listens on the socket (ENOENT, ECONNREFUSED): the holder is gone, or not there yet. */
-export class NoHolderError extends Error {
-  override readonly name = 'NoHolderError';
-  constructor(readonly code: string) {
-    super(`no holder is listening (${code})`);
+/** A line a client reads: progress, or the one answer. */
+export type HolderLine = HolderResponse | { readonly kind: 'progress'; readonly progress: ProgressUpdate };
+
+/** What `pre` hands the holder over its IPC channel (never argv or env: it may hold a password). */
+export interface HolderConfig {
+  /** The backup ID. */
+  readonly id: string;
+  /** Absolute, already checked by `pre`. */
+  readonly runtimeDir: string;
+  /** Sink URLs, already parsed once by `pre`. */
+  readonly sinks: readonly string[];
+  /** What to connect with (`--dbname`). */
+  readonly connection: HolderConnection;
+  /** The caller's PGPASSWORD, moved out of the holder's environment. */
+  readonly password?: string;
+  /** Request an immediate checkpoint. */
+  readonly fast: boolean;
+  /** 0: no limit. */
+  readonly maxHoldMs: number;
+  /** Whether the stop waits for the last WAL file to be archived. */
+  readonly waitForArchive: boolean;
+  /**
+   * The file pre pointed the holder's stdout/stderr at; renamed to `<id>.log` once the backup has
+   * started (a refused duplicate never touches the running holder's log).
+   */
+  readonly startLog?: string;
+  /** Ship the backup's WAL in its summary (`pre --include-wal`). */
+  readonly includeWal?: boolean;
+  /** @default the library default (`$XDG_STATE_HOME/pg-split-backup/spool`) */
+  readonly spoolDirectory?: string;
+  /** @default the library default */
+  readonly archiveTimeoutMs?: number;
+  /** @default the library default */
+  readonly heartbeatIntervalMs?: number;
+}
+
+/** Messages the holder sends `pre` over IPC. */
+export type HolderMessage =
+  | { readonly type: 'started'; readonly backup: HeldBackup }
+  | { readonly type: 'failed'; readonly error: BackupErrorJson }
+  | { readonly type: 'progress'; readonly progress: ProgressUpdate };
+
+/** The message `pre` sends the holder first, over IPC. */
+export function configMessage(config: HolderConfig): { readonly type: 'config'; readonly v: number; readonly config: HolderConfig } {
+  return { type: 'config', v: PROTOCOL_VERSION, config };
+}
+
+/**
+ * The configuration in the holder's first IPC message, or undefined when it is not one this
+ * version understands. (Older `pre`s put the version inside the config: both are accepted.)
+ */
+export function decodeConfigMessage(message: unknown): HolderConfig | undefined {
+  if (!isObject(message) || message.type !== 'config' || !isObject(message.config)) return undefined;
+  const version = message.v ?? message.config.v;
+  if (version !== PROTOCOL_VERSION) return undefined;
+  const config = message.config;
+  if (typeof config.id !== 'string' || typeof config.runtimeDir !== 'string' || !Array.isArray(config.sinks) || !isObject(config.connection)) return undefined;
+  return config as unknown as HolderConfig;
+}
+
+/** One request line. */
+export function encodeRequest(request: HolderRequest): string {
+  return `${JSON.stringify({ v: PROTOCOL_VERSION, ...request })}\n`;
+}
+
+/**
+ * Reads a request line (without its newline).
+ * @throws BackupError `INVALID_OPTION`: not JSON, another protocol version, an unknown request.
+ */
+export function decodeRequest(line: string): HolderRequest {
+  let wire: unknown;
+  try {
+    wire = JSON.parse(line);
+  } catch {
+    throw new BackupError('INVALID_OPTION', 'The request is not JSON.');
+  }
+  const version = isObject(wire) ? wire.v : undefined;
+  if (!isObject(wire) || version !== PROTOCOL_VERSION) {
+    throw new BackupError('INVALID_OPTION', `Unsupported protocol version ${String(version)} (this holder speaks ${PROTOCOL_VERSION}).`);
+  }
+  switch (wire.op) {
+    case 'status':
+      return { op: 'status' };
+    case 'stop':
+      return wire.progress === true ? { op: 'stop', progress: true } : { op: 'stop' };
+    case 'abort':
+      return typeof wire.reason === 'string' ? { op: 'abort', reason: wire.reason } : { op: 'abort' };
+    default:
+      throw new BackupError('INVALID_OPTION', `Unknown request ${JSON.stringify(wire.op)}.`);
   }
 }
 
-/** Options of {@link sendRequest}. */
-export interface SendRequestOptions {
-  /** Give up after this many ms (HOLDER_FAILED). A stop may take minutes (archive wait): default none. */
-  readonly timeoutMs?: number;
-  /** Receives the progress lines of a request that asked for them. */
-  readonly onProgress?: (progress: ProgressUpdate) => void;
+/** One answer line. */
+export function encodeResponse(response: HolderResponse): string {
+  const v = PROTOCOL_VERSION;
+  let wire: Record<string, unknown>;
+  switch (response.kind) {
+    case 'status':
+      wire = { v, ok: true, backup: response.backup };
+      break;
+    case 'stopped':
+      wire = { v, ok: true, id: response.id, state: 'stopped', summary: response.summary, receipts: response.receipts };
+      break;
+    case 'ended':
+      wire = { v, ok: true, id: response.record.id, state: response.record.state, record: response.record };
+      break;
+    case 'aborted':
+      wire = { v, ok: true, id: response.id, state: 'aborted', reason: response.reason };
+      break;
+    case 'failed':
+      wire = { v, ok: false, error: response.error };
+      break;
+  }
+  return `${JSON.stringify(wire)}\n`;
+}
+
+/** One progress line. */
+export function encodeProgress(progress: ProgressUpdate): string {
+  return `${JSON.stringify({ v: PROTOCOL_VERSION, progress })}\n`;
 }
 
 /**
- * Sends one request and reads the one response line. Rejects with {@link NoHolderError} when
- * nobody listens, and with `HOLDER_FAILED` when the holder hangs up without answering.
+ * Reads a line from a holder (without its newline).
+ * @throws Error saying what it does not understand (the client reports `HOLDER_FAILED`).
  */
-export function sendRequest(socketPath: string, request: HolderRequest, options: SendRequestOptions = {}): Promise<HolderResponse> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection(socketPath);
-    let buffer = '';
-    let settled = false;
-    let timer: NodeJS.Timeout | undefined;
-    const done = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      fn();
-    };
-    if (options.timeoutMs !== undefined) {
-      timer = setTimeout(
-        () => done(() => reject(new BackupError('HOLDER_FAILED', `The holder did not answer within ${options.timeoutMs} ms on ${socketPath}.`, { details: { socket: socketPath } }))),
-        options.timeoutMs,
-      );
+export function decodeLine(line: string): HolderLine {
+  const wire: unknown = JSON.parse(line);
+  if (!isObject(wire) || wire.v !== PROTOCOL_VERSION) throw new Error(`protocol version ${String(isObject(wire) ? wire.v : undefined)}`);
+  if (!('ok' in wire)) {
+    if (isObject(wire.progress) && typeof wire.progress.phase === 'string' && typeof wire.progress.message === 'string') {
+      return { kind: 'progress', progress: wire.progress as unknown as ProgressUpdate };
     }
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`));
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      for (let newline = buffer.indexOf('\n'); newline >= 0 && !settled; newline = buffer.indexOf('\n')) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        try {
-          const response = JSON.parse(line) as HolderResponse | { v: 1; progress: ProgressUpdate };
-          if (response?.v !== PROTOCOL_VERSION) throw new Error(`protocol version ${String(response?.v)}`);
-          if ('progress' in response && !('ok' in response)) {
-            options.onProgress?.(response.progress);
-            continue;
-          }
-          done(() => resolve(response as HolderResponse));
-        } catch (error) {
-          done(() => reject(new BackupError('HOLDER_FAILED', `The holder answered with something this version does not understand: ${(error as Error).message}.`, { cause: error })));
-        }
-      }
-    });
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') done(() => reject(new NoHolderError(error.code!)));
-      // A holder that ends while we write (abort won a race with post) resets the connection.
-      else if (error.code === 'ECONNRESET' || error.code === 'EPIPE') done(() => reject(hangUp(socketPath, error)));
-      else done(() => reject(new BackupError('HOLDER_FAILED', `Could not talk to the holder on ${socketPath}: ${error.message}`, { cause: error })));
-    });
-    socket.on('close', () => done(() => reject(hangUp(socketPath))));
-  });
+    throw new Error('a line that is neither progress nor an answer');
+  }
+  if (wire.ok === false) {
+    if (isObject(wire.error) && typeof wire.error.code === 'string' && typeof wire.error.message === 'string') {
+      return { kind: 'failed', error: wire.error as unknown as BackupErrorJson };
+    }
+    throw new Error('an error answer without an error');
+  }
+  if (wire.ok !== true) throw new Error(`ok: ${JSON.stringify(wire.ok)}`);
+  if (isObject(wire.backup) && typeof wire.backup.id === 'string') return { kind: 'status', backup: wire.backup as unknown as HolderStatus };
+  if (isObject(wire.record) && wire.record.v === 1 && typeof wire.record.id === 'string') return { kind: 'ended', record: wire.record as unknown as BackupRecord };
+  if (typeof wire.id === 'string' && wire.state === 'aborted' && typeof wire.reason === 'string') return { kind: 'aborted', id: wire.id, reason: wire.reason };
+  if (typeof wire.id === 'string' && wire.state === 'stopped' && isObject(wire.summary) && Array.isArray(wire.receipts)) {
+    return { kind: 'stopped', id: wire.id, summary: wire.summary as unknown as SummaryOverview, receipts: wire.receipts as SinkReceipt[] };
+  }
+  throw new Error('an answer of no known kind');
 }
 
-function hangUp(socketPath: string, cause?: Error): BackupError {
-  return new BackupError('HOLDER_FAILED', 'The holder closed the connection without answering (did it die? see its log).', {
-    details: { socket: socketPath, hungUp: true },
-    ...(cause ? { cause } : {}),
-  });
-}
-
-/**
- * Whether {@link sendRequest} failed because the holder hung up without answering: it may have
- * just ended, so the caller should read the backup's record rather than report a failure.
- */
-export function isHangUp(error: unknown): boolean {
-  return isBackupError(error, 'HOLDER_FAILED') && error.details.hungUp === true;
-}
-
-/** Turns an error answer back into a BackupError. */
-export function responseError(error: BackupErrorJson): BackupError {
-  return new BackupError(error.code, error.message, { details: error.details ?? {} });
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

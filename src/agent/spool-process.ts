@@ -6,7 +6,7 @@ import { open, rm } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileIfExists } from '../util/durable-fs.js';
-import { isRunning, selfIdentity, type ProcessIdentity } from './process.js';
+import { isRunning, selfIdentity, type ProcessIdentity } from './state/process.js';
 
 /** The identity in a lock file, or undefined (none, or half-written by a process that died at once). */
 export async function readSpoolLock(path: string): Promise<ProcessIdentity | undefined> {

@@ -13,7 +13,7 @@ import { assertArchivableName, writeWholeFile } from '../restore/archive-files.j
 import { sleep } from '../util/abort.js';
 import { readFileIfExists } from '../util/durable-fs.js';
 import type { CallOptions } from '../sinks/contract.js';
-import { isRunning } from './process.js';
+import { isRunning } from './state/process.js';
 import { readSpoolLock, startDetached, takeSpoolLock } from './spool-process.js';
 
 /** Options of {@link archiveGetPrefetched}. */

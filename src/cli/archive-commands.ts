@@ -1,6 +1,6 @@
 // PostgreSQL runs these once per WAL file: each command imports only what its own path needs, when
 // it needs it (a prefetched archive-get: no S3 client, no AWS SDK, no compression code).
-import { parseDuration } from '../agent/duration.js';
+import { parseDuration } from './duration.js';
 import { BackupError } from '../errors.js';
 import { COMMON_OPTIONS, required, text, type Command } from './command-kit.js';
 

@@ -1,8 +1,6 @@
-import { abortBackup, listRunning, stopBackup } from '../agent/control.js';
+import { abortBackup, DEFAULT_MAX_HOLD_MS, listRunning, resolveRuntimeDir, startBackup, stopBackup } from '../agent/index.js';
 import { BackupError, summaryOverview } from '../index.js';
-import { formatDuration, parseDuration } from '../agent/duration.js';
-import { DEFAULT_MAX_HOLD_MS, startBackup } from '../agent/launch.js';
-import { resolveRuntimeDir } from '../agent/runtime-dir.js';
+import { formatDuration, parseDuration } from './duration.js';
 import { isAbsolute } from 'node:path';
 import { openStore, resendSpooled } from '../index.js';
 import { COMMON_OPTIONS, lines, optionalId, required, requiredId, strings, text, type Command, type Values } from './command-kit.js';

@@ -1,7 +1,7 @@
 // info, expire and drill: living with backups for months. Thin over backupInfo(), expire(), drill().
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { parseDuration } from '../agent/duration.js';
+import { parseDuration } from './duration.js';
 import { BackupError, backupInfo, type BackupInfoReport, drill, expire, type ExpiryPolicy, openStore, openWalArchive, type RecoverableWindow } from '../index.js';
 import { recoveryTargetFlags, RECOVERY_TARGET_OPTIONS } from './restore-flags.js';
 import { COMMON_OPTIONS, lines, required, requiredId, strings, text, type Command, type Values } from './command-kit.js';

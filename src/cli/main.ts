@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The pg-split-backup command: argument parsing and output only; the work is in src/agent/.
+// The pg-split-backup command: argument parsing and output only; the work is in the public API (src/index.ts, src/agent/index.ts).
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';

@@ -1,4 +1,4 @@
-import type { ProgressUpdate } from '../agent/protocol.js';
+import type { ProgressUpdate } from '../agent/index.js';
 
 /** How a {@link ProgressDisplay} shows updates. */
 export interface ProgressDisplayOptions {

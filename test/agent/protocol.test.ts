@@ -1,47 +1,138 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { isHangUp, NoHolderError, sendRequest } from '../../src/agent/protocol.js';
+import { describe, test } from 'node:test';
+import {
+  configMessage,
+  decodeConfigMessage,
+  decodeLine,
+  decodeRequest,
+  encodeProgress,
+  encodeRequest,
+  encodeResponse,
+  PROTOCOL_VERSION,
+  type HolderConfig,
+  type HolderRequest,
+  type HolderResponse,
+  type HolderStatus,
+} from '../../src/agent/protocol.js';
+import type { BackupRecord } from '../../src/agent/state/record.js';
+import { isBackupError } from '../../src/index.js';
 
-/** A holder stand-in that ends every connection the way `behave` says, without answering. */
-async function listen(path: string, behave: (socket: Socket) => void): Promise<Server> {
-  const server = createServer({ pauseOnConnect: true }, behave);
-  await new Promise<void>((resolve) => server.listen(path, resolve));
-  return server;
-}
+const status: HolderStatus = {
+  id: 'b1',
+  pid: 42,
+  startLsn: '0/2000028',
+  startWalFile: '000000010000000000000002',
+  timeline: 1,
+  serverVersion: 150000,
+  startedAt: '2026-12-01T10:00:00.000Z',
+  maxHoldMs: 0,
+  runtimeDir: '/run/rt',
+  log: '/run/rt/b1.log',
+  state: 'running',
+  heldForMs: 1000,
+  sinks: ['file:///s'],
+};
 
-describe('holder protocol: a holder that ends mid-request', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'pgsb-protocol-'));
+const record: BackupRecord = {
+  v: 1,
+  id: 'b1',
+  state: 'stopped',
+  pid: 42,
+  startLsn: '0/2000028',
+  startWalFile: '000000010000000000000002',
+  timeline: 1,
+  serverVersion: 150000,
+  startedAt: '2026-12-01T10:00:00.000Z',
+  maxHoldMs: 0,
+  sinks: ['file:///s'],
+  spoolDirectory: '/spool',
+  endedAt: '2026-12-01T10:05:00.000Z',
+};
+
+const line = (text: string): string => {
+  assert.ok(text.endsWith('\n') && !text.slice(0, -1).includes('\n'), 'one line');
+  return text.slice(0, -1);
+};
+
+describe('holder protocol: requests', () => {
+  test('every request survives encode then decode, with the protocol version on the wire', () => {
+    const requests: HolderRequest[] = [{ op: 'status' }, { op: 'stop' }, { op: 'stop', progress: true }, { op: 'abort' }, { op: 'abort', reason: 'maintenance' }];
+    for (const request of requests) {
+      const encoded = line(encodeRequest(request));
+      assert.equal(JSON.parse(encoded).v, PROTOCOL_VERSION);
+      assert.deepEqual(decodeRequest(encoded), request);
+    }
   });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
+
+  test('the wire is what holders of version 1 have always read', () => {
+    assert.equal(line(encodeRequest({ op: 'stop', progress: true })), '{"v":1,"op":"stop","progress":true}');
+    assert.equal(line(encodeRequest({ op: 'abort', reason: 'r' })), '{"v":1,"op":"abort","reason":"r"}');
   });
 
-  // Post racing abort: the holder exits with our request unread, and Linux resets the connection
-  // (ECONNRESET), where a clean exit only closes it. Both mean "read the record", not a failure.
-  for (const [name, behave] of [
-    ['closes with the request unread (connection reset)', (socket: Socket) => setTimeout(() => socket.destroy(), 20)],
-    ['reads the request and closes', (socket: Socket) => socket.resume().once('data', () => socket.end())],
-  ] as const) {
-    test(`${name}: reported as a hang-up, every time`, async () => {
-      const path = join(dir, `${name.length}.sock`);
-      const server = await listen(path, behave);
-      try {
-        for (let i = 0; i < 10; i++) {
-          await assert.rejects(sendRequest(path, { v: 1, op: 'status' }), (error) => isHangUp(error));
-        }
-      } finally {
-        server.close();
-      }
-    });
-  }
+  test('not JSON, another version, an unknown op: INVALID_OPTION saying which', () => {
+    const refused = (text: string, message: RegExp): void =>
+      assert.throws(() => decodeRequest(text), (e) => isBackupError(e, 'INVALID_OPTION') && message.test(e.message), text);
+    refused('{nope', /not JSON/);
+    refused('null', /Unsupported protocol version undefined/);
+    refused('{"v":2,"op":"status"}', /Unsupported protocol version 2 \(this holder speaks 1\)/);
+    refused('{"v":1,"op":"explode"}', /Unknown request "explode"/);
+  });
 
-  test('nobody listening is NoHolderError, not a hang-up', async () => {
-    await assert.rejects(sendRequest(join(dir, 'none.sock'), { v: 1, op: 'status' }), (error) => error instanceof NoHolderError && !isHangUp(error));
+  test('stray fields are dropped: a non-string reason, a progress that is not true', () => {
+    assert.deepEqual(decodeRequest('{"v":1,"op":"abort","reason":42}'), { op: 'abort' });
+    assert.deepEqual(decodeRequest('{"v":1,"op":"stop","progress":"yes"}'), { op: 'stop' });
+  });
+});
+
+describe('holder protocol: answers', () => {
+  const responses: HolderResponse[] = [
+    { kind: 'status', backup: status },
+    {
+      kind: 'stopped',
+      id: 'b1',
+      summary: { id: 'b1', stopLsn: '0/2000100' } as unknown as Extract<HolderResponse, { kind: 'stopped' }>['summary'],
+      receipts: [{ location: 'file:///s/b1/', written: true }],
+    },
+    { kind: 'ended', record },
+    { kind: 'aborted', id: 'b1', reason: 'maintenance' },
+    { kind: 'failed', error: { code: 'SINK_FAILED', message: 'no sink', details: { spoolPath: '/spool/b1' } } },
+  ];
+
+  test('every answer survives encode then decode', () => {
+    for (const response of responses) assert.deepEqual(decodeLine(line(encodeResponse(response))), response);
+  });
+
+  test('the wire keeps the version 1 shape (ok, state), so clients and holders of either side of an upgrade agree', () => {
+    assert.deepEqual(JSON.parse(line(encodeResponse(responses[0]!))), { v: 1, ok: true, backup: status });
+    assert.deepEqual(JSON.parse(line(encodeResponse(responses[2]!))), { v: 1, ok: true, id: 'b1', state: 'stopped', record });
+    assert.deepEqual(JSON.parse(line(encodeResponse(responses[3]!))), { v: 1, ok: true, id: 'b1', state: 'aborted', reason: 'maintenance' });
+    assert.deepEqual(JSON.parse(line(encodeResponse(responses[4]!))).ok, false);
+  });
+
+  test('progress lines decode as progress', () => {
+    const progress = { phase: 'archive', message: 'waiting', elapsedMs: 3000 } as const;
+    assert.deepEqual(decodeLine(line(encodeProgress(progress))), { kind: 'progress', progress });
+  });
+
+  test('what this version does not understand is an error, not a guess', () => {
+    for (const text of ['{"v":2,"ok":true,"backup":{}}', '{"v":1,"ok":true}', '{"v":1,"ok":false}', '{"v":1}', '{"v":1,"ok":"yes"}', '{"v":1,"ok":true,"record":{"v":7,"id":"b1"}}']) {
+      assert.throws(() => decodeLine(text), Error, text);
+    }
+    assert.throws(() => decodeLine('not json'), SyntaxError);
+  });
+});
+
+describe('holder protocol: the IPC configuration', () => {
+  const config: HolderConfig = { id: 'b1', runtimeDir: '/run/rt', sinks: ['file:///s'], connection: {}, fast: true, maxHoldMs: 0, waitForArchive: true };
+
+  test('the message pre sends is the configuration the holder reads', () => {
+    assert.deepEqual(decodeConfigMessage(JSON.parse(JSON.stringify(configMessage(config)))), config);
+  });
+
+  test('anything else is refused: another version, another type, a config missing its ID', () => {
+    assert.equal(decodeConfigMessage({ ...configMessage(config), v: 2 }), undefined);
+    assert.equal(decodeConfigMessage({ type: 'start', v: 1, config }), undefined);
+    assert.equal(decodeConfigMessage({ type: 'config', v: 1, config: { ...config, id: undefined } }), undefined);
+    assert.equal(decodeConfigMessage(undefined), undefined);
   });
 });

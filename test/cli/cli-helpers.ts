@@ -63,10 +63,16 @@ export class CliSandbox {
     return { ...env, ...extra };
   }
 
-  /** Runs the CLI with `--runtime-dir` of this sandbox appended (unless `runtimeDir: false`). */
-  run(args: readonly string[], options: { env?: NodeJS.ProcessEnv; runtimeDir?: string | false; onSpawn?: (child: ChildProcessWithoutNullStreams) => void } = {}): Promise<CliRun> {
+  /**
+   * Runs the CLI with `--runtime-dir` of this sandbox appended (unless `runtimeDir: false`).
+   * `nodeArgs` go to node before the CLI's entry (a holder pre starts inherits them).
+   */
+  run(
+    args: readonly string[],
+    options: { env?: NodeJS.ProcessEnv; runtimeDir?: string | false; nodeArgs?: readonly string[]; onSpawn?: (child: ChildProcessWithoutNullStreams) => void } = {},
+  ): Promise<CliRun> {
     const rt = options.runtimeDir === undefined ? ['--runtime-dir', this.runtimeDir] : options.runtimeDir === false ? [] : ['--runtime-dir', options.runtimeDir];
-    return runCli([...args, ...rt], this.env(options.env), options.onSpawn);
+    return runCli([...args, ...rt], this.env(options.env), options.onSpawn, options.nodeArgs);
   }
 
   /** Files in the runtime directory (none if it does not exist). */
@@ -92,11 +98,11 @@ export class CliSandbox {
   }
 }
 
-/** Runs `node --import tsx src/cli/main.ts ...args` from the project root with piped stdio. */
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, onSpawn?: (child: ChildProcessWithoutNullStreams) => void): Promise<CliRun> {
+/** Runs `node --import tsx [...nodeArgs] src/cli/main.ts ...args` from the project root with piped stdio. */
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, onSpawn?: (child: ChildProcessWithoutNullStreams) => void, nodeArgs: readonly string[] = []): Promise<CliRun> {
   const began = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
       cwd: ROOT,
       env,
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -55,7 +55,7 @@ describe(`the compiled CLI under plain node (PostgreSQL ${MAJOR})`, () => {
     if (build) await rm(build, { recursive: true, force: true });
   });
 
-  test('dist/cli/main.js: pre starts a holder running dist/agent/holder-main.js without tsx, post stops it', async (t) => {
+  test('dist/cli/main.js: pre starts a holder running dist/agent/holder/holder-main.js without tsx, post stops it', async (t) => {
     const box = await CliSandbox.create();
     t.after(() => box.destroy());
     const main = join(build, 'dist', 'cli', 'main.js');

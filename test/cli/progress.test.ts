@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { debugEnabled } from '../../src/agent/debug.js';
+import { debugEnabled } from '../../src/agent/holder/debug.js';
 import { runCli } from '../../src/cli/main.js';
 import { ProgressDisplay } from '../../src/cli/progress.js';
 import { explain } from './cli-helpers.js';

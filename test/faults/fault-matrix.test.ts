@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { TEST_FAULT_VARIABLE } from '../../src/agent/holder.js';
+import { withHolderFault } from '../agent/holder-faults.js';
 import { FilesystemSummaryStore } from '../../src/stores/filesystem.js';
 import { S3SummaryStore } from '../../src/stores/s3.js';
 import { BlackholeProxy } from '../harness/index.js';
@@ -302,7 +302,7 @@ describe(`the fault matrix on PostgreSQL ${HOOK_MAJOR}`, () => {
   test('fault 11: the holder dies right after the stop, before any sink write: the spool has the summary; post delivers it and exits 1 HOLDER_FAILED until verify proves the WAL', async (t) => {
     const box = await sandbox(t);
     const id = 'fault-crash';
-    const started = await box.run(['pre', '--id', id, '--sink', box.sink(), '--dbname', hooks.dbname, '--fast', '--json'], { env: { [TEST_FAULT_VARIABLE]: 'kill-after-spool' } });
+    const started = await box.run(['pre', '--id', id, '--sink', box.sink(), '--dbname', hooks.dbname, '--fast', '--json'], withHolderFault('kill-after-spool'));
     assert.equal(started.code, 0, explain(started));
     const pid = started.json!.pid as number;
     const post = await box.run(['post', '--id', id, '--json']);
@@ -328,7 +328,7 @@ describe(`the fault matrix on PostgreSQL ${HOOK_MAJOR}`, () => {
   test('a holder that crashes (an uncaught error) while holding: it gives the backup up and leaves a tombstone naming the crash; post exits 3', async (t) => {
     const box = await sandbox(t);
     const id = 'fault-holder-throws';
-    const started = await box.run(['pre', '--id', id, '--sink', box.sink(), '--dbname', hooks.dbname, '--fast', '--json'], { env: { [TEST_FAULT_VARIABLE]: 'throw-while-held' } });
+    const started = await box.run(['pre', '--id', id, '--sink', box.sink(), '--dbname', hooks.dbname, '--fast', '--json'], withHolderFault('throw-while-held'));
     assert.equal(started.code, 0, explain(started));
     const pid = started.json!.pid as number;
     assert.ok(await waitFor(() => !alive(pid), 10_000), 'the crashed holder exits');

@@ -25,6 +25,7 @@ import {
 } from 'pg-split-backup';
 import { S3SummaryStore, S3WalArchive, type S3ClientLike } from 'pg-split-backup/s3';
 import { runStoreConformance, sampleSummary, type StoreFixture } from 'pg-split-backup/testing';
+import { abortBackup, listRunning, startBackup, stopBackup, type RunningBackup, type StopOutcome } from 'pg-split-backup/agent';
 
 const sink: SummarySink = new FilesystemSummaryStore({ directory: '/tmp/x' });
 const fakeS3: S3ClientLike = { send: async () => ({}) };
@@ -54,6 +55,13 @@ export async function prove(signal: AbortSignal): Promise<boolean> {
     },
   });
   return report.ok;
+}
+
+export async function hooks(signal: AbortSignal): Promise<StopOutcome> {
+  const held = await startBackup({ id: 'x', sinks: ['file:///tmp/x'], fast: true, signal });
+  const running: RunningBackup[] = await listRunning({ signal });
+  if (running.length > 1) await abortBackup('other', { reason: 'not ours', signal });
+  return stopBackup(held.id, { signal, onProgress: ({ message }) => message.length });
 }
 
 runStoreConformance({

@@ -1,8 +1,8 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BackupErrorJson } from '../errors.js';
-import { isValidBackupId } from '../summary/backup-id.js';
-import { readFileIfExists, writeFileDurable } from '../util/durable-fs.js';
+import type { BackupErrorJson } from '../../errors.js';
+import { isValidBackupId } from '../../summary/backup-id.js';
+import { readFileIfExists, writeFileDurable } from '../../util/durable-fs.js';
 import { isRunning } from './process.js';
 
 /**

@@ -1,6 +1,6 @@
 import { open, rm } from 'node:fs/promises';
-import { BackupError } from '../errors.js';
-import { readFileIfExists } from '../util/durable-fs.js';
+import { BackupError } from '../../errors.js';
+import { readFileIfExists } from '../../util/durable-fs.js';
 import { isRunning, selfIdentity, type ProcessIdentity } from './process.js';
 import type { AgentPaths } from './runtime-dir.js';
 

@@ -4,7 +4,8 @@
 import './node-navigator.js'; // first: before pg loads
 import { rm } from 'node:fs/promises';
 import { debugEnabled } from './debug.js';
-import { Holder, toBackupError, type HolderConfig, type HolderMessage } from './holder.js';
+import { decodeConfigMessage, type HolderConfig, type HolderMessage } from '../protocol.js';
+import { Holder, toBackupError } from './holder.js';
 
 const CONFIG_TIMEOUT_MS = 30_000;
 
@@ -69,16 +70,17 @@ const timer = setTimeout(() => {
   log('error', `no configuration from pre within ${CONFIG_TIMEOUT_MS / 1000} s; exiting`);
   process.exit(1);
 }, CONFIG_TIMEOUT_MS);
-process.once('message', (message: { type?: string; config?: HolderConfig }) => {
+process.once('message', (message: unknown) => {
   clearTimeout(timer);
-  if (message?.type !== 'config' || message.config?.v !== 1) {
+  const config = decodeConfigMessage(message);
+  if (config === undefined) {
     log('error', 'unexpected first message from pre; exiting');
     void send({ type: 'failed', error: { code: 'HOLDER_FAILED', message: 'The holder got no valid configuration from pre (version mismatch?).', details: {} } }).then(() =>
       process.exit(1),
     );
     return;
   }
-  main(message.config).then(
+  main(config).then(
     (code) => {
       log('info', `holder exiting with code ${code}`);
       process.exit(code);

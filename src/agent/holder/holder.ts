@@ -1,74 +1,48 @@
+import { channel } from 'node:diagnostics_channel';
 import { chmod, rename } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { BackupError, isBackupError, type BackupErrorJson } from '../errors.js';
-import { BackupSession } from '../session/backup-session.js';
-import { defaultSpoolDirectory, type Logger } from '../session/options.js';
-import { openStore } from '../stores/store-url.js';
-import { summaryOverview } from '../summary/summary.js';
-import type { HolderConnection } from './connection.js';
-import { acquireLock, releaseLock } from './lock.js';
-import { selfIdentity } from './process.js';
-import { seconds } from '../util/seconds.js';
-import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, type HolderRequest, type HolderResponse, type ProgressUpdate } from './protocol.js';
-import { readRecord, removeQuietly, writeRecord, type BackupRecord } from './record.js';
-import { agentPaths, ensureRuntimeDir, type AgentPaths } from './runtime-dir.js';
+import { BackupError, isBackupError } from '../../errors.js';
+import { BackupSession } from '../../session/backup-session.js';
+import type { Logger } from '../../session/options.js';
+import { defaultSpoolDirectory } from '../../spool/spool.js';
+import { openStore } from '../../stores/store-url.js';
+import { summaryOverview } from '../../summary/summary.js';
+import { acquireLock, releaseLock } from '../state/lock.js';
+import { selfIdentity } from '../state/process.js';
+import { seconds } from '../../util/seconds.js';
+import { abortedEnding, crashedEnding, endedResponse, failedStopEnding, lostEnding, stoppedEnding, type Ending } from '../outcome.js';
+import {
+  decodeRequest,
+  encodeProgress,
+  encodeResponse,
+  MAX_REQUEST_BYTES,
+  type HeldBackup,
+  type HolderConfig,
+  type HolderRequest,
+  type HolderResponse,
+  type HolderStatus,
+  type ProgressUpdate,
+} from '../protocol.js';
+import { readRecord, removeQuietly, writeRecord, type BackupRecord } from '../state/record.js';
+import { agentPaths, ensureRuntimeDir, type AgentPaths } from '../state/runtime-dir.js';
 
 /**
- * Test hook (docs/hooks.md): a holder whose environment sets this variable fails on purpose.
- * `kill-after-spool`: SIGKILLs itself right after the stop's summary is spooled, before any sink
- * write. `throw-while-held`: throws an uncaught error once the backup is held (the crash path).
+ * The `node:diagnostics_channel` a holder reports its milestones on, for instrumentation (and the
+ * fault tests in test/agent/holder-faults.ts). Nothing is published when nobody subscribes.
  */
-export const TEST_FAULT_VARIABLE = 'PGSB_TEST_FAULT';
+export const HOLDER_DIAGNOSTICS_CHANNEL = 'pg-split-backup:holder';
 
-/** What `pre` hands the holder over its IPC channel (never argv or env: it may hold a password). */
-export interface HolderConfig {
-  /** Config format version. */
-  readonly v: 1;
-  readonly id: string;
-  /** Absolute, already checked by `pre`. */
-  readonly runtimeDir: string;
-  /** Sink URLs, already parsed once by `pre`. */
-  readonly sinks: readonly string[];
-  readonly connection: HolderConnection;
-  /** The caller's PGPASSWORD, moved out of the holder's environment. */
-  readonly password?: string;
-  readonly fast: boolean;
-  /** 0: no limit. */
-  readonly maxHoldMs: number;
-  readonly waitForArchive: boolean;
-  /**
-   * The file pre pointed the holder's stdout/stderr at; renamed to `<id>.log` once the backup has
-   * started (a refused duplicate never touches the running holder's log).
-   */
-  readonly startLog?: string;
-  /** Ship the backup's WAL in its summary (`pre --include-wal`). */
-  readonly includeWal?: boolean;
-  /** @default the library default (`$XDG_STATE_HOME/pg-split-backup/spool`) */
-  readonly spoolDirectory?: string;
-  /** @default the library default */
-  readonly archiveTimeoutMs?: number;
-  /** @default the library default */
-  readonly heartbeatIntervalMs?: number;
-}
+/** What a holder publishes on {@link HOLDER_DIAGNOSTICS_CHANNEL}. */
+export type HolderDiagnostic =
+  /** The backup is held: the start is confirmed, the socket listens, the record says `running`. */
+  | { readonly event: 'held'; readonly id: string }
+  /** The stop's summary is in the spool, before any sink write. */
+  | { readonly event: 'spooled'; readonly id: string; readonly path: string };
 
-/** What `pre` reports once the server has started the backup. */
-export interface HeldBackup extends Pick<BackupRecord, 'id' | 'pid' | 'startLsn' | 'startWalFile' | 'timeline' | 'serverVersion' | 'startedAt' | 'maxHoldMs'> {
-  readonly runtimeDir: string;
-  /** The holder's log file. */
-  readonly log: string;
-}
+const diagnostics = channel(HOLDER_DIAGNOSTICS_CHANNEL);
 
-/** Messages the holder sends `pre` over IPC. */
-export type HolderMessage =
-  | { readonly type: 'started'; readonly backup: HeldBackup }
-  | { readonly type: 'failed'; readonly error: BackupErrorJson }
-  | { readonly type: 'progress'; readonly progress: ProgressUpdate };
-
-/** The status a running holder reports. */
-export interface HolderStatus extends HeldBackup {
-  readonly state: 'running' | 'stopping';
-  readonly heldForMs: number;
-  readonly sinks: readonly string[];
+function publish(message: HolderDiagnostic): void {
+  if (diagnostics.hasSubscribers) diagnostics.publish(message);
 }
 
 /** Any failure as a BackupError (an unexpected one keeps its message under `HOLDER_FAILED`). */
@@ -78,7 +52,7 @@ export function toBackupError(error: unknown): BackupError {
 }
 
 function errorResponse(error: unknown): HolderResponse {
-  return { v: PROTOCOL_VERSION, ok: false, error: toBackupError(error).toJSON() };
+  return { kind: 'failed', error: toBackupError(error).toJSON() };
 }
 
 /**
@@ -156,11 +130,11 @@ export class Holder {
         fast: config.fast,
         waitForArchive: config.waitForArchive,
         includeWal: config.includeWal ?? false,
-        maxHold: config.maxHoldMs,
+        maxHoldMs: config.maxHoldMs,
         spoolDirectory: config.spoolDirectory ?? defaultSpoolDirectory(),
         logger: this.#log,
-        ...(config.archiveTimeoutMs !== undefined ? { archiveTimeout: config.archiveTimeoutMs } : {}),
-        ...(config.heartbeatIntervalMs !== undefined ? { heartbeatInterval: config.heartbeatIntervalMs } : {}),
+        ...(config.archiveTimeoutMs !== undefined ? { archiveTimeoutMs: config.archiveTimeoutMs } : {}),
+        ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
       });
       this.#session = session;
       session.on('waiting-for-checkpoint', ({ elapsedMs, fast }) =>
@@ -181,7 +155,7 @@ export class Holder {
       session.on('sink-written', ({ receipt }) => this.#savedTo.push(receipt.location));
       session.on('spooled', ({ path }) => {
         this.#log('info', `summary persisted in the spool at ${path}`);
-        if (process.env[TEST_FAULT_VARIABLE] === 'kill-after-spool') process.kill(process.pid, 'SIGKILL');
+        publish({ event: 'spooled', id: config.id, path });
       });
       this.#throwIfCancelled();
       const started = await session.start();
@@ -233,11 +207,7 @@ export class Holder {
         log: paths.log,
       });
       this.#log('info', `backup ${config.id} held by pid ${process.pid} since ${started.startLsn} (${started.startWalFile}); control socket ${paths.socket}`);
-      if (process.env[TEST_FAULT_VARIABLE] === 'throw-while-held') {
-        setTimeout(() => {
-          throw new Error('test fault: throw-while-held');
-        }, 200);
-      }
+      publish({ event: 'held', id: config.id });
       return this.#held;
     } catch (error) {
       const failure = toBackupError(error);
@@ -282,9 +252,9 @@ export class Holder {
       this.cancel(`the holder crashed: ${(error as Error)?.message ?? String(error)}`);
       return;
     }
-    const reason = `the holder process crashed: ${(error as Error)?.message ?? String(error)}`;
-    await this.#session?.abort(reason).catch(() => undefined);
-    await this.#finish({ state: 'lost', reason, error: toBackupError(error).toJSON() }, 1);
+    const ending = crashedEnding(toBackupError(error));
+    await this.#session?.abort(ending.update.reason!).catch(() => undefined);
+    await this.#finish(ending);
   }
 
   #throwIfCancelled(): void {
@@ -298,81 +268,55 @@ export class Holder {
   #onLost(reason: string, error: BackupError): void {
     // During start, start() notices the state; during a stop, the stop reports it.
     if (this.#held === undefined || this.#stopping !== undefined) return;
-    void this.#finish({ state: 'lost', reason, error: error.toJSON() }, 3);
+    void this.#finish(lostEnding(reason, error));
   }
 
   async #abort(reason: string): Promise<HolderResponse> {
     if (this.#ending !== undefined) {
       await this.#ending;
-      return this.#endedResponse();
+      return endedResponse(this.#record!);
     }
     await this.#session!.abort(reason);
-    await this.#finish({ state: 'aborted', reason }, 0);
-    return { v: PROTOCOL_VERSION, ok: true, id: this.#config.id, state: 'aborted', reason };
+    await this.#finish(abortedEnding(reason));
+    return { kind: 'aborted', id: this.#config.id, reason };
   }
 
   async #stop(): Promise<HolderResponse> {
     if (this.#ending !== undefined) {
       await this.#ending;
-      return this.#endedResponse();
+      return endedResponse(this.#record!);
     }
     const session = this.#session!;
     this.#record = { ...this.#record!, state: 'stopping' };
     await writeRecord(this.#paths.record, this.#record).catch((error: Error) => this.#log('warn', `could not update the record: ${error.message}`));
     try {
       const { summary, receipts } = await session.stop();
-      await this.#finish(
-        { state: 'stopped', stopLsn: summary.stopLsn, stopWalFile: summary.stopWalFile, summaryLocations: receipts.map((r) => r.location) },
-        0,
-      );
-      return { v: PROTOCOL_VERSION, ok: true, id: this.#config.id, state: 'stopped', summary: summaryOverview(summary), receipts };
+      await this.#finish(stoppedEnding({ stopLsn: summary.stopLsn, stopWalFile: summary.stopWalFile, summaryLocations: receipts.map((r) => r.location) }));
+      return { kind: 'stopped', id: this.#config.id, summary: summaryOverview(summary), receipts };
     } catch (error) {
       const failure = toBackupError(error);
-      if (session.serverStopped) {
-        // The server has ended the backup and the summary exists (spool or sinks): not a tombstone.
-        await this.#finish({ state: 'stopped', summaryLocations: [...this.#savedTo], error: failure.toJSON(), ...this.#archiveErrorOf(failure) }, 1);
-      } else {
-        const reason = typeof failure.details.reason === 'string' ? failure.details.reason : failure.message;
-        await this.#finish({ state: session.state === 'aborted' ? 'aborted' : 'lost', reason, error: failure.toJSON() }, 3);
-      }
+      await this.#finish(
+        failedStopEnding(failure, {
+          id: this.#config.id,
+          serverStopped: session.serverStopped,
+          sessionAborted: session.state === 'aborted',
+          savedTo: this.#savedTo,
+          waitForArchive: this.#config.waitForArchive,
+        }),
+      );
       return errorResponse(failure);
     }
   }
 
-  /** For a stop whose sinks failed: what a later delivery must still report about the WAL archive. */
-  #archiveErrorOf(failure: BackupError): Partial<BackupRecord> {
-    if (failure.code !== 'SINK_FAILED' || !this.#config.waitForArchive || failure.details.walArchived === true) return {};
-    const archiveError = failure.details.archiveError as BackupRecord['archiveError'];
-    return {
-      archiveError: archiveError ?? {
-        code: 'SERVER_ERROR',
-        message: `Backup ${this.#config.id} was stopped, but its last WAL file was not seen archived. Run pg-split-backup verify --id ${this.#config.id} before relying on it.`,
-        details: { id: this.#config.id },
-      },
-    };
-  }
-
-  /** The answer for a request that arrives after the backup ended: what the record says. */
-  #endedResponse(): HolderResponse {
-    const record = this.#record!;
-    if (record.state === 'stopped' && record.error === undefined) {
-      return { v: PROTOCOL_VERSION, ok: true, id: record.id, state: 'stopped', record };
-    }
-    if (record.error !== undefined) return { v: PROTOCOL_VERSION, ok: false, error: record.error };
-    return errorResponse(
-      new BackupError('BACKUP_ABORTED', `Backup ${record.id} is not running: ${record.reason ?? record.state}.`, { details: { id: record.id, reason: record.reason } }),
-    );
-  }
-
   #status(): HolderResponse {
-    if (this.#ending !== undefined) return this.#endedResponse();
+    if (this.#ending !== undefined) return endedResponse(this.#record!);
     const status: HolderStatus = {
       ...this.#held!,
       state: this.#stopping === undefined ? 'running' : 'stopping',
       heldForMs: Date.now() - Date.parse(this.#held!.startedAt),
       sinks: this.#config.sinks,
     };
-    return { v: PROTOCOL_VERSION, ok: true, backup: status };
+    return { kind: 'status', backup: status };
   }
 
   /** Logs a wait at most once per 10 s per phase, and forwards it to whoever listens. */
@@ -386,14 +330,11 @@ export class Holder {
       this.#log('debug', progress.message);
     }
     if (this.#held === undefined) this.#onStartProgress?.(progress);
-    const line = `${JSON.stringify({ v: PROTOCOL_VERSION, progress })}\n`;
+    const line = encodeProgress(progress);
     for (const socket of this.#progressSockets) if (socket.writable) socket.write(line);
   }
 
   async #handle(request: HolderRequest, socket: Socket): Promise<HolderResponse> {
-    if (request?.v !== PROTOCOL_VERSION) {
-      return errorResponse(new BackupError('INVALID_OPTION', `Unsupported protocol version ${String(request?.v)} (this holder speaks ${PROTOCOL_VERSION}).`));
-    }
     switch (request.op) {
       case 'status':
         return this.#status();
@@ -406,9 +347,7 @@ export class Holder {
         if (this.#stopping !== undefined) {
           return errorResponse(new BackupError('INVALID_STATE', `Backup ${this.#config.id} is being stopped; it can no longer be aborted.`, { details: { id: this.#config.id } }));
         }
-        return this.#abort(typeof request.reason === 'string' && request.reason !== '' ? request.reason.slice(0, 500) : 'aborted on request (pg-split-backup abort)');
-      default:
-        return errorResponse(new BackupError('INVALID_OPTION', `Unknown request ${JSON.stringify((request as { op?: unknown }).op)}.`));
+        return this.#abort(request.reason !== undefined && request.reason !== '' ? request.reason.slice(0, 500) : 'aborted on request (pg-split-backup abort)');
     }
   }
 
@@ -428,9 +367,9 @@ export class Holder {
       answered = true;
       let request: HolderRequest;
       try {
-        request = JSON.parse(buffer.slice(0, newline)) as HolderRequest;
-      } catch {
-        socket.end(`${JSON.stringify(errorResponse(new BackupError('INVALID_OPTION', 'The request is not JSON.')))}\n`);
+        request = decodeRequest(buffer.slice(0, newline));
+      } catch (error) {
+        socket.end(encodeResponse(errorResponse(error)));
         return;
       }
       const work = this.#handle(request, socket)
@@ -439,14 +378,14 @@ export class Holder {
           this.#progressSockets.delete(socket);
           return response;
         })
-        .then((response) => new Promise<void>((resolve) => socket.end(`${JSON.stringify(response)}\n`, () => resolve())))
+        .then((response) => new Promise<void>((resolve) => socket.end(encodeResponse(response), () => resolve())))
         .finally(() => this.#inflight.delete(work));
       this.#inflight.add(work);
     });
   }
 
   /** Ends the holder once: the record says how, the socket and lock go away, then `done` resolves. */
-  #finish(update: Partial<BackupRecord>, exitCode: number): Promise<void> {
+  #finish({ update, exitCode }: Ending): Promise<void> {
     this.#ending ??= (async () => {
       const record: BackupRecord = { ...this.#record!, ...update, endedAt: new Date().toISOString() };
       this.#record = record;

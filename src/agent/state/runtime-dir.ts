@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdir } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
-import { BackupError } from '../errors.js';
-import { assertBackupId } from '../summary/backup-id.js';
+import { BackupError } from '../../errors.js';
+import { assertBackupId } from '../../summary/backup-id.js';
 
 /** Files that belong to one backup ID in the runtime directory. */
 export interface AgentPaths {
