@@ -9,7 +9,7 @@ export type { ConnectionConfig, ConnectionOptions } from './postgres/connection-
 
 export type { CallOptions, LabelStore, SinkReceipt, SummarySink } from './sinks/contract.js';
 export { deliverSpooled, resendSpooled } from './spool/deliver.js';
-export type { DeliverSpooledOptions, Delivery, Resent, ResendSpooledOptions } from './spool/deliver.js';
+export type { DeliverSpooledOptions, Delivery, Resent, ResendSpooledOptions, ResentSummary } from './spool/deliver.js';
 export { defaultSpoolDirectory, Spool } from './spool/spool.js';
 export type { RawStopOutput } from './spool/spool.js';
 export { FilesystemSummaryStore } from './stores/filesystem.js';
@@ -20,6 +20,7 @@ export type { MemorySummaryStoreOptions } from './stores/memory.js';
 export type { AttachmentOverview, BackupSummary, SummaryAttachment, SummaryOverview } from './summary/summary.js';
 export { ATTACHMENT_NAME, SUMMARY_FORMAT_VERSION, summaryOverview } from './summary/summary.js';
 export { TOOL } from './version.js';
+export type { ToolVersion } from './version.js';
 export { assertBackupId, backupIdProblem, isValidBackupId, MAX_BACKUP_ID_LENGTH } from './summary/backup-id.js';
 export { decodeSummary, encodeSummary } from './summary/encoding.js';
 export type { SummaryFile } from './summary/encoding.js';

@@ -62,12 +62,20 @@ export interface ResendSpooledOptions extends DeliverSpooledOptions {
   readonly id?: string;
 }
 
+/** One summary {@link resendSpooled} delivered. */
+export interface ResentSummary {
+  /** The backup ID. */
+  readonly id: string;
+  /** Where it is now, one location per sink. */
+  readonly locations: string[];
+}
+
 /** What {@link resendSpooled} delivered. */
 export interface Resent {
   /** The spool read from. */
   readonly spoolDirectory: string;
   /** Each delivered summary with the locations that now hold it. */
-  readonly delivered: readonly { readonly id: string; readonly locations: string[] }[];
+  readonly delivered: readonly ResentSummary[];
 }
 
 /**
