@@ -5,6 +5,7 @@
 import { BackupError, type BackupErrorJson } from '../errors.js';
 import type { HolderResponse } from './protocol.js';
 import type { BackupRecord } from './state/record.js';
+import { holderDiedWithSpooledSummary } from '../sinks/failure.js';
 
 /** How the holder ends: what its record says from now on, and its process's exit code. */
 export interface Ending {
@@ -105,11 +106,7 @@ export function deadHolderRecord(record: BackupRecord, found: DeadHolderFindings
       state: 'stopped',
       endedAt,
       ...unconfirmed,
-      error: {
-        code: 'SINK_FAILED',
-        message: `The holder (pid ${record.pid}) died while stopping backup ${record.id}; its summary is complete in the spool at ${found.spoolPath}. Deliver it to the sinks before relying on this backup.`,
-        details: { id: record.id, spoolPath: found.spoolPath },
-      },
+      error: holderDiedWithSpooledSummary(record.id, record.pid, found.spoolPath).toJSON(),
     };
   }
   if (record.state === 'stopping' && found.inEverySink) return { ...record, state: 'stopped', endedAt, summaryLocations: record.sinks, ...unconfirmed };

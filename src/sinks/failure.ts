@@ -80,3 +80,10 @@ export function stoppedSummaryUndelivered(id: string, missing: readonly string[]
     { cause, details: { id, spoolPath, failedSinks: [...missing] } },
   );
 }
+
+/** The holder died during a stop after spooling the summary: it is safe there, not yet in the sinks. */
+export function holderDiedWithSpooledSummary(id: string, pid: number, spoolPath: string): BackupError {
+  return new BackupError('SINK_FAILED', `The holder (pid ${pid}) died while stopping backup ${id}; its summary is complete in the spool at ${spoolPath}. Deliver it to the sinks before relying on this backup.`, {
+    details: { id, spoolPath },
+  });
+}
