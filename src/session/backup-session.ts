@@ -3,31 +3,24 @@ import type pg from 'pg';
 import { BackupError } from '../errors.js';
 import { connect } from '../postgres/connect.js';
 import {
-  applySessionSettings,
-  checkpointTimeline,
   closeClient,
   refusalError,
-  reserveWal,
-  startBackupCall,
   stopBackupCall,
   type StopOutput,
 } from '../postgres/held-backup.js';
-import { preflight, readServerInfo, type ServerInfo } from '../postgres/server-info.js';
+import type { ServerInfo } from '../postgres/server-info.js';
 import type { CallOptions } from '../sinks/contract.js';
 import { Spool } from '../spool/spool.js';
 import type { BackupSummary } from '../summary/summary.js';
-import { walFileName } from '../summary/wal-file.js';
 import { throwIfAborted } from '../util/abort.js';
 import { collectSummary } from './collect-summary.js';
-import { toBackupError } from './failures.js';
+import { beginBackup } from './begin-backup.js';
+import { keepRawStopOutput, toBackupError } from './failures.js';
 import { saveSummary } from './save-summary.js';
 import { guardListeners } from './guarded-emitter.js';
 import { Keepalive } from './keepalive.js';
 import type { BackupSessionEvents, SessionState, StartResult, StopResult } from './events.js';
 import { resolveOptions, type BackupSessionOptions, type ResolvedOptions } from './options.js';
-
-/** How often `waiting-for-checkpoint` is emitted. */
-const CHECKPOINT_PROGRESS_MS = 1000;
 
 /**
  * One non-exclusive base backup, held in one dedicated server session from {@link start} to
@@ -137,30 +130,19 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
       const client = this.#client;
       client.on('end', () => this.#lose('the server closed the connection'));
       client.on('error', (error) => this.#lose(`connection error: ${error.message}`, error));
-      const server = await readServerInfo(client);
-      this.#server = server;
-      this.#log('debug', `connected to PostgreSQL ${server.serverVersion}`, { ...server });
-      preflight(server, { requireArchiving: this.#options.requireArchiving, includeWal: this.#options.includeWal });
-      await applySessionSettings(client, server.serverVersion);
-      throwIfAborted(signal);
-      // Reserved before start, so no WAL the backup needs can be removed before stop reads it.
-      if (this.#options.includeWal) this.#slotName = await reserveWal(client);
-      const checkpointBegan = Date.now();
-      const ticker = setInterval(() => this.#emit('waiting-for-checkpoint', { elapsedMs: Date.now() - checkpointBegan, fast: this.#options.fast }), CHECKPOINT_PROGRESS_MS);
-      ticker.unref();
-      this.#log('debug', `starting the backup (fast: ${this.#options.fast})`);
-      const startLsn = await this.#serverCall(() => startBackupCall(client, server.serverVersion, this.id, this.#options.fast), 'start').finally(() => clearInterval(ticker));
-      const timeline = await checkpointTimeline(client);
-      this.#start = Object.freeze({
+      const begun = await beginBackup(client, {
         id: this.id,
-        startLsn,
-        startWalFile: walFileName(timeline, startLsn, server.walSegmentSize),
-        timeline,
-        serverVersion: server.serverVersion,
-        systemIdentifier: server.systemIdentifier,
-        fromStandby: server.inRecovery,
-        startedAt: new Date().toISOString(),
+        fast: this.#options.fast,
+        includeWal: this.#options.includeWal,
+        requireArchiving: this.#options.requireArchiving,
+        signal,
+        log: (level, message, data) => this.#log(level, message, data),
+        onCheckpointWait: (elapsedMs) => this.#emit('waiting-for-checkpoint', { elapsedMs, fast: this.#options.fast }),
+        serverCall: (call) => this.#serverCall(call, 'start'),
+        onServer: (server) => (this.#server = server),
       });
+      this.#slotName = begun.walSlot;
+      this.#start = begun.start;
       if (this.#state !== 'starting') throw this.#notRunningError();
       this.#setState('running');
       this.#keepalive = new Keepalive(client, this.#options.heartbeatInterval, this.#options.maxHold, {
@@ -171,7 +153,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
         onLost: (reason, cause) => this.#lose(reason, cause),
       });
       this.#keepalive.arm();
-      this.#log('info', `backup ${this.id} started at ${startLsn}`, { ...this.#start });
+      this.#log('info', `backup ${this.id} started at ${this.#start.startLsn}`, { ...this.#start });
       this.#emit('started', this.#start);
       return this.#start;
     } catch (error) {
@@ -224,7 +206,7 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     } catch (error) {
       let failure = this.#state === 'stopping' ? toBackupError(error) : this.#notRunningError(error);
       // The server has ended the backup but no summary could be made: keep what it returned.
-      if (stopped !== undefined) failure = await this.#keepRawStopOutput(stopped, failure);
+      if (stopped !== undefined) failure = await keepRawStopOutput(this.#spoolStore, this.id, stopped, failure, (message) => this.#warn(message));
       await this.#closeConnection();
       this.#fail(failure);
       throw failure;
@@ -253,21 +235,6 @@ export class BackupSession extends EventEmitter<BackupSessionEvents> {
     } finally {
       await this.#closeConnection();
     }
-  }
-
-  /** Writes stop's raw output beside the spool, so a summary that could not be built is not lost. */
-  async #keepRawStopOutput(raw: StopOutput, failure: BackupError): Promise<BackupError> {
-    let path: string;
-    try {
-      path = await this.#spoolStore.keepRawStopOutput({ id: this.id, stopLsn: raw.lsn, labelFile: raw.labelfile, tablespaceMap: raw.spcmapfile ?? '' });
-    } catch (error) {
-      this.#warn(`Could not keep stop's raw output either: ${(error as Error).message}. backup_label was:\n${raw.labelfile}`);
-      return failure;
-    }
-    return new BackupError(failure.code, `${failure.message} What the server returned at stop is kept in ${path}.`, {
-      cause: failure,
-      details: { ...failure.details, rawStopOutput: path },
-    });
   }
 
   /**
