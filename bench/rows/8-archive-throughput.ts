@@ -5,19 +5,19 @@
 // process, as the tests run it). Each gets a fresh cluster; the figure is the .ready
 // backlog sampled every 500 ms (does it pile up?), the note the segments archived per second and
 // the drain time after the load stops. Uses the compiled CLI (dist/): what users run.
-// Alone: `npm run build && node --import tsx bench/archive-throughput.ts`.
+// Alone: `npm run build && node --import tsx bench/rows/8-archive-throughput.ts`.
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { archivePushCommand } from '../src/index.js';
-import { chownToServerUser, run, runOk, TestCluster } from '../test/harness/index.js';
-import { S3RVER_CREDENTIALS, TestS3Server } from '../test/harness/s3-server.js';
-import { confString, s3ArchiveUrl } from '../test/harness/wal-archive.js';
-import { median, type BenchRow } from './row.js';
+import { archivePushCommand } from '../../src/index.js';
+import { chownToServerUser, run, runOk, TestCluster } from '../../test/harness/index.js';
+import { S3RVER_CREDENTIALS, TestS3Server } from '../../test/harness/s3-server.js';
+import { confString, s3ArchiveUrl } from '../../test/harness/wal-archive.js';
+import { median, type BenchRow } from '../harness.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DIST_PROGRAM = `${process.execPath} ${join(ROOT, 'dist', 'cli', 'main.js')}`;
 const S3_PROGRAM = `AWS_ACCESS_KEY_ID=${S3RVER_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${S3RVER_CREDENTIALS.secretAccessKey} AWS_REGION=us-east-1 ${DIST_PROGRAM}`;
 

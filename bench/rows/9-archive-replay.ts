@@ -3,20 +3,20 @@
 // copied into s3rver with archivePush, and the backup is restored twice from the same tarball:
 // restore_command `archive-get --prefetch 0`, then the default (8). The figure is the ratio of the
 // time from start to the end of recovery. Uses the compiled CLI (dist/).
-// Alone: `npm run build && node --openssl-legacy-provider --import tsx bench/archive-replay.ts`.
+// Alone: `npm run build && node --openssl-legacy-provider --import tsx bench/rows/9-archive-replay.ts`.
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { archiveGetCommand, archivePush, FilesystemSummaryStore, prepareRestore } from '../src/index.js';
-import { S3WalArchive } from '../src/stores/s3.js';
-import { runOk, TestCluster, takeSplitBackup, untarDataDirectory } from '../test/harness/index.js';
-import { S3RVER_CREDENTIALS, TestS3Server } from '../test/harness/s3-server.js';
-import { s3ArchiveUrl } from '../test/harness/wal-archive.js';
-import { median, type BenchRow } from './row.js';
+import { archiveGetCommand, archivePush, FilesystemSummaryStore, prepareRestore } from '../../src/index.js';
+import { S3WalArchive } from '../../src/stores/s3.js';
+import { runOk, TestCluster, takeSplitBackup, untarDataDirectory } from '../../test/harness/index.js';
+import { S3RVER_CREDENTIALS, TestS3Server } from '../../test/harness/s3-server.js';
+import { s3ArchiveUrl } from '../../test/harness/wal-archive.js';
+import { median, type BenchRow } from '../harness.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENV = `AWS_ACCESS_KEY_ID=${S3RVER_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${S3RVER_CREDENTIALS.secretAccessKey} AWS_REGION=us-east-1`;
 
 /** One restore_command call as the trace wrapper logged it. */

@@ -1,4 +1,4 @@
-// The shape of one bench row, the median and the timer, shared by bench/run.ts and the row files.
+// What the bench rows share. For now: the shape of one row, the median and the timer.
 
 /** One row of the bench table. */
 export interface BenchRow {

@@ -1,13 +1,13 @@
 // Bench row: how long after the stop segment is archived does stop() (post) notice it? The
 // archive_command sleeps 400 ms first, so the archive wait always has to poll; the gap is stop()'s
-// return minus the archived file's mtime. Run alone: `node --import tsx bench/archive-wait-gap.ts`.
+// return minus the archived file's mtime. Run alone: `node --import tsx bench/rows/7-archive-wait-gap.ts`.
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BackupSession, MemorySummaryStore } from '../src/index.js';
-import { chownToServerUser, TestCluster } from '../test/harness/index.js';
-import { median, type BenchRow } from './row.js';
+import { BackupSession, MemorySummaryStore } from '../../src/index.js';
+import { chownToServerUser, TestCluster } from '../../test/harness/index.js';
+import { median, type BenchRow } from '../harness.js';
 
 /** The gap on `iterations` backups of an idle PostgreSQL `major` whose archive_command takes `delayMs`. */
 export async function archiveWaitGap(major: number, iterations = 10, delayMs = 400): Promise<BenchRow> {

@@ -1,6 +1,6 @@
 // Row 11: expire({ dryRun: true }) (what `expire --dry-run` runs) over 1,000 summaries and 10,000 segments.
-import { expire } from '../src/index.js';
-import { lifecycleFixture, SEGMENTS, SUMMARIES, timed, type BenchRow, type Catalogue } from './lifecycle-fixture.js';
+import { expire } from '../../src/index.js';
+import { lifecycleFixture, SEGMENTS, SUMMARIES, timed, type BenchRow, type Catalogue } from '../lifecycle-fixture.js';
 
 async function measure(catalogue: Catalogue, runs: number): Promise<number[]> {
   const times: number[] = [];
