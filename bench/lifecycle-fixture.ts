@@ -8,8 +8,6 @@ import { S3SummaryStore, S3WalArchive } from '../src/stores/s3.js';
 import { TestS3Server } from '../test/harness/s3-server.js';
 import { fillBucket, fillDirectory, segmentNames, writeSummaries } from '../test/lifecycle/fixtures.js';
 
-export { timed, type BenchRow } from './row.js';
-
 export const SUMMARIES = 1000;
 export const SEGMENTS = 10_000;
 

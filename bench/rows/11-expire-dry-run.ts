@@ -1,6 +1,7 @@
 // Row 11: expire({ dryRun: true }) (what `expire --dry-run` runs) over 1,000 summaries and 10,000 segments.
-import { expire } from '../src/index.js';
-import { lifecycleFixture, SEGMENTS, SUMMARIES, timed, type BenchRow, type Catalogue } from './lifecycle-fixture.js';
+import { expire } from '../../src/index.js';
+import { timed, type BenchContext, type BenchRow } from '../harness.js';
+import { lifecycleFixture, SEGMENTS, SUMMARIES, type Catalogue } from '../lifecycle-fixture.js';
 
 async function measure(catalogue: Catalogue, runs: number): Promise<number[]> {
   const times: number[] = [];
@@ -15,7 +16,7 @@ async function measure(catalogue: Catalogue, runs: number): Promise<number[]> {
   return times;
 }
 
-export async function expireDryRunRows(work: string): Promise<BenchRow[]> {
+export async function expireDryRunRows({ work }: BenchContext): Promise<BenchRow[]> {
   const { fs, s3 } = await lifecycleFixture(work);
   return [
     { name: `11. expire --dry-run (keep-last 100) over ${SUMMARIES} summaries and ${SEGMENTS} segments (filesystem)`, unit: 'ms', ours: await measure(fs, 5), target: 2000, note: 'target ours: the issue gives none' },

@@ -1,16 +1,16 @@
 // Bench row: how long after the stop segment is archived does stop() (post) notice it? The
 // archive_command sleeps 400 ms first, so the archive wait always has to poll; the gap is stop()'s
-// return minus the archived file's mtime. Run alone: `node --import tsx bench/archive-wait-gap.ts`.
+// return minus the archived file's mtime. Run alone: `node --import tsx bench/rows/7-archive-wait-gap.ts`.
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BackupSession, MemorySummaryStore } from '../src/index.js';
-import { chownToServerUser, TestCluster } from '../test/harness/index.js';
-import { median, type BenchRow } from './row.js';
+import { BackupSession, MemorySummaryStore } from '../../src/index.js';
+import { chownToServerUser, TestCluster } from '../../test/harness/index.js';
+import { MAJOR, median, type BenchRow } from '../harness.js';
 
 /** The gap on `iterations` backups of an idle PostgreSQL `major` whose archive_command takes `delayMs`. */
-export async function archiveWaitGap(major: number, iterations = 10, delayMs = 400): Promise<BenchRow> {
+export async function archiveWaitGap(major = MAJOR, iterations = 10, delayMs = 400): Promise<BenchRow> {
   const work = await mkdtemp(join(tmpdir(), 'pgsb-bench-gap-'));
   const wal = join(work, 'wal');
   await mkdir(wal);
@@ -43,6 +43,6 @@ export async function archiveWaitGap(major: number, iterations = 10, delayMs = 4
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const row = await archiveWaitGap(Number(process.env.PGSB_BENCH_MAJOR ?? 15), Number(process.env.PGSB_BENCH_GAP_ITERATIONS ?? 10));
+  const row = await archiveWaitGap(MAJOR, Number(process.env.PGSB_BENCH_GAP_ITERATIONS ?? 10));
   console.log(JSON.stringify({ ...row, ours: row.ours.map((g) => Math.round(g)) }));
 }

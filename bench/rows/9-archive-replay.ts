@@ -3,21 +3,19 @@
 // copied into s3rver with archivePush, and the backup is restored twice from the same tarball:
 // restore_command `archive-get --prefetch 0`, then the default (8). The figure is the ratio of the
 // time from start to the end of recovery. Uses the compiled CLI (dist/).
-// Alone: `npm run build && node --openssl-legacy-provider --import tsx bench/archive-replay.ts`.
+// Alone: `npm run build && node --openssl-legacy-provider --import tsx bench/rows/9-archive-replay.ts`.
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { archiveGetCommand, archivePush, FilesystemSummaryStore, prepareRestore } from '../src/index.js';
-import { S3WalArchive } from '../src/stores/s3.js';
-import { runOk, TestCluster, takeSplitBackup, untarDataDirectory } from '../test/harness/index.js';
-import { S3RVER_CREDENTIALS, TestS3Server } from '../test/harness/s3-server.js';
-import { s3ArchiveUrl } from '../test/harness/wal-archive.js';
-import { median, type BenchRow } from './row.js';
+import { archiveGetCommand, archivePush, FilesystemSummaryStore, prepareRestore } from '../../src/index.js';
+import { S3WalArchive } from '../../src/stores/s3.js';
+import { runOk, TestCluster, takeSplitBackup, untarDataDirectory } from '../../test/harness/index.js';
+import { TestS3Server } from '../../test/harness/s3-server.js';
+import { s3ArchiveUrl } from '../../test/harness/wal-archive.js';
+import { BULK_WAL_SCRIPT, CLI_MAIN, MAJOR, median, S3RVER_ENV, type BenchRow } from '../harness.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const ENV = `AWS_ACCESS_KEY_ID=${S3RVER_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${S3RVER_CREDENTIALS.secretAccessKey} AWS_REGION=us-east-1`;
 
 /** One restore_command call as the trace wrapper logged it. */
 interface Call {
@@ -71,7 +69,7 @@ function describeCalls(calls: readonly Call[]): string {
  * the CLI's `--version`, and a whole prefetch-queue hit (`archive-get` taking a queued file, a
  * small one so that no prefetcher is started) with `main` as the CLI.
  */
-export async function startupCosts(main = join(ROOT, 'dist', 'cli', 'main.js')): Promise<{ node: number; cli: number; hit: number }> {
+export async function startupCosts(main = CLI_MAIN): Promise<{ node: number; cli: number; hit: number }> {
   const time = async (args: string[], before?: () => Promise<void>, cwd?: string): Promise<number> => {
     const xs: number[] = [];
     for (let i = 0; i < 10; i++) {
@@ -93,7 +91,7 @@ export async function startupCosts(main = join(ROOT, 'dist', 'cli', 'main.js')):
   }
 }
 
-export async function archiveReplay(major: number, loadSeconds = 15): Promise<BenchRow[]> {
+export async function archiveReplay(major = MAJOR, loadSeconds = 15): Promise<BenchRow[]> {
   const work = await mkdtemp(join(tmpdir(), 'pgsb-bench-replay-'));
   await chmod(work, 0o755);
   const s3 = await TestS3Server.start('wal');
@@ -107,7 +105,7 @@ export async function archiveReplay(major: number, loadSeconds = 15): Promise<Be
     // WAL to replay: ~2.5 MB per transaction (plain pgbench makes too little here to matter).
     await source.query('CREATE TABLE bulk (id int, pad text)');
     const script = join(work, 'bulk.sql');
-    await writeFile(script, "INSERT INTO bulk SELECT g, repeat(md5(g::text), 16) FROM generate_series(1, 5000) g;\nDELETE FROM bulk WHERE id <= 5000;\n");
+    await writeFile(script, BULK_WAL_SCRIPT);
     const load = await source.client('pgbench', ['-n', '-c', '2', '-T', String(loadSeconds), '-f', script, 'postgres']);
     if (load.code !== 0) throw new Error(load.stderr);
     await source.query('SELECT pg_switch_wal()');
@@ -122,7 +120,7 @@ export async function archiveReplay(major: number, loadSeconds = 15): Promise<Be
     await writeFile(wrapper, TRACE_WRAPPER, { mode: 0o755 });
     // PGSB_BENCH_REPLAY_BEFORE=/path/to/other/dist/cli/main.js: the same replays with that build too,
     // interleaved with this one's, so before and after are measured in one run on one load.
-    const builds: [string, string][] = [['this build', join(ROOT, 'dist', 'cli', 'main.js')]];
+    const builds: [string, string][] = [['this build', CLI_MAIN]];
     if (process.env.PGSB_BENCH_REPLAY_BEFORE) builds.push(['before', process.env.PGSB_BENCH_REPLAY_BEFORE]);
     const runs: [string, string, number][] = [];
     for (const prefetch of [0, 8]) for (const [build, main] of builds) runs.push([build, main, prefetch]);
@@ -133,7 +131,7 @@ export async function archiveReplay(major: number, loadSeconds = 15): Promise<Be
       const trace = join(work, `trace-${runs.findIndex((r) => r[0] === build && r[2] === prefetch)}.log`);
       await writeFile(trace, '', { mode: 0o666 });
       await chmod(trace, 0o666);
-      const program = `${ENV} ${wrapper} ${trace} ${process.execPath} ${main}`;
+      const program = `${S3RVER_ENV} ${wrapper} ${trace} ${process.execPath} ${main}`;
       await prepareRestore({ id: 'replay', store, pgdata, restoreCommand: archiveGetCommand(url, { program, prefetch }) });
       const began = performance.now();
       const restored = await TestCluster.start({ major, existingDataDir: pgdata, name: 'bench-replayed', archive: false, settings: { archive_mode: 'off' } });
@@ -178,7 +176,7 @@ export async function archiveReplay(major: number, loadSeconds = 15): Promise<Be
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.env.PGSB_BENCH_STARTUP_ONLY) {
   for (const main of process.env.PGSB_BENCH_STARTUP_ONLY.split(',')) console.log(main, await startupCosts(main));
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const row of await archiveReplay(Number(process.env.PGSB_BENCH_MAJOR ?? 15), Number(process.env.PGSB_BENCH_REPLAY_SECONDS ?? 15))) {
+  for (const row of await archiveReplay(MAJOR, Number(process.env.PGSB_BENCH_REPLAY_SECONDS ?? 15))) {
     console.log(`${row.name}: ${row.note}; ratio ${(row.ours[0]! / row.baseline![0]!).toFixed(2)}`);
   }
 }

@@ -5,21 +5,20 @@
 // process, as the tests run it). Each gets a fresh cluster; the figure is the .ready
 // backlog sampled every 500 ms (does it pile up?), the note the segments archived per second and
 // the drain time after the load stops. Uses the compiled CLI (dist/): what users run.
-// Alone: `npm run build && node --import tsx bench/archive-throughput.ts`.
+// Alone: `npm run build && node --import tsx bench/rows/8-archive-throughput.ts`.
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { archivePushCommand } from '../src/index.js';
-import { chownToServerUser, run, runOk, TestCluster } from '../test/harness/index.js';
-import { S3RVER_CREDENTIALS, TestS3Server } from '../test/harness/s3-server.js';
-import { confString, s3ArchiveUrl } from '../test/harness/wal-archive.js';
-import { median, type BenchRow } from './row.js';
+import { archivePushCommand } from '../../src/index.js';
+import { chownToServerUser, run, runOk, TestCluster } from '../../test/harness/index.js';
+import { TestS3Server } from '../../test/harness/s3-server.js';
+import { confString, s3ArchiveUrl } from '../../test/harness/wal-archive.js';
+import { BULK_WAL_SCRIPT, CLI_MAIN, MAJOR, median, S3RVER_ENV, type BenchRow } from '../harness.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DIST_PROGRAM = `${process.execPath} ${join(ROOT, 'dist', 'cli', 'main.js')}`;
-const S3_PROGRAM = `AWS_ACCESS_KEY_ID=${S3RVER_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${S3RVER_CREDENTIALS.secretAccessKey} AWS_REGION=us-east-1 ${DIST_PROGRAM}`;
+const DIST_PROGRAM = `${process.execPath} ${CLI_MAIN}`;
+const S3_PROGRAM = `${S3RVER_ENV} ${DIST_PROGRAM}`;
 
 interface Mode {
   readonly name: string;
@@ -82,7 +81,7 @@ async function archivedCount(cluster: TestCluster): Promise<number> {
 }
 
 /** One row per mode (pgBackRest only where installed or installable): `seconds` of pgbench -c 2 on PostgreSQL `major`. */
-export async function archiveThroughput(major: number, seconds = 20): Promise<BenchRow[]> {
+export async function archiveThroughput(major = MAJOR, seconds = 20): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const pgBackRest = await ensurePgBackRest();
   let s3: TestS3Server | undefined;
@@ -115,7 +114,7 @@ export async function archiveThroughput(major: number, seconds = 20): Promise<Be
         // here): each transaction inserts ~2.5 MB and deletes it again, synchronous_commit off.
         await cluster.query('CREATE TABLE bulk (id int, pad text)');
         const script = join(base, 'bulk.sql');
-        await writeFile(script, "INSERT INTO bulk SELECT g, repeat(md5(g::text), 16) FROM generate_series(1, 5000) g;\nDELETE FROM bulk WHERE id <= 5000;\n");
+        await writeFile(script, BULK_WAL_SCRIPT);
         await cluster.setSettings({ archive_command: command });
         await cluster.query('SELECT pg_switch_wal()');
         // Let the backlog of the load phase drain first, so every mode starts from zero.
@@ -158,7 +157,7 @@ export async function archiveThroughput(major: number, seconds = 20): Promise<Be
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const row of await archiveThroughput(Number(process.env.PGSB_BENCH_MAJOR ?? 15), Number(process.env.PGSB_BENCH_ARCHIVE_SECONDS ?? 20))) {
+  for (const row of await archiveThroughput(MAJOR, Number(process.env.PGSB_BENCH_ARCHIVE_SECONDS ?? 20))) {
     console.log(`${row.name}: backlog median ${median(row.ours)} (${Math.min(...row.ours)}-${Math.max(...row.ours)}); ${row.note}`);
   }
 }

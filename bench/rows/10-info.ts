@@ -1,6 +1,7 @@
 // Row 10: backupInfo() (what `info --wal-archive` runs) over 1,000 summaries and 10,000 segments.
-import { backupInfo } from '../src/index.js';
-import { lifecycleFixture, SEGMENTS, SUMMARIES, timed, type BenchRow, type Catalogue } from './lifecycle-fixture.js';
+import { backupInfo } from '../../src/index.js';
+import { timed, type BenchContext, type BenchRow } from '../harness.js';
+import { lifecycleFixture, SEGMENTS, SUMMARIES, type Catalogue } from '../lifecycle-fixture.js';
 
 async function measure(catalogue: Catalogue, runs: number): Promise<number[]> {
   const times: number[] = [];
@@ -16,7 +17,7 @@ async function measure(catalogue: Catalogue, runs: number): Promise<number[]> {
   return times;
 }
 
-export async function infoRows(work: string): Promise<BenchRow[]> {
+export async function infoRows({ work }: BenchContext): Promise<BenchRow[]> {
   const { fs, s3 } = await lifecycleFixture(work);
   return [
     { name: `10. info over ${SUMMARIES} summaries and ${SEGMENTS} segments (filesystem)`, unit: 'ms', ours: await measure(fs, 5), target: 2000, note: 'target ours: the issue gives none' },
