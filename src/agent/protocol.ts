@@ -136,9 +136,7 @@ export function decodeConfigMessage(message: unknown): HolderConfig | undefined 
   if (!isObject(message) || message.type !== 'config' || !isObject(message.config)) return undefined;
   const version = message.v ?? message.config.v;
   if (version !== PROTOCOL_VERSION) return undefined;
-  const config = message.config;
-  if (typeof config.id !== 'string' || typeof config.runtimeDir !== 'string' || !Array.isArray(config.sinks) || !isObject(config.connection)) return undefined;
-  return config as unknown as HolderConfig;
+  return isHolderConfig(message.config) ? message.config : undefined;
 }
 
 /** One request line. */
@@ -210,23 +208,19 @@ export function decodeLine(line: string): HolderLine {
   const wire: unknown = JSON.parse(line);
   if (!isObject(wire) || wire.v !== PROTOCOL_VERSION) throw new Error(`protocol version ${String(isObject(wire) ? wire.v : undefined)}`);
   if (!('ok' in wire)) {
-    if (isObject(wire.progress) && typeof wire.progress.phase === 'string' && typeof wire.progress.message === 'string') {
-      return { kind: 'progress', progress: wire.progress as unknown as ProgressUpdate };
-    }
+    if (isProgressUpdate(wire.progress)) return { kind: 'progress', progress: wire.progress };
     throw new Error('a line that is neither progress nor an answer');
   }
   if (wire.ok === false) {
-    if (isObject(wire.error) && typeof wire.error.code === 'string' && typeof wire.error.message === 'string') {
-      return { kind: 'failed', error: wire.error as unknown as BackupErrorJson };
-    }
+    if (isErrorJson(wire.error)) return { kind: 'failed', error: wire.error };
     throw new Error('an error answer without an error');
   }
   if (wire.ok !== true) throw new Error(`ok: ${JSON.stringify(wire.ok)}`);
-  if (isObject(wire.backup) && typeof wire.backup.id === 'string') return { kind: 'status', backup: wire.backup as unknown as HolderStatus };
-  if (isObject(wire.record) && wire.record.v === 1 && typeof wire.record.id === 'string') return { kind: 'ended', record: wire.record as unknown as BackupRecord };
+  if (isHolderStatus(wire.backup)) return { kind: 'status', backup: wire.backup };
+  if (isBackupRecord(wire.record)) return { kind: 'ended', record: wire.record };
   if (typeof wire.id === 'string' && wire.state === 'aborted' && typeof wire.reason === 'string') return { kind: 'aborted', id: wire.id, reason: wire.reason };
-  if (typeof wire.id === 'string' && wire.state === 'stopped' && isObject(wire.summary) && Array.isArray(wire.receipts)) {
-    return { kind: 'stopped', id: wire.id, summary: wire.summary as unknown as SummaryOverview, receipts: wire.receipts as SinkReceipt[] };
+  if (typeof wire.id === 'string' && wire.state === 'stopped' && isSummaryOverview(wire.summary) && isReceipts(wire.receipts)) {
+    return { kind: 'stopped', id: wire.id, summary: wire.summary, receipts: wire.receipts };
   }
   throw new Error('an answer of no known kind');
 }
@@ -234,3 +228,130 @@ export function decodeLine(line: string): HolderLine {
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+// Shapes: what a line must hold before it is taken as a typed message. Every field of each type
+// is listed (Schema makes a missing key a compile error), so decoding checks instead of casting.
+type Check = 'string' | 'number' | 'boolean' | 'object' | 'strings' | 'array' | 'literal-1';
+/** Each key of T with its check; `?` for an optional one. */
+type Schema<T> = { readonly [K in keyof Required<T>]: Check | `${Check}?` };
+
+function passes(value: unknown, check: string): boolean {
+  switch (check) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return typeof value === check;
+    case 'object':
+      return typeof value === 'object' && value !== null && !Array.isArray(value);
+    case 'strings':
+      return Array.isArray(value) && value.every((item) => typeof item === 'string');
+    case 'array':
+      return Array.isArray(value);
+    case 'literal-1':
+      return value === 1;
+    default:
+      return false;
+  }
+}
+
+function conforms<T>(value: unknown, schema: Schema<T>): value is T {
+  if (!isObject(value)) return false;
+  return Object.entries<string>(schema).every(([key, spec]) => {
+    const optional = spec.endsWith('?');
+    const field = value[key];
+    return (optional && field === undefined) || passes(field, optional ? spec.slice(0, -1) : spec);
+  });
+}
+
+const ERROR: Schema<BackupErrorJson> = { code: 'string', message: 'string', details: 'object' };
+const PROGRESS: Schema<ProgressUpdate> = { phase: 'string', message: 'string', elapsedMs: 'number?' };
+const STATUS: Schema<HolderStatus> = {
+  id: 'string',
+  pid: 'number',
+  startLsn: 'string',
+  startWalFile: 'string',
+  timeline: 'number',
+  serverVersion: 'number',
+  startedAt: 'string',
+  maxHoldMs: 'number',
+  runtimeDir: 'string',
+  log: 'string',
+  state: 'string',
+  heldForMs: 'number',
+  sinks: 'strings',
+};
+const RECORD: Schema<BackupRecord> = {
+  v: 'literal-1',
+  id: 'string',
+  state: 'string',
+  pid: 'number',
+  startTicks: 'string?',
+  startLsn: 'string',
+  startWalFile: 'string',
+  timeline: 'number',
+  serverVersion: 'number',
+  startedAt: 'string',
+  maxHoldMs: 'number',
+  sinks: 'strings',
+  spoolDirectory: 'string',
+  waitForArchive: 'boolean?',
+  archiveError: 'object?',
+  reason: 'string?',
+  endedAt: 'string?',
+  stopLsn: 'string?',
+  stopWalFile: 'string?',
+  summaryLocations: 'strings?',
+  error: 'object?',
+};
+const OVERVIEW: Schema<SummaryOverview> = {
+  id: 'string',
+  labelFile: 'string',
+  tablespaceMap: 'string',
+  startLsn: 'string',
+  stopLsn: 'string',
+  startWalFile: 'string',
+  stopWalFile: 'string',
+  timeline: 'number',
+  walSegmentSize: 'number',
+  serverVersion: 'number',
+  systemIdentifier: 'string',
+  backupFrom: 'string',
+  startedAt: 'string',
+  stoppedAt: 'string',
+  tool: 'object',
+  attachments: 'array?',
+};
+const RECEIPT: Schema<SinkReceipt> = { location: 'string', written: 'boolean' };
+
+/** A BackupError's JSON. */
+const isErrorJson = (value: unknown): value is BackupErrorJson => conforms(value, ERROR);
+/** A progress line's payload. */
+const isProgressUpdate = (value: unknown): value is ProgressUpdate => conforms(value, PROGRESS);
+/** A held backup's status. */
+const isHolderStatus = (value: unknown): value is HolderStatus => conforms(value, STATUS);
+/** A backup's record. */
+const isBackupRecord = (value: unknown): value is BackupRecord =>
+  conforms(value, RECORD) && (value.error === undefined || isErrorJson(value.error)) && (value.archiveError === undefined || isErrorJson(value.archiveError));
+/** A summary overview (a summary without attachment bodies). */
+const isSummaryOverview = (value: unknown): value is SummaryOverview => conforms(value, OVERVIEW);
+/** Sink receipts. */
+const isReceipts = (value: unknown): value is SinkReceipt[] => Array.isArray(value) && value.every((receipt) => conforms(receipt, RECEIPT));
+
+const CONFIG: Schema<HolderConfig> = {
+  id: 'string',
+  runtimeDir: 'string',
+  sinks: 'strings',
+  connection: 'object',
+  password: 'string?',
+  fast: 'boolean',
+  maxHoldMs: 'number',
+  waitForArchive: 'boolean',
+  startLog: 'string?',
+  includeWal: 'boolean?',
+  spoolDirectory: 'string?',
+  archiveTimeoutMs: 'number?',
+  heartbeatIntervalMs: 'number?',
+};
+/** A holder's configuration (the connection: an object with `uri`, `database` or neither). */
+const isHolderConfig = (value: unknown): value is HolderConfig =>
+  conforms(value, CONFIG) && Object.values(value.connection).every((field) => typeof field === 'string');

@@ -15,7 +15,9 @@ import {
   type HolderStatus,
 } from '../../src/agent/protocol.js';
 import type { BackupRecord } from '../../src/agent/state/record.js';
-import { isBackupError } from '../../src/index.js';
+import { isBackupError, summaryOverview } from '../../src/index.js';
+import { buildSummary } from '../../src/summary/build.js';
+import { stopFacts } from '../summary/fixtures.js';
 
 const status: HolderStatus = {
   id: 'b1',
@@ -90,7 +92,7 @@ describe('holder protocol: answers', () => {
     {
       kind: 'stopped',
       id: 'b1',
-      summary: { id: 'b1', stopLsn: '0/2000100' } as unknown as Extract<HolderResponse, { kind: 'stopped' }>['summary'],
+      summary: summaryOverview(buildSummary(stopFacts({ id: 'b1', labelFile: stopFacts().labelFile.replace('LABEL: nightly-1', 'LABEL: b1') }))),
       receipts: [{ location: 'file:///s/b1/', written: true }],
     },
     { kind: 'ended', record },
@@ -100,6 +102,15 @@ describe('holder protocol: answers', () => {
 
   test('every answer survives encode then decode', () => {
     for (const response of responses) assert.deepEqual(decodeLine(line(encodeResponse(response))), response);
+  });
+
+  test('an answer whose payload lacks a field of its type is refused, not taken on trust', () => {
+    const wire = JSON.parse(line(encodeResponse(responses[1]!))) as Record<string, unknown>;
+    const { stopWalFile: _dropped, ...summary } = wire.summary as Record<string, unknown>;
+    assert.throws(() => decodeLine(JSON.stringify({ ...wire, summary })), /no known kind/);
+    const { heldForMs: _gone, ...backup } = status;
+    assert.throws(() => decodeLine(JSON.stringify({ v: 1, ok: true, backup })), /no known kind/);
+    assert.throws(() => decodeLine(JSON.stringify({ v: 1, ok: true, id: 'b1', state: 'stopped', summary: wire.summary, receipts: [{ location: 1 }] })), /no known kind/);
   });
 
   test('the wire keeps the version 1 shape (ok, state), so clients and holders of either side of an upgrade agree', () => {
