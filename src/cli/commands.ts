@@ -20,10 +20,6 @@ const COMMON_HELP = `  --runtime-dir DIR  sockets, locks, logs and records of ru
                      debug level too (as with PGSB_DEBUG=1 or DEBUG=pg-split-backup)
   --help             this help`;
 
-export { COMMON_OPTIONS, lines, required, strings, text } from './command-kit.js';
-
-export type { Command, CommandResult, Values } from './command-kit.js';
-
 /** Every command, in help order. */
 export const COMMANDS: readonly Command[] = [pre, post, abort, status, list, show, resend, ...RESTORE_COMMANDS, ...LIFECYCLE_COMMANDS, ...ARCHIVE_COMMANDS];
 

@@ -4,9 +4,6 @@ import type { SummarySink } from '../sinks/contract.js';
 import { defaultSpoolDirectory } from '../spool/spool.js';
 import { assertBackupId } from '../summary/backup-id.js';
 
-/** @deprecated import it from the package root (its home is the spool module now). */
-export { defaultSpoolDirectory };
-
 /** A log call the library makes instead of printing. */
 export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>) => void;
 
