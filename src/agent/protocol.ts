@@ -265,8 +265,10 @@ function conforms<T>(value: unknown, schema: Schema<T>): value is T {
 
 const ERROR: Schema<BackupErrorJson> = { code: 'string', message: 'string', details: 'object' };
 const PROGRESS: Schema<ProgressUpdate> = { phase: 'string', message: 'string', elapsedMs: 'number?' };
-const STATUS: Schema<HolderStatus> = {
+/** What a status and a record both say of a held backup. */
+const HELD = {
   id: 'string',
+  state: 'string',
   pid: 'number',
   startLsn: 'string',
   startWalFile: 'string',
@@ -274,25 +276,18 @@ const STATUS: Schema<HolderStatus> = {
   serverVersion: 'number',
   startedAt: 'string',
   maxHoldMs: 'number',
+  sinks: 'strings',
+} as const satisfies Partial<Schema<HolderStatus>> & Partial<Schema<BackupRecord>>;
+const STATUS: Schema<HolderStatus> = {
+  ...HELD,
   runtimeDir: 'string',
   log: 'string',
-  state: 'string',
   heldForMs: 'number',
-  sinks: 'strings',
 };
 const RECORD: Schema<BackupRecord> = {
+  ...HELD,
   v: 'literal-1',
-  id: 'string',
-  state: 'string',
-  pid: 'number',
   startTicks: 'string?',
-  startLsn: 'string',
-  startWalFile: 'string',
-  timeline: 'number',
-  serverVersion: 'number',
-  startedAt: 'string',
-  maxHoldMs: 'number',
-  sinks: 'strings',
   spoolDirectory: 'string',
   waitForArchive: 'boolean?',
   archiveError: 'object?',
