@@ -16,22 +16,9 @@ import {
 import type { BackupRecord } from '../../src/agent/state/record.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
 import { BackupError } from '../../src/index.js';
+import { sampleRecord } from './fixtures.js';
 
-const running: BackupRecord = {
-  v: 1,
-  id: 'b1',
-  state: 'running',
-  pid: 4242,
-  startLsn: '0/2000028',
-  startWalFile: '000000010000000000000002',
-  timeline: 1,
-  serverVersion: 150000,
-  startedAt: '2026-12-01T10:00:00.000Z',
-  maxHoldMs: 0,
-  sinks: ['file:///a', 'file:///b'],
-  spoolDirectory: '/spool',
-  waitForArchive: true,
-};
+const running: BackupRecord = sampleRecord({ pid: 4242, sinks: ['file:///a', 'file:///b'], waitForArchive: true });
 const stop: FailedStop = { id: 'b1', serverStopped: false, sessionAborted: false, savedTo: [], waitForArchive: true };
 const ENDED_AT = '2026-12-01T11:00:00.000Z';
 

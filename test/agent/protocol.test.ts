@@ -18,38 +18,11 @@ import type { BackupRecord } from '../../src/agent/state/record.js';
 import { isBackupError, summaryOverview } from '../../src/index.js';
 import { buildSummary } from '../../src/summary/build.js';
 import { stopFacts } from '../summary/fixtures.js';
+import { sampleRecord, sampleStatus } from './fixtures.js';
 
-const status: HolderStatus = {
-  id: 'b1',
-  pid: 42,
-  startLsn: '0/2000028',
-  startWalFile: '000000010000000000000002',
-  timeline: 1,
-  serverVersion: 150000,
-  startedAt: '2026-12-01T10:00:00.000Z',
-  maxHoldMs: 0,
-  runtimeDir: '/run/rt',
-  log: '/run/rt/b1.log',
-  state: 'running',
-  heldForMs: 1000,
-  sinks: ['file:///s'],
-};
+const status: HolderStatus = sampleStatus();
 
-const record: BackupRecord = {
-  v: 1,
-  id: 'b1',
-  state: 'stopped',
-  pid: 42,
-  startLsn: '0/2000028',
-  startWalFile: '000000010000000000000002',
-  timeline: 1,
-  serverVersion: 150000,
-  startedAt: '2026-12-01T10:00:00.000Z',
-  maxHoldMs: 0,
-  sinks: ['file:///s'],
-  spoolDirectory: '/spool',
-  endedAt: '2026-12-01T10:05:00.000Z',
-};
+const record: BackupRecord = sampleRecord({ state: 'stopped', endedAt: '2026-12-01T10:05:00.000Z' });
 
 const line = (text: string): string => {
   assert.ok(text.endsWith('\n') && !text.slice(0, -1).includes('\n'), 'one line');

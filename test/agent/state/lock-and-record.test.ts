@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { acquireLock, liveLockHolder, readLock, releaseLock } from '../../../src/agent/state/lock.js';
 import { isRunning, selfIdentity } from '../../../src/agent/state/process.js';
 import { holderRunning, isActiveState, listRecords, readRecord, writeRecord, type BackupRecord } from '../../../src/agent/state/record.js';
+import { sampleRecord } from '../fixtures.js';
 import { agentPaths, checkRuntimeDir, ensureRuntimeDir } from '../../../src/agent/state/runtime-dir.js';
 import { isBackupError } from '../../../src/index.js';
 
@@ -15,21 +16,7 @@ function deadPid(): number {
   return spawnSync(process.execPath, ['-e', '0']).pid!;
 }
 
-const record = (id: string, extra: Partial<BackupRecord> = {}): BackupRecord => ({
-  v: 1,
-  id,
-  state: 'running',
-  pid: process.pid,
-  startLsn: '0/2000028',
-  startWalFile: '000000010000000000000002',
-  timeline: 1,
-  serverVersion: 150000,
-  startedAt: '2026-12-01T10:00:00.000Z',
-  maxHoldMs: 0,
-  sinks: ['file:///s'],
-  spoolDirectory: '/spool',
-  ...extra,
-});
+const record = (id: string, extra: Partial<BackupRecord> = {}): BackupRecord => sampleRecord({ id, pid: process.pid, ...extra });
 
 describe('agent state: runtime directory, lock, record, process identity', () => {
   let dir: string;
