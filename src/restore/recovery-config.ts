@@ -36,10 +36,14 @@ export interface RecoverySettings {
   readonly standby?: boolean;
 }
 
-/** Quotes a value for postgresql.conf / recovery.conf: single quotes, doubled inside. */
+/**
+ * Quotes a value for postgresql.conf / recovery.conf: single quotes, with `'` and `\` doubled
+ * inside (the configuration parser takes a backslash as an escape: `\t` would be a tab and `'\''`,
+ * sh's quoted quote, would end the value; PostgreSQL's own escape_single_quotes_ascii does the same).
+ */
 export function quoteConfValue(value: string): string {
   if (/[\r\n\0]/.test(value)) throw new BackupError('INVALID_OPTION', `A recovery setting cannot contain a line break: ${JSON.stringify(value)}.`);
-  return `'${value.replace(/'/g, "''")}'`;
+  return `'${value.replace(/['\\]/g, (c) => c + c)}'`;
 }
 
 // The forms of recovery_target_time this accepts (a strict subset of what PostgreSQL takes, so that

@@ -1,9 +1,11 @@
 // Recovery targets are checked before restore writes anything: every time we accept is one the
 // server parses (checked against a real server), and the values users get wrong are refused.
 import assert from 'node:assert/strict';
+import { appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isBackupError } from '../../src/index.js';
-import { assertRecoveryTarget, targetTimeProblem } from '../../src/restore/recovery-config.js';
+import { assertRecoveryTarget, quoteConfValue, targetTimeProblem } from '../../src/restore/recovery-config.js';
 import { smokeMajor, TestCluster } from '../harness/index.js';
 
 const ACCEPTED = [
@@ -28,6 +30,21 @@ describe('recovery targets', () => {
   });
   after(async () => {
     await cluster?.destroy();
+  });
+
+  test('a value quoteConfValue writes is the value the server reads (quotes and backslashes, as in a quoted sh line)', async () => {
+    const values = ["it's", "'\\''", 'C:\\new\\table', '\\\\x', `[ -f q/%f ] && mv -f q/%f "%p" || cmd --archive 's3://b/it'\\''s'`];
+    const lines = values.map((value, i) => `pgsb_test.v${i} = ${quoteConfValue(value)}\n`).join('');
+    await appendFile(join(cluster.dataDir, 'postgresql.conf'), lines);
+    await cluster.query('SELECT pg_reload_conf()');
+    for (let i = 0; i < values.length; i++) {
+      let seen: string | null = null;
+      for (let tries = 0; tries < 100 && seen === null; tries++) {
+        [{ v: seen } = { v: null }] = await cluster.query<{ v: string | null }>('SELECT current_setting($1, true) AS v', [`pgsb_test.v${i}`]);
+        if (seen === null) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(seen, values[i]);
+    }
   });
 
   test('every time form assertRecoveryTarget accepts, the server parses as a timestamptz', async () => {
