@@ -34,7 +34,8 @@ export interface PrefetcherConfig {
   readonly dataDirectory: string;
   readonly queueDirectory: string;
   readonly prefetch: number;
-  readonly segmentSize: number;
+  /** Bytes per segment, when known; else learnt from the first segment fetched. */
+  readonly segmentSize?: number;
   /** Parallel downloads. */
   readonly parallel: number;
   /** Exit (and clear the queue) after this long without a request, ms. */
@@ -47,6 +48,8 @@ const WANTED = 'wanted';
 /** `<segment>.answer`: the prefetcher's `<nonce> missing|failed` for a segment archive-get asked it for. */
 const ANSWER = '.answer';
 const SEGMENT = /^[0-9A-F]{24}$/;
+/** What archive-get asks for: a segment, `.partial`, `.backup` or `.history` file (assertArchivableName's names). */
+const WAL_NAME = /^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$/;
 
 /** The segment after `name` for `segmentSize`-byte segments. */
 export function nextSegmentName(name: string, segmentSize: number): string {
@@ -94,9 +97,13 @@ async function takeQueued(queued: string, walFile: string, target: string): Prom
   return { walFile, storedAs: walFile, destination: target, bytes: (await stat(target)).size, fromQueue: true };
 }
 
-/** A request as archive-get writes it to `wanted`: the segment, a nonce, and whether the caller still needs it fetched. */
-function request(walFile: string, nonce: string, need: boolean): Buffer {
-  return Buffer.from(`${walFile} ${nonce} ${need ? 'need' : 'have'}\n`);
+/**
+ * A request as archive-get writes it to `wanted`: the file, a nonce, whether the caller waits for
+ * the prefetcher to fetch it, and (once known) the segment's size, which the prefetcher needs for
+ * the names after it.
+ */
+function request(walFile: string, nonce: string, need: boolean, segmentSize?: number): Buffer {
+  return Buffer.from(`${walFile} ${nonce} ${need ? 'need' : 'have'}${segmentSize === undefined ? '' : ` ${segmentSize}`}\n`);
 }
 
 /** How long a miss waits for a running prefetcher's answer before fetching itself, ms. */
@@ -106,32 +113,32 @@ const ANSWER_WAIT_MS = 15_000;
  * restore_command with prefetch: takes `walFile` from the local queue when the prefetcher has it
  * (a rename: whole or nothing). When it is not queued and a prefetcher runs, asks the prefetcher
  * for it and waits for its answer (the file, or "not in the archive" as checked after this
- * request), so a miss costs one download and no AWS SDK start-up here; with no prefetcher (the
- * first call), or no answer within 15 s, it fetches the file itself as {@link archiveGet} does and
- * starts a prefetcher. The prefetcher then fills the queue with the segments after it. History,
- * `.partial` and `.backup` files are always fetched directly.
+ * request), so a miss costs one download and no AWS SDK start-up here; this holds for history,
+ * `.partial` and `.backup` files too. With no prefetcher (the first call) it starts one, then
+ * fetches the file itself as {@link archiveGet} does (also when no answer comes within 15 s). The
+ * prefetcher fills the queue with the segments after the last one asked for or taken.
  * @throws BackupError `WAL_NOT_FOUND`, `ARCHIVE_FAILED`, as {@link archiveGet}.
  */
 export async function archiveGetPrefetched(walFile: string, destination: string, options: ArchiveGetPrefetchOptions): Promise<ArchiveGetPrefetchResult> {
   assertArchivableName(walFile);
   const { dataDirectory, queueDirectory, prefetch } = resolveOptions(options);
   const target = resolve(dataDirectory, destination);
-  const fetchNow = async (): Promise<ArchiveGetPrefetchResult> => ({ ...(await (await import('../restore/archive-get.js')).archiveGet(walFile, target, options)), fromQueue: false });
-  if (!SEGMENT.test(walFile)) return fetchNow();
   await mkdir(queueDirectory, { recursive: true, mode: 0o700 });
   const queued = join(queueDirectory, walFile);
   const nonce = randomBytes(6).toString('hex');
-  const wanted = join(queueDirectory, WANTED);
-  let result = await takeQueued(queued, walFile, target);
-  // Tell the prefetcher where recovery is: it drops what is older and starts on what is next.
-  await writeWholeFile(wanted, request(walFile, nonce, result === undefined));
   const lock = join(queueDirectory, LOCK);
-  if (result === undefined && isRunning(await readSpoolLock(lock))) {
+  let result = await takeQueued(queued, walFile, target);
+  const prefetcherRuns = isRunning(await readSpoolLock(lock));
+  // Tell the prefetcher where recovery is (it drops what is older and starts on what is next) and
+  // whether we wait for it to fetch this file.
+  await writeWholeFile(join(queueDirectory, WANTED), request(walFile, nonce, result === undefined && prefetcherRuns));
+  if (result !== undefined) return result;
+  if (prefetcherRuns) {
     const answer = join(queueDirectory, walFile + ANSWER);
     const deadline = Date.now() + ANSWER_WAIT_MS;
-    for (let pollMs = 2; result === undefined && Date.now() < deadline; pollMs = Math.min(pollMs * 2, 20)) {
+    for (let pollMs = 2; Date.now() < deadline; pollMs = Math.min(pollMs * 2, 20)) {
       result = await takeQueued(queued, walFile, target);
-      if (result) break;
+      if (result) return result;
       const said = (await readFileIfExists(answer))?.toString('utf8').split(' ');
       if (said?.[0] === nonce) {
         await rm(answer, { force: true });
@@ -144,12 +151,14 @@ export async function archiveGetPrefetched(walFile: string, destination: string,
       await sleep(pollMs);
     }
   }
-  result ??= await fetchNow();
-  if (isSegmentSize(result.bytes) && !isRunning(await readSpoolLock(lock))) {
-    const config: PrefetcherConfig = { archive: options.archive, dataDirectory, queueDirectory, prefetch, segmentSize: result.bytes, parallel: Math.min(4, prefetch), idleMs: 60_000 };
+  // Started before this fetch, so that its start-up (Node, the archive client) overlaps ours.
+  if (!isRunning(await readSpoolLock(lock))) {
+    const config: PrefetcherConfig = { archive: options.archive, dataDirectory, queueDirectory, prefetch, parallel: Math.min(4, prefetch), idleMs: 60_000 };
     startDetached('wal-prefetch-main', config, join(queueDirectory, LOG), dataDirectory);
   }
-  return result;
+  const fetched = await (await import('../restore/archive-get.js')).archiveGet(walFile, target, options);
+  if (SEGMENT.test(walFile) && isSegmentSize(fetched.bytes)) await writeWholeFile(join(queueDirectory, WANTED), request(walFile, nonce, false, fetched.bytes));
+  return { ...fetched, fromQueue: false };
 }
 
 async function recoveryEnded(dataDirectory: string): Promise<boolean> {
@@ -164,12 +173,19 @@ async function recoveryEnded(dataDirectory: string): Promise<boolean> {
   return true;
 }
 
+/** The later of two segment names (timelines only grow during recovery, and a name orders by timeline, then position). */
+const later = (a: string | undefined, b: string): string => (a === undefined || b > a ? b : a);
+
 /**
- * The prefetcher's loop: keeps the `prefetch` segments after the last one asked for in the queue
- * (downloaded `parallel` at a time, decompressed, written whole), drops older ones, fetches first a
- * segment archive-get is waiting for (answering `missing` or `failed` when it cannot queue it, from
- * a look begun after the request), and clears the queue and exits when recovery has ended or
- * nobody asked for `idleMs`.
+ * The prefetcher's loop: keeps the `prefetch` segments after the last one recovery asked for or
+ * took from the queue (downloaded `parallel` at a time, decompressed, fsynced, written whole), drops
+ * older ones, fetches first a file archive-get is waiting for (answering `missing` or `failed` when
+ * it cannot queue it, from a look begun after the request), and clears the queue and exits when
+ * recovery has ended or nobody asked for `idleMs`.
+ *
+ * Recovery takes queued segments without asking (restore_command's shell part renames
+ * `pg_wal/pgsb-prefetch/%f` when it is there): a queued segment that is gone, and that this
+ * prefetcher did not remove, was taken, and moves the window like a request.
  * @returns false when another prefetcher holds the lock.
  */
 export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: string) => void = () => undefined): Promise<boolean> {
@@ -178,12 +194,24 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
   try {
     const [{ openWritableWalArchive }, { findStoredWal }, { decompressWal }] = await Promise.all([import('../restore/wal-archive.js'), import('../restore/archive-get.js'), import('../restore/wal-compression.js')]);
     const archive = await openWritableWalArchive(config.archive);
+    // What a prefetcher that died left is fetched again rather than trusted.
+    await clearQueue(queue, false);
+    let segmentSize = config.segmentSize;
     let lastWanted = '';
     let lastRequestAt = Date.now();
+    /** The last segment recovery asked for or took. */
+    let position: string | undefined;
+    /** Queued by us and not removed by us: gone from the directory means taken. */
+    const queued = new Set<string>();
+    const counts = { stored: 0, taken: 0, asked: 0 };
     const missingUntil = new Map<string, number>(); // not in the archive yet: look again later
     const inFlight = new Map<string, Promise<void>>();
-    // The segment archive-get is waiting for (it was not queued), and when we read that request.
+    // The file archive-get is waiting for (it was not queued), and when we read that request.
     let need: { name: string; nonce: string; seenAt: number } | undefined;
+    const remove = async (name: string): Promise<void> => {
+      queued.delete(name);
+      await rm(join(queue, name), { force: true });
+    };
     const fetch = (name: string): void => {
       const startedAt = Date.now();
       const job = (async () => {
@@ -192,7 +220,11 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
           const found = await findStoredWal(archive, name);
           if (found === undefined) outcome = 'missing';
           else {
-            await writeWholeFile(join(queue, name), await decompressWal(found.body, found.compression, found.storedAs));
+            const body = await decompressWal(found.body, found.compression, found.storedAs);
+            if (segmentSize === undefined && SEGMENT.test(name) && isSegmentSize(body.length)) segmentSize = body.length;
+            await writeWholeFile(join(queue, name), body, { fsync: true });
+            queued.add(name);
+            counts.stored += 1;
             outcome = 'stored';
           }
         } catch (error) {
@@ -217,32 +249,40 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
         break;
       }
       const line = (await readFile(join(queue, WANTED), 'utf8').catch(() => '')).trim();
+      // Taken: queued before this listing began and not in it (a fetch may queue more meanwhile).
+      const queuedBefore = [...queued];
+      const present = new Set((await readdir(queue)).filter((name) => WAL_NAME.test(name)));
+      let taken: string | undefined;
+      for (const name of queuedBefore) {
+        if (present.has(name) || !queued.delete(name)) continue;
+        counts.taken += 1;
+        if (SEGMENT.test(name)) taken = later(taken, name);
+      }
       if (line !== lastWanted) {
         lastWanted = line;
         lastRequestAt = Date.now();
-        const [name = '', nonce = '', kind] = line.split(' ');
-        need = kind === 'need' && SEGMENT.test(name) && nonce !== '' ? { name, nonce, seenAt: Date.now() } : undefined;
+        const [name = '', nonce = '', kind, size] = line.split(' ');
+        if (segmentSize === undefined && isSegmentSize(Number(size))) segmentSize = Number(size);
+        need = kind === 'need' && WAL_NAME.test(name) && nonce !== '' ? { name, nonce, seenAt: Date.now() } : undefined;
+        if (need) counts.asked += 1;
+        if (SEGMENT.test(name)) position = taken === undefined ? name : later(taken, name);
+        else if (taken !== undefined) position = taken;
+      } else if (taken !== undefined) {
+        lastRequestAt = Date.now();
+        position = taken;
       } else if (Date.now() - lastRequestAt > config.idleMs) {
         log(`no request for ${Math.round(config.idleMs / 1000)} s: clearing the queue`);
         break;
       }
-      const wanted = lastWanted.split(' ')[0] ?? '';
-      if (!SEGMENT.test(wanted)) {
-        await sleep(100);
-        continue;
-      }
       const window: string[] = [];
-      for (let name = nextSegmentName(wanted, config.segmentSize); window.length < config.prefetch; name = nextSegmentName(name, config.segmentSize)) window.push(name);
-      const keep = new Set([...window, wanted]);
-      const present = new Set<string>();
+      if (position !== undefined && segmentSize !== undefined) {
+        for (let name = nextSegmentName(position, segmentSize); window.length < config.prefetch; name = nextSegmentName(name, segmentSize)) window.push(name);
+      }
+      // Kept: the window, and what the last request named (its file or answer may still be on its way to archive-get).
+      const keep = new Set([...window, ...(position === undefined ? [] : [position]), lastWanted.split(' ')[0] ?? '']);
       for (const name of await readdir(queue)) {
-        const segment = SEGMENT.test(name) ? name : name.endsWith(ANSWER) ? name.slice(0, -ANSWER.length) : undefined;
-        if (segment === undefined) continue;
-        if (keep.has(segment)) {
-          if (segment === name) present.add(name);
-        } else {
-          await rm(join(queue, name), { force: true }); // passed by, or another timeline
-        }
+        const file = name.endsWith(ANSWER) ? name.slice(0, -ANSWER.length) : name;
+        if (WAL_NAME.test(file) && !keep.has(file) && !inFlight.has(file)) await remove(name); // passed by, or another timeline
       }
       // What archive-get waits for goes first, beyond `parallel` if need be; queued already, it is
       // archive-get's at its next look.
@@ -255,9 +295,18 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
       await (inFlight.size > 0 ? Promise.race([...inFlight.values(), sleep(20)]) : sleep(20));
     }
     await Promise.all(inFlight.values());
-    for (const name of await readdir(queue)) if (SEGMENT.test(name) || name.endsWith(ANSWER) || name.startsWith('.') || name === WANTED) await rm(join(queue, name), { force: true });
+    log(`${counts.stored} files queued, ${counts.taken} taken from the queue, ${counts.asked} asked for by archive-get`);
+    await clearQueue(queue, true);
     return true;
   } finally {
     await rm(join(queue, LOCK), { force: true });
+  }
+}
+
+/** Removes the queued files and answers (and, at exit, the request and temp files too). */
+async function clearQueue(queue: string, all: boolean): Promise<void> {
+  for (const name of await readdir(queue)) {
+    const file = name.endsWith(ANSWER) ? name.slice(0, -ANSWER.length) : name;
+    if (WAL_NAME.test(file) || (all && (name.startsWith('.') || name === WANTED))) await rm(join(queue, name), { force: true });
   }
 }

@@ -39,19 +39,33 @@ function program(options: ArchiveCommandLineOptions): string {
  * The `restore_command` that fetches WAL from `archiveUrl` with `pg-split-backup archive-get`:
  * `pg-split-backup archive-get %f %p --archive '<url>'`. The URL is quoted for sh and its `%`
  * doubled for PostgreSQL's substitution; put the line in postgresql.conf in single quotes with
- * `'` doubled (as recovery-config's `quoteConfValue` does).
+ * `'` doubled (as recovery-config's `quoteConfValue` does). When archive-get prefetches (an `s3://`
+ * archive, or `prefetch` >= 1), the line starts with a shell test and `mv` of `pg_wal/pgsb-prefetch/%f`: a queued segment is a
+ * shell `mv`, not a Node start.
  * @throws BackupError `INVALID_URL`.
  *
  * @example
  * ```ts
+ * archiveGetCommand('/var/backups/wal');
+ * // 'pg-split-backup archive-get %f %p --archive /var/backups/wal'
  * archiveGetCommand('s3://wal/prod?region=eu-west-1');
- * // "pg-split-backup archive-get %f %p --archive 's3://wal/prod?region=eu-west-1'"
+ * // `[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/%f "%p" 2>/dev/null || pg-split-backup archive-get %f %p --archive 's3://wal/prod?region=eu-west-1'`
  * ```
  */
 export function archiveGetCommand(archiveUrl: string, options: ArchiveCommandLineOptions = {}): string {
   const prefetch = options.prefetch === undefined ? '' : ` --prefetch ${Math.trunc(options.prefetch)}`;
-  return `${program(options)} archive-get %f %p --archive ${archiveWord(archiveUrl)}${prefetch}`;
+  const line = `${program(options)} archive-get %f %p --archive ${archiveWord(archiveUrl)}${prefetch}`;
+  const prefetches = options.prefetch === undefined ? parseStoreUrl(archiveUrl).kind === 's3' : options.prefetch >= 1;
+  return prefetches ? `${QUEUE_HIT} || ${line}` : line;
 }
+
+/**
+ * A segment the prefetcher has queued, taken without starting Node: PostgreSQL runs restore_command
+ * in the data directory, the queue is `pg_wal/pgsb-prefetch` (archive-get's default) on the file
+ * system of `%p`, so `mv` is a rename (whole or nothing), and a queued file is whole and fsynced
+ * before its name appears. Anything else (not queued, taken meanwhile) falls through to archive-get.
+ */
+const QUEUE_HIT = '[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/%f "%p" 2>/dev/null';
 
 /**
  * The `archive_command` that stores WAL in `archiveUrl` with `pg-split-backup archive-push`, quoted

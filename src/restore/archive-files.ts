@@ -21,14 +21,17 @@ export function assertArchivableName(name: string): string {
 
 /**
  * Writes `body` to `destination` through a temp file in the same directory and a rename: a reader
- * (PostgreSQL, after restore_command exits 0) sees the whole file or none.
+ * (PostgreSQL, after restore_command exits 0) sees the whole file or none. With `fsync`, the data
+ * is on disk before the name appears, so the name survives an OS crash only with the whole file
+ * (the prefetch queue outlives a crash; `%p` does not need it: PostgreSQL fetches again).
  */
-export async function writeWholeFile(destination: string, body: Buffer): Promise<void> {
+export async function writeWholeFile(destination: string, body: Buffer, { fsync = false }: { readonly fsync?: boolean } = {}): Promise<void> {
   const temp = join(dirname(destination), `.${basename(destination)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const handle = await open(temp, 'wx', 0o600);
     try {
       await handle.writeFile(body);
+      if (fsync) await handle.sync();
     } finally {
       await handle.close();
     }

@@ -230,8 +230,10 @@ describe('the CLI as PostgreSQL runs it', () => {
 
   test('archiveGetCommand / archivePushCommand quote the URL for sh and double % for PostgreSQL', () => {
     const url = s3ArchiveUrl(s3, 'it%27s');
-    const line = archiveGetCommand(url);
-    assert.equal(line, `pg-split-backup archive-get %f %p --archive '${url.replace(/%/g, '%%')}'`);
+    const hit = '[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/%f "%p" 2>/dev/null || ';
+    assert.equal(archiveGetCommand(url), `${hit}pg-split-backup archive-get %f %p --archive '${url.replace(/%/g, '%%')}'`, 'S3 prefetches: a queued segment is a shell mv');
+    assert.equal(archiveGetCommand(url, { prefetch: 0 }), `pg-split-backup archive-get %f %p --archive '${url.replace(/%/g, '%%')}' --prefetch 0`);
+    assert.equal(archiveGetCommand('/var/lib/wal', { prefetch: 4 }), `${hit}pg-split-backup archive-get %f %p --archive /var/lib/wal --prefetch 4`);
     assert.equal(archiveGetCommand('/var/lib/wal'), 'pg-split-backup archive-get %f %p --archive /var/lib/wal');
     assert.equal(archiveGetCommand("/var/it's here"), `pg-split-backup archive-get %f %p --archive '/var/it'\\''s here'`);
     assert.equal(archivePushCommand('/wal', { compress: 'gzip', program: '/usr/bin/node /opt/m.js' }), '/usr/bin/node /opt/m.js archive-push %p --archive /wal --compress gzip');
@@ -358,5 +360,52 @@ describe('archive-get --prefetch', () => {
     await rm(join(pgdata, 'recovery.signal'));
     await until('the prefetcher to clear the queue and exit', async () => !(await readdir(queue)).some((n) => /^[0-9A-F]{24}|\.answer$|lock$|^wanted$/.test(n)));
     assert.match(await readFile(join(queue, 'prefetcher.log'), 'utf8'), /recovery has ended/);
+  });
+
+  test("restore_command's shell part takes a queued segment without Node; the prefetcher follows what was taken; history files go through it too", async () => {
+    const dir = join(work, 'prefetch-hit-archive');
+    const pgdata = join(work, 'prefetch-hit-pgdata');
+    const src = join(work, 'prefetch-hit-src');
+    for (const d of [dir, join(pgdata, 'pg_wal'), src]) await mkdir(d, { recursive: true });
+    await writeFile(join(pgdata, 'recovery.signal'), '');
+    const bodies = new Map<string, Buffer>();
+    for (const n of [1, 2, 3, 4, 5]) {
+      const { path, body } = await walFile(src, seg(n));
+      bodies.set(seg(n), body);
+      await archivePush(path, { archive: dir });
+    }
+    await writeFile(join(src, '00000002.history'), '1\t0/3000000\tno recovery target specified\n');
+    await archivePush(join(src, '00000002.history'), { archive: dir });
+    // The line PostgreSQL would run, with its substitutions made; `program` exits 42, so only the
+    // shell part can succeed.
+    const line = archiveGetCommand(dir, { prefetch: 2, program: "sh -c 'exit 42'" });
+    const restore = (name: string): Promise<CommandResult> =>
+      run('sh', ['-c', line.replace(/%f/g, name).replace(/%p/g, 'pg_wal/RECOVERYXLOG').replace(/%%/g, '%')], { cwd: pgdata });
+    const queue = join(pgdata, 'pg_wal', 'pgsb-prefetch');
+    await mkdir(queue, { recursive: true });
+    await writeFile(join(queue, seg(1)), bodies.get(seg(1))!);
+    assert.equal((await restore(seg(1))).code, 0, 'queued: taken by mv');
+    assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(bodies.get(seg(1))!));
+    assert.deepEqual(await readdir(queue), [], 'moved, not copied');
+    assert.equal((await restore(seg(1))).code, 42, 'not queued: archive-get runs');
+
+    const get = async (name: string): Promise<{ ok: boolean; fromQueue?: boolean; error?: { code: string } }> => {
+      const args = ['archive-get', name, 'pg_wal/RECOVERYXLOG', '--archive', dir, '--prefetch', '2', '--json'];
+      return JSON.parse((await run('sh', ['-c', [PGSB_PROGRAM, ...args.map(quoteForShell)].join(' ')], { cwd: pgdata })).stdout) as never;
+    };
+    assert.equal((await get(seg(1))).fromQueue, false, 'the first call starts the prefetcher and fetches itself');
+    await until('the prefetcher to queue 2 and 3', async () => (await readdir(queue)).filter((n) => n === seg(2) || n === seg(3)).length === 2);
+    // Taken as the shell part takes them: nobody tells the prefetcher, which must see it.
+    for (const n of [2, 3]) assert.equal((await restore(seg(n))).code, 0);
+    await until('the prefetcher to queue 4 and 5 after what was taken', async () => (await readdir(queue)).filter((n) => n === seg(4) || n === seg(5)).length === 2);
+    assert.equal((await restore(seg(4))).code, 0);
+    assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(bodies.get(seg(4))!));
+    const history = await get('00000002.history');
+    assert.equal(history.fromQueue, true, 'a history file through the running prefetcher');
+    assert.equal(await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'), 'utf8'), await readFile(join(src, '00000002.history'), 'utf8'));
+    assert.equal((await get('00000003.history')).error?.code, 'WAL_NOT_FOUND');
+    await rm(join(pgdata, 'recovery.signal'));
+    await until('the prefetcher to exit', async () => !(await readdir(queue)).includes('prefetcher.lock'));
+    assert.match(await readFile(join(queue, 'prefetcher.log'), 'utf8'), /^.*5 files queued, 4 taken from the queue, 2 asked for by archive-get$/m, 'seg 2-5 and the history file; 2, 3, 4 taken by sh');
   });
 });
