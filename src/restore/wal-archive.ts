@@ -80,6 +80,12 @@ export function isStaleArchiveTemp(name: string, modifiedAt: Date, now: Date = n
   return age >= STALE_TEMP_UNKNOWN_WRITER_MS;
 }
 
+/** Whether a push of `name` sweeps stale temp files: every 16th segment (its number ends in 0, compressed or not), every history file. */
+function sweepsOnPush(name: string): boolean {
+  const segment = /^[0-9A-F]{24}/.exec(name)?.[0];
+  return segment === undefined || segment.endsWith('0');
+}
+
 /** A file name an archive may hold, checked before it is joined to a path or key. */
 function assertPlainName(name: string): void {
   if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
@@ -153,8 +159,9 @@ export class FilesystemWalArchive implements WalArchive {
    * unlike rename, link fails with EEXIST instead of replacing a file, so two writers cannot both
    * win and nothing is ever overwritten. The directory is fsynced before this resolves. The
    * archive directory must exist: a missing one may be an unmounted file system. While the temp
-   * file is written, the temp files of crashed pushes are removed ({@link isStaleArchiveTemp});
-   * that cleanup never fails the push.
+   * file of every 16th segment (and of every other kind of file) is written, the temp files of
+   * crashed pushes are removed ({@link isStaleArchiveTemp}): a listing of an archive of 200,000
+   * files takes longer than the write, and crashed pushes are rare. That cleanup never fails the push.
    */
   async createFile(name: string, body: Buffer, options: CallOptions = {}): Promise<boolean> {
     assertPlainName(name);
@@ -172,7 +179,7 @@ export class FilesystemWalArchive implements WalArchive {
         }
       })();
       // Overlaps the write and fsync: one readdir, a stat only for temp files.
-      const cleanup = this.removeStaleTempFiles().catch(() => []);
+      const cleanup = sweepsOnPush(name) ? this.removeStaleTempFiles().catch(() => []) : undefined;
       await Promise.all([write, cleanup]);
       try {
         await link(temp, target);

@@ -274,7 +274,7 @@ describe('temp files of crashed pushes in a directory archive', () => {
     return { stale: files.filter(([, , s]) => s).map(([n]) => n).sort(), live: files.filter(([, , s]) => !s).map(([n]) => n).sort() };
   }
 
-  test('the next push removes the temp files of writers that are gone (10 min old on this host, 24 h otherwise), never a live writer\'s', async () => {
+  test('the next 16th segment\'s push removes the temp files of writers that are gone (10 min old on this host, 24 h otherwise), never a live writer\'s', async () => {
     const dir = join(work, 'temps-push');
     await mkdir(dir, { recursive: true });
     const { stale, live } = await plant(dir);
@@ -283,9 +283,12 @@ describe('temp files of crashed pushes in a directory archive', () => {
     const archive = new FilesystemWalArchive({ directory: dir });
     assert.deepEqual(await archive.listFileNames(), ['.not-ours.tmp'], 'temp files are not archive files: not listed');
     assert.deepEqual(await archive.removeStaleTempFiles({ dryRun: true }), stale, 'the dry run names exactly the stale ones');
-    const result = await archivePush(path, { archive });
+    assert.equal((await archivePush(path, { archive })).written, true);
+    assert.deepEqual((await readdir(dir)).filter((n) => n !== SEGMENT).sort(), [...stale, ...live].sort(), 'segment 3: no listing, nothing removed');
+    const sixteenth = '000000010000000000000010';
+    const result = await archivePush((await walFile(join(work, 'temps-push-src'), sixteenth)).path, { archive });
     assert.equal(result.written, true);
-    const left = (await readdir(dir)).filter((n) => n !== SEGMENT).sort();
+    const left = (await readdir(dir)).filter((n) => n !== SEGMENT && n !== sixteenth).sort();
     assert.deepEqual(left, live, 'stale temp files removed, the others kept');
     for (const name of stale) assert.equal(isStaleArchiveTemp(name, minutesAgo(0)), false, 'a file just written is never stale');
   });
