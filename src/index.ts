@@ -76,7 +76,7 @@ export type {
   ReachableTimelines,
 } from './lifecycle/archive-analysis.js';
 export { planExpiry } from './lifecycle/plan-expiry.js';
-export type { ExpiryInput, ExpiryPlan, ExpiryPolicy, KeepReason, KeptSummary, PlannedFile, RemovedSummary, WalExpiryPlan } from './lifecycle/plan-expiry.js';
+export type { ExpiryInput, ExpiryPlan, ExpiryPolicy, KeepReason, KeptSummary, PlannedFile, RemovedSummary, RunningBackupStart, WalExpiryPlan } from './lifecycle/plan-expiry.js';
 export { readArchiveListing, readCatalogue } from './lifecycle/catalogue.js';
 export type { ArchiveListing, Catalogue, ReadCatalogueOptions } from './lifecycle/catalogue.js';
 export { backupInfo } from './lifecycle/info.js';

@@ -3,7 +3,7 @@ import type { WalArchive } from '../restore/wal-archive.js';
 import type { CallOptions, LabelStore } from '../sinks/contract.js';
 import { throwIfAborted } from '../util/abort.js';
 import { assertDeletable, mapLimit, readArchiveListing, readCatalogue, type ArchiveListing, type Catalogue } from './catalogue.js';
-import { planExpiry, type ExpiryPlan, type ExpiryPolicy } from './plan-expiry.js';
+import { planExpiry, type ExpiryPlan, type ExpiryPolicy, type RunningBackupStart } from './plan-expiry.js';
 
 /** Options of {@link expire}. */
 export interface ExpireOptions extends CallOptions {
@@ -17,6 +17,11 @@ export interface ExpireOptions extends CallOptions {
   readonly dryRun?: boolean;
   /** The time `keepWithinMs` counts back from. @default now */
   readonly now?: Date;
+  /**
+   * Backups started and not posted yet (e.g. the agent's `listRunning()`): the WAL from each one's
+   * start stays, so that it restores once posted. @default none
+   */
+  readonly running?: readonly RunningBackupStart[];
   /** Summaries read at once. @default 16 */
   readonly concurrency?: number;
 }
@@ -69,7 +74,8 @@ export async function expire(options: ExpireOptions): Promise<ExpireReport> {
     readCatalogue(options.store, { ...call, ...(options.concurrency ? { concurrency: options.concurrency } : {}) }),
     options.walArchive ? readArchiveListing(options.walArchive, call) : Promise.resolve(undefined),
   ]);
-  const plan = planFrom(catalogue, listing, options.policy, now);
+  const running = options.running ?? [];
+  const plan = planFrom(catalogue, listing, options.policy, now, running);
   const base = { store: catalogue.store, ...(listing ? { archive: listing.archive } : {}), dryRun, plan };
   const staleTempFiles = (await options.walArchive?.removeStaleTempFiles?.({ ...call, dryRun })) ?? [];
   if (dryRun) return { ...base, removedSummaries: [], removedWal: [], removedWalBytes: 0, appeared: [], staleTempFiles };
@@ -88,7 +94,7 @@ export async function expire(options: ExpireOptions): Promise<ExpireReport> {
     appeared = (await options.store.list(call)).filter((id) => !keptIds.has(id) && !plan.remove.some((r) => r.id === id));
     if (appeared.length > 0) {
       const again = await readCatalogue(options.store, call);
-      const replan = planFrom(again, listing, { keepIds: again.backups.map((b) => b.id) }, now);
+      const replan = planFrom(again, listing, { keepIds: again.backups.map((b) => b.id) }, now, running);
       const still = new Set((replan.wal?.remove ?? []).map((f) => f.name));
       doomed = doomed.filter((f) => still.has(f.name));
     }
@@ -116,12 +122,13 @@ export async function expire(options: ExpireOptions): Promise<ExpireReport> {
   return { ...base, removedSummaries, removedWal, removedWalBytes, appeared, staleTempFiles };
 }
 
-function planFrom(catalogue: Catalogue, listing: ArchiveListing | undefined, policy: ExpiryPolicy, now: Date): ExpiryPlan {
+function planFrom(catalogue: Catalogue, listing: ArchiveListing | undefined, policy: ExpiryPolicy, now: Date, running: readonly RunningBackupStart[]): ExpiryPlan {
   return planExpiry({
     backups: catalogue.backups,
     unreadable: catalogue.unreadable,
     policy,
     now,
+    running,
     ...(listing ? { archive: { files: listing.files, histories: listing.histories } } : {}),
   });
 }

@@ -41,6 +41,11 @@ export interface ExpiryInput {
   readonly policy: ExpiryPolicy;
   /** The time `keepWithinMs` counts back from. */
   readonly now: Date;
+  /**
+   * Backups started and not yet posted (their summary is not in the store yet): the WAL from each
+   * one's start stays, as for a kept backup, so that it restores once posted. @default none
+   */
+  readonly running?: readonly RunningBackupStart[];
   /** The WAL archive's listing and its parsed history files; without it, only summaries are planned. */
   readonly archive?: {
     /** Every file of the archive, with its size. */
@@ -48,6 +53,18 @@ export interface ExpiryInput {
     /** Every history file in the archive, by timeline: parsed, or `undefined` when it could not be read. */
     readonly histories: TimelineHistories;
   };
+}
+
+/** Where a backup that is still running began: the fields of the agent's `RunningBackup` that expiry needs. */
+export interface RunningBackupStart {
+  /** The backup ID. */
+  readonly id: string;
+  /** The timeline it started on. */
+  readonly timeline: number;
+  /** Its start LSN. */
+  readonly startLsn: string;
+  /** The WAL file holding its start LSN. */
+  readonly startWalFile: string;
 }
 
 /** Why a summary stays. */
@@ -77,6 +94,8 @@ export interface WalExpiryPlan {
   readonly pending: readonly string[];
   /** Files in the archive that are not WAL: never touched. */
   readonly other: readonly string[];
+  /** The running backups ({@link ExpiryInput.running}) whose WAL was kept from their start. */
+  readonly running: readonly string[];
 }
 
 /** A summary the plan keeps. */
@@ -178,10 +197,17 @@ export function planExpiry(input: ExpiryInput): ExpiryPlan {
   const remove = ordered.filter((b) => !reasons.has(b.id)).map((b) => ({ id: b.id, summarySize: b.summarySize }));
   if (input.archive === undefined) return { keep, remove };
   const kept = ordered.filter((b) => reasons.has(b.id));
-  return { keep, remove, wal: planWal(kept, input.backups, unreadable, clusters.size, input.archive) };
+  return { keep, remove, wal: planWal(kept, input.running ?? [], input.backups, unreadable, clusters.size, input.archive) };
 }
 
-function planWal(kept: readonly CatalogueBackup[], all: readonly CatalogueBackup[], unreadable: readonly UnreadableSummary[], clusterCount: number, archive: NonNullable<ExpiryInput['archive']>): WalExpiryPlan {
+function planWal(
+  kept: readonly CatalogueBackup[],
+  running: readonly RunningBackupStart[],
+  all: readonly CatalogueBackup[],
+  unreadable: readonly UnreadableSummary[],
+  clusterCount: number,
+  archive: NonNullable<ExpiryInput['archive']>,
+): WalExpiryPlan {
   const refused: string[] = [];
   const pending: string[] = [];
   for (const u of unreadable) refused.push(`the summary of ${u.id} cannot be read (${u.reason}): which WAL it needs is unknown`);
@@ -204,13 +230,17 @@ function planWal(kept: readonly CatalogueBackup[], all: readonly CatalogueBackup
     const unknownTimelines = new Set<number>();
     const keptTimelines = new Set<number>();
     for (const backup of kept) {
-      const start = parseWalFileName(backup.startWalFile, walSegmentSize);
       if (!backup.selfContained) {
         const range = checkBackupRange(backup, analysis);
         if (range.missingHistory) refused.push(`backup ${backup.id} is on timeline ${backup.timeline}, but the archive has no ${range.missingHistory}`);
         if (range.gaps.length) refused.push(`backup ${backup.id} needs ${range.gaps.slice(0, 3).join(', ')}${range.gaps.length > 3 ? ` and ${range.gaps.length - 3} more` : ''}, missing from the archive (a gap inside a kept backup's range)`);
         pending.push(...range.pending);
       }
+    }
+    // Every kept backup, and every running one (whose range is not known yet), keeps everything
+    // after its start on its timeline and on the timelines branching off it later.
+    for (const backup of [...kept, ...running]) {
+      const start = parseWalFileName(backup.startWalFile, walSegmentSize);
       for (const [tli, lsn] of [
         [start.timeline, backup.startLsn],
         [backup.timeline, backup.startLsn],
@@ -223,7 +253,7 @@ function planWal(kept: readonly CatalogueBackup[], all: readonly CatalogueBackup
         for (const u of unknown) unknownTimelines.add(u);
       }
     }
-    const newestTimeline = Math.max(0, ...kept.map((b) => b.timeline));
+    const newestTimeline = Math.max(0, ...kept.map((b) => b.timeline), ...running.map((b) => b.timeline));
     // Timelines with segments but no history file (above 1) are unknown too: keep them whole.
     for (const t of analysis.timelines) if (t.timeline > 1 && !archive.histories.has(t.timeline)) unknownTimelines.add(t.timeline);
     // Ancestors of every kept timeline keep their history files.
@@ -261,5 +291,6 @@ function planWal(kept: readonly CatalogueBackup[], all: readonly CatalogueBackup
     refused,
     pending,
     other: analysis.other,
+    running: running.map((b) => b.id),
   };
 }

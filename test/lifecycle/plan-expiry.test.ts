@@ -389,6 +389,16 @@ describe('planExpiry', () => {
     });
   }
 
+  test('a running backup (started, not posted) keeps the WAL from its start, even before the oldest kept backup\'s', () => {
+    const input = { backups: four.map(backup), policy: { keepLast: 1 }, now: NOW, archive: { files: segs(1, 1, 14), histories: new Map() } } as const;
+    assert.deepEqual(walGone(planExpiry(input)), segs(1, 1, 10).map((f) => f.name), 'without it: everything before b4 (segment 11) goes');
+    const running = [{ id: 'long-copy', timeline: 1, startLsn: lsn(6), startWalFile: seg(1, 6) }];
+    const plan = planExpiry({ ...input, running });
+    assert.deepEqual(walGone(plan), segs(1, 1, 5).map((f) => f.name), 'segments 6-10 stay for the running backup');
+    assert.deepEqual(plan.wal!.running, ['long-copy']);
+    assert.deepEqual(plan.remove.map((r) => r.id), ['b1', 'b2', 'b3'], 'summaries are planned as before');
+  });
+
   test('bad policies and unknown --keep IDs are INVALID_OPTION', () => {
     const backups = four.map(backup);
     for (const policy of [{ keepLast: 0 }, { keepLast: 1.5 }, { keepWithinMs: -1 }, { keepIds: [] }, {}, { keepLast: 1, keepWithinMs: 5 }] as ExpiryInput['policy'][]) {

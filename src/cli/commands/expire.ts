@@ -1,5 +1,6 @@
 import { parseDuration } from '../duration.js';
 import { BackupError, expire, type ExpiryPolicy, openStore, openWalArchive } from '../../index.js';
+import { listRunning } from '../../agent/index.js';
 import { COMMON_OPTIONS, lines, required, strings, text, type Command, type Values } from '../command-kit.js';
 import { formatBytes } from './lifecycle-kit.js';
 
@@ -39,7 +40,8 @@ everything after its start on its timeline and the timelines that branch off it 
 files), so point-in-time recovery from the oldest kept backup still works. No WAL is deleted when the
 catalogue and the archive disagree (a gap in a kept backup's range, a missing history file, an
 unreadable summary, several clusters in one store): exit 6 with the reasons. A backup posted while
-expire runs is planned in before any WAL goes.
+expire runs is planned in before any WAL goes, and so is every backup running on this host (held
+by a holder in the runtime directory: pre done, post not yet): the WAL from its start stays.
 
   --store URL             where the summaries are
   --wal-archive URL       the WAL archive to prune (file:///dir, /dir or s3://bucket/prefix[?...])
@@ -61,7 +63,11 @@ expire runs is planned in before any WAL goes.
     const store = await openStore(required(values, 'store'));
     const archiveUrl = text(values, 'wal-archive');
     const dryRun = values['dry-run'] === true;
-    const report = await expire({ store, policy, dryRun, ...(archiveUrl !== undefined ? { walArchive: await openWalArchive(archiveUrl) } : {}) });
+    // Backups held on this host (pre run, post not yet) keep their WAL: their summaries are not in
+    // the store yet. Only with an archive: without one no WAL goes.
+    const runtimeDir = text(values, 'runtime-dir');
+    const running = archiveUrl === undefined ? [] : await listRunning(runtimeDir !== undefined ? { runtimeDir } : {});
+    const report = await expire({ store, policy, dryRun, running, ...(archiveUrl !== undefined ? { walArchive: await openWalArchive(archiveUrl) } : {}) });
     const { plan } = report;
     const wal = plan.wal;
     const verb = dryRun ? 'would remove' : 'removed';
@@ -72,6 +78,7 @@ expire runs is planned in before any WAL goes.
       ...walFiles.map((f) => `${verb} WAL ${f.name} (${formatBytes(f.size)})`),
       ...plan.keep.map((k) => `kept summary ${k.id} (${k.reason})`),
       ...(wal?.pending.length ? [`not archived yet (kept backups need them): ${wal.pending.join(', ')}`] : []),
+      ...running.map((b) => `kept the WAL from ${b.startWalFile} on for running backup ${b.id} (started ${b.startedAt}, not posted yet)`),
       ...(report.appeared.length ? [`appeared while expiring, their WAL spared: ${report.appeared.join(', ')}`] : []),
       ...report.staleTempFiles.map((name) => `${verb} ${name} (a crashed archive-push's temp file)`),
     );
