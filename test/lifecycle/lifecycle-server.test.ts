@@ -195,6 +195,12 @@ describe(`PostgreSQL ${MAJOR}: info, expire and drill over a history with a prom
       assert.equal(failing.json.error.code, 'DRILL_FAILED');
       assert.equal(failing.json.error.details.checks[0].detail, 'returned false');
       assert.deepEqual((await readdir(copy)).includes('backup_label'), false, 'the data copy itself is untouched');
+      // A target stops replay there: 'immediate' (consistency) comes before the canary row written after b4.
+      const immediate = await cli(['drill', '--id', 'b4-timeline2', '--store', store.directory, '--pgdata', copy, '--wal-archive', archive, '--target', 'immediate', '--check-sql', 'SELECT count(*) = 0 FROM canary', '--timeout', '60s']);
+      assert.equal(immediate.code, 0, immediate.out);
+      // Your own restore_command instead of --wal-archive: all of the WAL again.
+      const own = await cli(['drill', '--id', 'b4-timeline2', '--store', store.directory, '--pgdata', copy, '--restore-command', `cp '${archive}/%f' "%p"`, '--check-sql', 'SELECT count(*) = 1 FROM canary', '--timeout', '60s']);
+      assert.equal(own.code, 0, own.out);
       // --keep leaves the scratch copy; on a terminal a progress line is drawn during replay.
       let stdout = '';
       let stderr = '';
