@@ -25,6 +25,8 @@ interface Case {
 
 const CASES: readonly Case[] = [
   { major: 10, target: 'directory', compress: 'none' },
+  // recovery.conf (10-11) holds the S3 restore_command with its shell part.
+  { major: 11, target: 's3', compress: 'none' },
   { major: 15, target: 'directory', compress: 'gzip' },
   { major: 15, target: 's3', compress: 'none', outage: true },
   { major: 18, target: 's3', compress: 'gzip' },
