@@ -251,7 +251,8 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
       const line = (await readFile(join(queue, WANTED), 'utf8').catch(() => '')).trim();
       // Taken: queued before this listing began and not in it (a fetch may queue more meanwhile).
       const queuedBefore = [...queued];
-      const present = new Set((await readdir(queue)).filter((name) => WAL_NAME.test(name)));
+      const listing = await readdir(queue);
+      const present = new Set(listing.filter((name) => WAL_NAME.test(name)));
       let taken: string | undefined;
       for (const name of queuedBefore) {
         if (present.has(name) || !queued.delete(name)) continue;
@@ -280,8 +281,9 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
       }
       // Kept: the window, and what the last request named (its file or answer may still be on its way to archive-get).
       const keep = new Set([...window, ...(position === undefined ? [] : [position]), lastWanted.split(' ')[0] ?? '']);
-      for (const name of await readdir(queue)) {
-        const file = name.endsWith(ANSWER) ? name.slice(0, -ANSWER.length) : name;
+      // A file queued since the listing is not in it: it is judged at the next turn.
+      for (const name of listing) {
+        const file = walFileOf(name);
         if (WAL_NAME.test(file) && !keep.has(file) && !inFlight.has(file)) await remove(name); // passed by, or another timeline
       }
       // What archive-get waits for goes first, beyond `parallel` if need be; queued already, it is
@@ -303,10 +305,12 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
   }
 }
 
+/** The WAL file a queue entry is about: itself, or the file an `.answer` answers for. */
+const walFileOf = (name: string): string => (name.endsWith(ANSWER) ? name.slice(0, -ANSWER.length) : name);
+
 /** Removes the queued files and answers (and, at exit, the request and temp files too). */
 async function clearQueue(queue: string, all: boolean): Promise<void> {
   for (const name of await readdir(queue)) {
-    const file = name.endsWith(ANSWER) ? name.slice(0, -ANSWER.length) : name;
-    if (WAL_NAME.test(file) || (all && (name.startsWith('.') || name === WANTED))) await rm(join(queue, name), { force: true });
+    if (WAL_NAME.test(walFileOf(name)) || (all && (name.startsWith('.') || name === WANTED))) await rm(join(queue, name), { force: true });
   }
 }
