@@ -41,6 +41,8 @@ export const ErrorCode = {
   LABEL_MISMATCH: 'LABEL_MISMATCH',
   /** The data directory holds files that would make recovery go wrong (another backup's backup_label, recovery.conf, unknown files in pg_wal). */
   RESTORE_CONFLICT: 'RESTORE_CONFLICT',
+  /** restore/drill: the recovery timeline asked for cannot hold the backup (it left the backup's timeline before the backup ends, or its history file is not in the archive). Nothing was changed. */
+  TIMELINE_UNREACHABLE: 'TIMELINE_UNREACHABLE',
   /** WAL segments the backup needs are missing from the archive. */
   WAL_INCOMPLETE: 'WAL_INCOMPLETE',
   /** An operation was cancelled through its AbortSignal. */

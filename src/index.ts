@@ -32,10 +32,23 @@ export type { WalFilePosition } from './summary/wal-file.js';
 
 export { prepareRestore } from './restore/prepare-restore.js';
 export type { PrepareRestoreOptions, RestoreReport } from './restore/prepare-restore.js';
-export type { RecoveryTarget, RecoveryTargetAction } from './restore/recovery-config.js';
-export { assertRecoveryTarget } from './restore/recovery-config.js';
-export { assertWalComplete, COMPRESSED_WAL_SUFFIXES, neededWalFiles, verifyWal } from './restore/verify-wal.js';
-export type { VerifyWalOptions, WalVerification } from './restore/verify-wal.js';
+export type { ArchiveMode, RecoveryTarget, RecoveryTargetAction } from './restore/recovery-config.js';
+export { assertRecoveryTarget, parseTargetTimeline } from './restore/recovery-config.js';
+export { chooseRecoveryTimeline, type RecoveryTimelineInput } from './restore/recovery-timeline.js';
+export { readTimelineHistories } from './restore/timeline-histories.js';
+export {
+  chooseTargetTimeline,
+  latestTimeline,
+  restorableTimelines,
+  timelineContains,
+  type BackupPosition,
+  type Containment,
+  type TargetTimeline,
+  type TimelineChoice,
+} from './summary/timeline-history.js';
+export { timelinePathFiles } from './summary/wal-range.js';
+export { assertWalComplete, COMPRESSED_WAL_SUFFIXES, neededWalFiles, verifyRestoreWal, verifyWal } from './restore/verify-wal.js';
+export type { RestoreWalVerification, VerifyRestoreWalOptions, VerifyWalOptions, WalVerification } from './restore/verify-wal.js';
 export { FilesystemWalArchive, isArchiveTempName, isStaleArchiveTemp, openWalArchive, openWritableWalArchive } from './restore/wal-archive.js';
 export type { FilesystemWalArchiveOptions, StaleTempOptions, WalArchive, WalArchiveFile, WritableWalArchive } from './restore/wal-archive.js';
 export { archivePush, assertArchivableName } from './restore/archive-push.js';
@@ -57,7 +70,7 @@ export type { CopyExclusion, CopyExclusionOptions, ExclusionFormat } from './cop
 export { drill } from './restore/drill.js';
 export type { DrillCheckContext, DrillClient, DrillOptions, DrillProgress, DrillQueryResult, DrillReport } from './restore/drill.js';
 
-export { analyseArchive, checkBackupRange, classifyArchiveFile, parseTimelineHistory, reachableTimelines, recoverableWindow } from './lifecycle/archive-analysis.js';
+export { analyseArchive, checkBackupRange, classifyArchiveFile, parseTimelineHistory, reachableTimelines, recoverableWindow, restoreTimelines } from './lifecycle/archive-analysis.js';
 export type {
   ArchiveAnalysis,
   ArchiveFileKind,
@@ -68,6 +81,7 @@ export type {
   HistoryEntry,
   RangeCheck,
   RecoverableWindow,
+  RestorableTimeline,
   SegmentGap,
   TimelineHistories,
   UnreadableSummary,

@@ -1,5 +1,5 @@
 // Flags the restore-like commands (restore, drill) share.
-import { BackupError, type RecoveryTarget } from '../index.js';
+import { BackupError, parseTargetTimeline, type RecoveryTarget, type TargetTimeline } from '../index.js';
 import { text, type Values } from './command-kit.js';
 
 export const TARGET_FLAGS = ['target-time', 'target-lsn', 'target-name', 'target-xid', 'target'] as const;
@@ -30,8 +30,20 @@ export function recoveryTargetFlags(values: Values): RecoveryTarget | undefined 
   }
 }
 
+/** `--target-timeline`, checked (the library checks it against the archive's history files). */
+export function targetTimelineFlag(values: Values): TargetTimeline | undefined {
+  const value = text(values, 'target-timeline');
+  return value === undefined ? undefined : parseTargetTimeline(value);
+}
+
+/** The text line restore and drill print for the timeline choice. */
+export function timelineLine(choice: { readonly setting: TargetTimeline; readonly reason: string }): string {
+  return `recovery_target_timeline = '${choice.setting}': ${choice.reason}`;
+}
+
 /** The parseArgs declarations of the target flags. */
 export const RECOVERY_TARGET_OPTIONS = {
+  'target-timeline': { type: 'string' },
   'target-time': { type: 'string' },
   'target-lsn': { type: 'string' },
   'target-name': { type: 'string' },

@@ -4,6 +4,11 @@ import { COMPRESSED_WAL_SUFFIXES, neededWalFiles } from '../restore/verify-wal.j
 import { compareLsn, formatLsn, isLsn, parseLsn } from '../summary/lsn.js';
 import type { BackupSummary, SummaryOverview } from '../summary/summary.js';
 import { parseWalFileName, walFileName } from '../summary/wal-file.js';
+import { chooseTargetTimeline, restorableTimelines, type TimelineHistories } from '../summary/timeline-history.js';
+import { timelinePathFiles } from '../summary/wal-range.js';
+
+// History files are summary/'s (restore needs them too); exported here as before.
+export { parseTimelineHistory, type HistoryEntry, type TimelineHistories } from '../summary/timeline-history.js';
 
 /** The summary facts `info` and `expire` use, as {@link BackupSummary} documents them. */
 type SummaryFacts = Pick<
@@ -58,14 +63,6 @@ export interface ClassifiedFile {
   readonly segment?: string;
 }
 
-/** One line of a timeline history file: the parent timeline and where the child left it. */
-export interface HistoryEntry {
-  /** The ancestor timeline. */
-  readonly parent: number;
-  /** The LSN at which the next timeline branched off `parent`. */
-  readonly switchpoint: string;
-}
-
 const SEGMENT = /^([0-9A-F]{8})[0-9A-F]{16}$/;
 const PARTIAL = /^(([0-9A-F]{8})[0-9A-F]{16})\.partial$/;
 const BACKUP_HISTORY = /^(([0-9A-F]{8})[0-9A-F]{16})\.[0-9A-F]{8}\.backup$/;
@@ -85,25 +82,6 @@ export function classifyArchiveFile(name: string): ClassifiedFile {
   if (m) return { name, plain, kind: 'history', timeline: Number.parseInt(m[1]!, 16) };
   return { name, plain, kind: 'other' };
 }
-
-/**
- * Parses a timeline history file (`parentTLI<TAB>switchpoint<TAB>reason` per line, `#` comments).
- * @returns undefined when a line is not in that form (the file cannot be trusted).
- */
-export function parseTimelineHistory(text: string): HistoryEntry[] | undefined {
-  const entries: HistoryEntry[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const [tli, lsn] = line.split(/\s+/);
-    if (!/^\d+$/.test(tli ?? '') || !isLsn(lsn)) return undefined;
-    entries.push({ parent: Number(tli), switchpoint: lsn });
-  }
-  return entries;
-}
-
-/** Histories by timeline: parsed entries, or `undefined` for a history file that could not be read or parsed. */
-export type TimelineHistories = ReadonlyMap<number, readonly HistoryEntry[] | undefined>;
 
 /** What {@link reachableTimelines} found. */
 export interface ReachableTimelines {
@@ -385,4 +363,37 @@ export function compareBackups(a: CatalogueBackup, b: CatalogueBackup): number {
   const byLsn = compareLsn(a.startLsn, b.startLsn);
   if (byLsn !== 0) return byLsn;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** A timeline a backup can be restored onto, and how far the archive's WAL takes it there. */
+export interface RestorableTimeline {
+  /** The timeline (`recovery_target_timeline`). */
+  readonly timeline: number;
+  /** The end of the contiguous WAL on it: recovery onto it can replay up to (not beyond) here. */
+  readonly endLsn: string;
+  /** The last contiguous segment on it. */
+  readonly endWalFile: string;
+  /** The one restore chooses without `--target-timeline`. */
+  readonly chosen: boolean;
+}
+
+/**
+ * The timelines a backup can be restored onto with this archive: those whose history holds its
+ * whole range and whose way there is archived (history file, segments to each switch point), each
+ * with the end of its contiguous WAL. Empty when the backup's own range is not complete.
+ */
+export function restoreTimelines(backup: CatalogueBackup, archive: ArchiveAnalysis, histories: TimelineHistories): RestorableTimeline[] {
+  if (!backup.selfContained && !checkBackupRange(backup, archive).complete) return [];
+  const size = BigInt(archive.walSegmentSize);
+  const reachable = (tli: number): boolean => timelinePathFiles(backup, tli, histories).every((name) => archive.plainNames.has(name));
+  const chosen = chooseTargetTimeline(backup, histories, Math.floor(backup.serverVersion / 10000), reachable).timeline;
+  return restorableTimelines(backup, histories)
+    .filter((tli) => tli === backup.timeline || reachable(tli))
+    .map((tli) => {
+      const path = timelinePathFiles(backup, tli, histories);
+      let segno = path.length > 0 ? parseWalFileName(path[path.length - 1]!, archive.walSegmentSize).segmentNumber : parseWalFileName(backup.stopWalFile, archive.walSegmentSize).segmentNumber;
+      const segnos = archive.present.get(tli) ?? new Set<bigint>();
+      while (segnos.has(segno + 1n)) segno++;
+      return { timeline: tli, endLsn: formatLsn((segno + 1n) * size), endWalFile: segmentName(tli, segno, archive.walSegmentSize), chosen: tli === chosen };
+    });
 }

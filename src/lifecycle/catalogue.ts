@@ -1,16 +1,14 @@
 // Reading what `info` and `expire` decide from: every summary in a store (one listing, then the
 // summaries in parallel), and a WAL archive's listing with its history files.
-import { gunzipSync } from 'node:zlib';
 import { BackupError, isBackupError } from '../errors.js';
+import { readTimelineHistories } from '../restore/timeline-histories.js';
 import type { WalArchive } from '../restore/wal-archive.js';
 import type { CallOptions, LabelStore } from '../sinks/contract.js';
 import { encodeSummary } from '../summary/encoding.js';
 import { throwIfAborted } from '../util/abort.js';
 import {
   catalogueEntry,
-  classifyArchiveFile,
   compareBackups,
-  parseTimelineHistory,
   type ArchiveListingFile,
   type CatalogueBackup,
   type HistoryEntry,
@@ -93,22 +91,7 @@ export interface ArchiveListing {
 /** Lists the archive once (with sizes and times when it can) and reads its history files. */
 export async function readArchiveListing(archive: WalArchive, options: CallOptions = {}): Promise<ArchiveListing> {
   const files: ArchiveListingFile[] = archive.listFiles ? await archive.listFiles(options) : (await archive.listFileNames(options)).map((name) => ({ name, size: 0 }));
-  const histories = new Map<number, readonly HistoryEntry[] | undefined>();
-  const historyFiles = files.filter((f) => classifyArchiveFile(f.name).kind === 'history');
-  await mapLimit(historyFiles, 8, async (file) => {
-    const timeline = Number.parseInt(file.name.slice(0, 8), 16);
-    let entries: HistoryEntry[] | undefined;
-    try {
-      const body = archive.readFile ? await archive.readFile(file.name, options) : undefined;
-      const text = body === undefined ? undefined : (file.name.endsWith('.gz') ? gunzipSync(body) : body).toString('utf8');
-      entries = text === undefined ? undefined : parseTimelineHistory(text);
-    } catch (error) {
-      if (isBackupError(error, 'ABORTED')) throw error;
-      entries = undefined;
-    }
-    // A plain and a compressed copy: the readable one counts.
-    if (entries !== undefined || !histories.has(timeline)) histories.set(timeline, entries);
-  });
+  const histories = await readTimelineHistories(archive, files.map((f) => f.name), options);
   return { archive: archive.name, files, histories, sized: archive.listFiles !== undefined };
 }
 

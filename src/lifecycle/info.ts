@@ -4,6 +4,8 @@ import {
   analyseArchive,
   checkBackupRange,
   recoverableWindow,
+  restoreTimelines,
+  type RestorableTimeline,
   type ArchiveTimeline,
   type CatalogueBackup,
   type RecoverableWindow,
@@ -32,6 +34,12 @@ export interface BackupInfoEntry extends CatalogueBackup {
     /** Missing after it: not archived yet. */
     readonly pending: readonly string[];
   };
+  /**
+   * With an archive: the timelines it can be restored onto (its own, and every later one that
+   * branched off after it ends and whose way is archived), each with the end of its contiguous WAL;
+   * `chosen` marks restore's default. Empty when its own WAL is not complete.
+   */
+  readonly timelines?: readonly RestorableTimeline[];
 }
 
 /** One cluster (system identifier) of a store. */
@@ -91,9 +99,10 @@ export async function backupInfo(options: BackupInfoOptions): Promise<BackupInfo
     if (!analysis || !listing) return { systemIdentifier, backups };
     const own = backups[0]!.walSegmentSize === segmentSize ? analysis : analyseArchive(listing.files, backups[0]!.walSegmentSize);
     const entries = backups.map((b) => {
-      if (b.selfContained) return { ...b, wal: { complete: true, missing: [], pending: [] } };
+      const timelines = restoreTimelines(b, own, listing.histories);
+      if (b.selfContained) return { ...b, wal: { complete: true, missing: [], pending: [] }, timelines };
       const range = checkBackupRange(b, own);
-      return { ...b, wal: { complete: range.complete, missing: [...(range.missingHistory ? [range.missingHistory] : []), ...range.gaps], pending: range.pending } };
+      return { ...b, wal: { complete: range.complete, missing: [...(range.missingHistory ? [range.missingHistory] : []), ...range.gaps], pending: range.pending }, timelines };
     });
     return { systemIdentifier, backups: entries, window: recoverableWindow(backups, own, listing.histories) ?? null };
   });

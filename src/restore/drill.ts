@@ -9,6 +9,7 @@ import type { LabelStore } from '../sinks/contract.js';
 import { abortReason, sleep, throwIfAborted } from '../util/abort.js';
 import { prepareRestore, type PrepareRestoreOptions } from './prepare-restore.js';
 import type { RecoveryTarget } from './recovery-config.js';
+import type { TargetTimeline, TimelineChoice } from '../summary/timeline-history.js';
 
 /** One result of {@link DrillClient.query}. */
 export interface DrillQueryResult<R> {
@@ -66,6 +67,8 @@ export interface DrillOptions {
   readonly amcheck?: boolean;
   /** Stop recovery at this target (then promote) instead of replaying all archived WAL. */
   readonly target?: RecoveryTarget;
+  /** The timeline to recover onto (as {@link PrepareRestoreOptions.targetTimeline}). @default decided from the archive's history files */
+  readonly targetTimeline?: TargetTimeline;
   /** Work on `dataCopy` itself instead of a scratch copy (it is prepared, started and left restored). @default false */
   readonly inPlace?: boolean;
   /** Leave the scratch copy (and its server log) in place; its path is {@link DrillReport.pgdata}. @default false */
@@ -120,6 +123,10 @@ export interface DrillReport {
   readonly kept: boolean;
   /** The restored server's log. */
   readonly log: string;
+  /** The recovery timeline the restore wrote, and why. */
+  readonly timeline: TimelineChoice;
+  /** The timeline the restored server ended on (after its promotion: a new one). */
+  readonly endTimeline: number | undefined;
 }
 
 /** Runs a program; when `signal` fires, the program is killed and this rejects with the signal's reason once it is gone. */
@@ -195,9 +202,10 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
       ...(options.restoreCommand !== undefined ? { restoreCommand: options.restoreCommand } : {}),
       // A target must end recovery, not pause it: the drill waits for promotion.
       ...(options.target !== undefined ? { target: options.target, targetAction: 'promote' as const } : {}),
+      ...(options.targetTimeline !== undefined ? { targetTimeline: options.targetTimeline } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     };
-    await prepareRestore(restoreOptions);
+    const prepared = await prepareRestore(restoreOptions);
     if (ids) await run('chown', ['-R', `${ids.uid}:${ids.gid}`, inPlace ? pgdata : scratch], undefined);
     if (ids && inPlace) await run('chown', ['-R', `${ids.uid}:${ids.gid}`, scratch], undefined);
     // A private server: Unix socket in the scratch dir only, and it must not archive into the real archive.
@@ -220,6 +228,7 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
     let lastProgress = 0;
     let client: pg.Client | undefined;
     const checks: DrillCheck[] = [];
+    let endTimeline: number | undefined;
     try {
       for (;;) {
         throwIfAborted(options.signal);
@@ -257,6 +266,9 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
       }
       recoveryMs = Date.now() - recoveryBegan;
       if (consistencyMs === 0) consistencyMs = recoveryMs;
+      // The WAL being written names the timeline at once; pg_control's lags until the next checkpoint.
+      const tli = await client.query<{ t: string }>('SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) AS t').catch(() => undefined);
+      endTimeline = tli?.rows[0]?.t === undefined ? undefined : Number.parseInt(tli.rows[0].t, 16);
       if (options.check) await options.check(client, options.signal ? { signal: options.signal } : {});
       throwIfAborted(options.signal);
       for (const sql of options.checkSql ?? []) {
@@ -284,6 +296,8 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
       pgdata,
       kept: inPlace || keepScratch,
       log,
+      timeline: prepared.timeline,
+      endTimeline,
     };
   } finally {
     if (started) await run(join(options.binDir, 'pg_ctl'), ['-D', pgdata, '-m', 'immediate', '-w', 'stop'], ids).catch(() => undefined);

@@ -9,11 +9,23 @@ import { readFileIfExists, writeFileDurable } from '../util/durable-fs.js';
 import { assertCopyOfBackup } from './copy-match.js';
 import { readDataDirectory } from './data-directory.js';
 import { judgePostmasterPid } from './postmaster-pid.js';
-import { assertRecoveryTarget, RECOVERY_SETTING, recoveryLines, type RecoveryTarget, type RecoveryTargetAction } from './recovery-config.js';
+import {
+  assertArchiveMode,
+  assertRecoveryTarget,
+  parseTargetTimeline,
+  RECOVERY_SETTING,
+  recoveryLines,
+  type ArchiveMode,
+  type RecoveryTarget,
+  type RecoveryTargetAction,
+} from './recovery-config.js';
+import type { TargetTimeline, TimelineChoice } from '../summary/timeline-history.js';
+import { archivesIntoSameArchive } from './archive-hazard.js';
+import { chooseRecoveryTimeline } from './recovery-timeline.js';
 import { applyTablespaces, mapTablespaces, planTablespaces } from './tablespaces.js';
 import { parseStoreUrl } from '../stores/store-url.js';
 import { archiveGetCommand } from './archive-command-line.js';
-import { assertWalComplete, verifyWal, type WalVerification } from './verify-wal.js';
+import { verifyRestoreWal, type WalVerification } from './verify-wal.js';
 import { openWalArchive, type WalArchive } from './wal-archive.js';
 
 /** Options of {@link prepareRestore}. */
@@ -57,6 +69,20 @@ export interface PrepareRestoreOptions extends CallOptions {
   readonly archive?: WalArchive;
   /** Check the archive for the backup's WAL before writing (see `archive`). @default true */
   readonly verify?: boolean;
+  /**
+   * `recovery_target_timeline`: `latest`, `current` (the backup's own; written as its number on
+   * 10-11) or a timeline number. Checked against the archive's history files: a timeline that
+   * cannot hold the backup is refused (`TIMELINE_UNREACHABLE`). @default decided from the
+   * archive's history files: `latest` when the newest timeline holds the backup, else the newest
+   * one that does (often `current`); `latest`, unchecked, with only a `restoreCommand`
+   */
+  readonly targetTimeline?: TargetTimeline;
+  /**
+   * `preserve` keeps the copy's archiving settings (a note says when its archive_command writes
+   * into the archive restored from); `off` writes `archive_mode = 'off'` into postgresql.auto.conf,
+   * so the restored server archives nothing until that line is removed. @default 'preserve'
+   */
+  readonly archiveMode?: ArchiveMode;
 }
 
 /** What {@link prepareRestore} did. */
@@ -77,6 +103,8 @@ export interface RestoreReport {
   readonly notes: readonly string[];
   /** The archive check made before writing, when there was an archive to check. */
   readonly walCheck: WalVerification | undefined;
+  /** The recovery timeline written, and why it was chosen. */
+  readonly timeline: TimelineChoice;
   /** The command that starts the restored server. */
   readonly startCommand: string;
 }
@@ -137,6 +165,8 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
   }
   const walUrl = options.walArchive === undefined ? undefined : parseStoreUrl(options.walArchive);
   if (options.target !== undefined) assertRecoveryTarget(options.target);
+  const askedTimeline = options.targetTimeline === undefined ? undefined : parseTargetTimeline(options.targetTimeline);
+  const archiveMode = options.archiveMode === undefined ? 'preserve' : assertArchiveMode(options.archiveMode);
   throwIfAborted(options.signal);
   const call = options.signal ? { signal: options.signal } : {};
   const summary = await options.store.get(options.id, call);
@@ -164,8 +194,11 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
   const archive = options.archive ?? (options.walArchive !== undefined ? await openWalArchive(options.walArchive) : undefined);
   const carried = { ...call, carried: attachments.map((a) => a.name.slice('pg_wal/'.length)) };
   const verify = options.verify !== false;
-  const listing =
-    archive === undefined ? undefined : verify ? await assertWalComplete(summary, archive, carried) : walUrl?.kind === 'file' ? await verifyWal(summary, archive, carried) : undefined;
+  // One listing: the history files decide the timeline, whose WAL is then checked.
+  const restoreCheck = { ...carried, ...(askedTimeline !== undefined ? { targetTimeline: askedTimeline } : {}) };
+  const checked = archive === undefined ? undefined : await verifyRestoreWal(summary, archive, { ...restoreCheck, assert: verify });
+  const timeline = checked?.timeline ?? chooseRecoveryTimeline({ summary, major: facts.major, ...(askedTimeline !== undefined ? { asked: askedTimeline } : {}) });
+  const listing = checked === undefined ? undefined : (({ timeline: _t, ...wal }) => wal)(checked);
   const restoreCommand =
     options.restoreCommand ??
     (walUrl === undefined
@@ -181,9 +214,18 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
       details: { option: 'walArchive' },
     });
   }
-  if (archiveless && (options.target !== undefined || options.standby)) {
-    throw new BackupError('INVALID_OPTION', 'A recovery target or standby mode needs a restore command or a WAL archive.', { details: { option: 'target' } });
+  if (archiveless && (options.target !== undefined || options.standby || askedTimeline !== undefined)) {
+    throw new BackupError('INVALID_OPTION', 'A recovery target, a target timeline or standby mode needs a restore command or a WAL archive.', { details: { option: 'target' } });
   }
+  if (archiveMode === 'preserve' && walUrl !== undefined) {
+    const command = await archivesIntoSameArchive(pgdata, walUrl);
+    if (command !== undefined) {
+      notes.push(
+        `the copy's archive_command (${command}) writes into the same archive it is restored from: started as it is, this server archives its new timeline beside production's WAL; for a test restore use drill, or restore with --archive-mode off`,
+      );
+    }
+  }
+  if (archiveMode === 'off') notes.push("archive_mode = 'off' is set in postgresql.auto.conf: this server archives nothing until that line is removed");
   if (summary.backupFrom === 'standby' && !attachments.some((a) => a.name === 'global/pg_control')) {
     throw new BackupError(
       'CORRUPT_SUMMARY',
@@ -197,9 +239,11 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
       ...(options.target ? { target: options.target } : {}),
       ...(options.targetAction ? { targetAction: options.targetAction } : {}),
       ...(options.standby ? { standby: true } : {}),
+      ...(archiveless ? {} : { targetTimeline: timeline.setting }),
     },
     facts.major,
   );
+  const serverLines = archiveMode === 'off' ? [`archive_mode = 'off'`] : [];
   const { text: tablespaceMap, links } = mapTablespaces(summary.tablespaceMap, options.tablespaceMapping ?? {});
   const tablespaceSteps = await planTablespaces(pgdata, links, facts.major);
   const labelPath = join(pgdata, 'backup_label');
@@ -291,9 +335,12 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
         removed.push(other);
       }
     }
-    await put(AUTO_CONF, withRecoveryBlock((await readIfExists(join(pgdata, AUTO_CONF))) ?? '', options.id, lines));
-  } else if (!archiveless) {
-    await put('recovery.conf', recoveryConfText);
+    await put(AUTO_CONF, withRecoveryBlock((await readIfExists(join(pgdata, AUTO_CONF))) ?? '', options.id, [...lines, ...serverLines]));
+  } else {
+    if (!archiveless) await put('recovery.conf', recoveryConfText);
+    // 10-11 read archive_mode from postgresql.conf / .auto.conf only; a block of an earlier run is replaced.
+    const autoConf = await readIfExists(join(pgdata, AUTO_CONF));
+    if (serverLines.length > 0 || autoConf?.includes(BLOCK_BEGIN)) await put(AUTO_CONF, withRecoveryBlock(autoConf ?? '', options.id, serverLines));
   }
   return {
     id: options.id,
@@ -304,6 +351,7 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
     removed,
     notes,
     walCheck,
+    timeline,
     startCommand: `pg_ctl -D ${quoteShell(pgdata)} start`,
   };
 }

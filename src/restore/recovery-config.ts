@@ -1,5 +1,6 @@
 import { BackupError } from '../errors.js';
 import { compareLsn, isLsn } from '../summary/lsn.js';
+import type { TargetTimeline } from '../summary/timeline-history.js';
 
 /** Where recovery should stop. Only one target may be given (PostgreSQL refuses several). */
 export type RecoveryTarget =
@@ -34,6 +35,31 @@ export interface RecoverySettings {
   readonly targetAction?: RecoveryTargetAction;
   /** Start as a standby (standby.signal / standby_mode) instead of a one-off recovery. */
   readonly standby?: boolean;
+  /** `recovery_target_timeline`; `current` is only for 12+ (give the number before). @default 'latest' */
+  readonly targetTimeline?: TargetTimeline;
+}
+
+/** What a restore does with the copy's archiving: keep the source's settings, or turn archiving off. */
+export type ArchiveMode = 'preserve' | 'off';
+
+/**
+ * Checks a `recovery_target_timeline` value: `latest`, `current`, or a timeline number 1-4294967295
+ * (a number, or its decimal text as the CLI passes it).
+ * @throws BackupError `INVALID_OPTION`.
+ */
+export function parseTargetTimeline(value: unknown): TargetTimeline {
+  if (value === 'latest' || value === 'current') return value;
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 0xffffffff) {
+    throw targetError('target-timeline', `--target-timeline takes latest, current or a timeline number (1-4294967295), got ${JSON.stringify(value)}.`);
+  }
+  return n;
+}
+
+/** Checks an archive mode option. @throws BackupError `INVALID_OPTION`. */
+export function assertArchiveMode(value: unknown): ArchiveMode {
+  if (value === 'preserve' || value === 'off') return value;
+  throw targetError('archive-mode', `--archive-mode takes preserve or off, got ${JSON.stringify(value)}.`);
 }
 
 /**
@@ -127,11 +153,12 @@ export function recoveryLines(settings: RecoverySettings, major: number): string
     if (target === undefined) throw new BackupError('INVALID_OPTION', 'A target action needs a recovery target.', { details: { option: 'targetAction' } });
     lines.push(`recovery_target_action = ${quoteConfValue(settings.targetAction)}`);
   }
-  // 10-11 take everything from recovery.conf, including standby mode and the timeline.
-  if (major < 12) {
-    lines.push(`recovery_target_timeline = 'latest'`);
-    if (settings.standby) lines.push(`standby_mode = 'on'`);
-  }
+  const timeline = settings.targetTimeline ?? 'latest';
+  if (timeline === 'current' && major < 12) throw targetError('target-timeline', `PostgreSQL ${major} has no recovery_target_timeline 'current': give the backup's timeline number.`);
+  // 10-11's default is the backup's own timeline, 12+'s is latest: always written, so it is what the report says.
+  lines.push(`recovery_target_timeline = ${quoteConfValue(String(timeline))}`);
+  // 10-11 take everything from recovery.conf, including standby mode.
+  if (major < 12 && settings.standby) lines.push(`standby_mode = 'on'`);
   return lines;
 }
 

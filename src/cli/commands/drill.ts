@@ -2,14 +2,14 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parseDuration } from '../duration.js';
 import { BackupError, drill, openStore } from '../../index.js';
-import { recoveryTargetFlags, RECOVERY_TARGET_OPTIONS } from '../restore-flags.js';
+import { recoveryTargetFlags, RECOVERY_TARGET_OPTIONS, targetTimelineFlag, timelineLine } from '../restore-flags.js';
 import { COMMON_OPTIONS, lines, required, requiredId, strings, text, type Command } from '../command-kit.js';
 
 export const drillCommand: Command = {
   name: 'drill',
   summary: 'prove a backup restores: restore a scratch copy privately, wait for consistency, run checks',
   usage:
-    'pg-split-backup drill --id ID --store URL --pgdata COPY [--wal-archive URL | --restore-command CMD] [--target-time T | --target-lsn L | --target-name N | --target-xid X | --target immediate] [--check-sql SQL]... [--amcheck] [--bin-dir DIR] [--keep] [--in-place] [--timeout DURATION] [--json]',
+    'pg-split-backup drill --id ID --store URL --pgdata COPY [--wal-archive URL | --restore-command CMD] [--target-time T | --target-lsn L | --target-name N | --target-xid X | --target immediate] [--target-timeline latest|current|N] [--check-sql SQL]... [--amcheck] [--bin-dir DIR] [--keep] [--in-place] [--timeout DURATION] [--json]',
   details: `Copies COPY (the data copy as your backup program restored it) to a scratch directory, or with
 --in-place uses it as it is, installs the summary (as restore), and starts a private server: Unix
 socket in a private directory on a free port, no TCP, archive_mode=off, so it never writes into the
@@ -24,6 +24,7 @@ when recovery ended and every check passed; exit 7 (DRILL_FAILED) otherwise.
   --wal-archive URL       the WAL archive (/dir, file:///dir or s3://...): cp or archive-get, as restore
   --restore-command CMD   the restore_command recovery uses
   --target-...            stop recovery there, then promote (as restore)
+  --target-timeline T     latest, current or N (as restore: by default chosen from the history files)
   --check-sql SQL         a query that must return one row whose first column is true (repeatable)
   --amcheck               check every btree index (pg_amcheck --all, or the amcheck extension);
                           skipped, and said so, when amcheck is not installed
@@ -54,6 +55,7 @@ when recovery ended and every check passed; exit 7 (DRILL_FAILED) otherwise.
     const archiveUrl = text(values, 'wal-archive');
     if (restoreCommand !== undefined && archiveUrl !== undefined) throw new BackupError('INVALID_OPTION', 'Give --restore-command or --wal-archive, not both.', { details: { option: 'wal-archive' } });
     const target = recoveryTargetFlags(values);
+    const targetTimeline = targetTimelineFlag(values);
     const timeout = text(values, 'timeout');
     const store = await openStore(required(values, 'store'));
     let binDir = text(values, 'bin-dir');
@@ -70,6 +72,7 @@ when recovery ended and every check passed; exit 7 (DRILL_FAILED) otherwise.
       ...(archiveUrl !== undefined ? { walArchive: archiveUrl } : {}),
       ...(restoreCommand !== undefined ? { restoreCommand } : {}),
       ...(target ? { target } : {}),
+      ...(targetTimeline !== undefined ? { targetTimeline } : {}),
       checkSql: strings(values, 'check-sql'),
       amcheck: values.amcheck === true,
       keep: values.keep === true,
@@ -82,6 +85,7 @@ when recovery ended and every check passed; exit 7 (DRILL_FAILED) otherwise.
       `drill ${id}: ${report.ok ? 'PASSED' : 'FAILED'}`,
       `consistent at:       ${report.consistentAt ?? '(not seen in the log)'}`,
       `WAL files replayed:  ${report.walFilesReplayed}`,
+      `timeline:            ${timelineLine(report.timeline)}${report.endTimeline !== undefined ? ` (promoted to timeline ${report.endTimeline})` : ''}`,
       `time to consistency: ${(report.consistencyMs / 1000).toFixed(1)} s (recovery ended after ${(report.recoveryMs / 1000).toFixed(1)} s, ${(report.totalMs / 1000).toFixed(1)} s in all)`,
       ...report.checks.map((c) => `check ${c.name}: ${c.skipped ? 'skipped' : c.ok ? 'ok' : 'FAILED'} (${c.detail})`),
       report.kept ? `data directory left at ${report.pgdata}` : undefined,

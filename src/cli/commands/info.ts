@@ -36,8 +36,10 @@ function infoText(report: BackupInfoReport): string {
       b.selfContained ? 'yes' : 'no',
       formatBytes(b.summarySize),
       b.wal === undefined ? '-' : b.wal.complete ? 'complete' : b.wal.missing.length ? `MISSING ${b.wal.missing.length}` : `pending ${b.wal.pending.length}`,
+      // Where it can be restored to: timeline (to end LSN), restore's default starred.
+      b.timelines === undefined ? '-' : b.timelines.length === 0 ? 'none' : b.timelines.map((t) => `${t.timeline}${t.chosen ? '*' : ''} (to ${t.endLsn})`).join(', '),
     ]);
-    out.push(...table(['ID', 'STARTED', 'STOPPED', 'START LSN (WAL)', 'STOP LSN (WAL)', 'TLI', 'FROM', 'SELF-CONTAINED', 'SUMMARY', 'WAL'], rows).map((l) => `  ${l}`));
+    out.push(...table(['ID', 'STARTED', 'STOPPED', 'START LSN (WAL)', 'STOP LSN (WAL)', 'TLI', 'FROM', 'SELF-CONTAINED', 'SUMMARY', 'WAL', 'RESTORES ONTO (* default)'], rows).map((l) => `  ${l}`));
     out.push(...windowText(cluster.window));
   }
   for (const u of report.unreadable) out.push(`UNREADABLE summary ${u.id}: ${u.reason}`);
@@ -64,6 +66,8 @@ export const info: Command = {
   details: `Lists every backup in the store oldest first, per cluster (system identifier): ID, start and stop
 time, LSN and WAL file, timeline, server version, primary or standby, self-contained (--include-wal)
 or not, summary size. With --wal-archive: whether each backup's WAL is all there (as verify), the
+timelines it can be restored onto (after a point-in-time recovery forked the history: its own, and
+each later one that left it after the backup ends), each to the end of its contiguous WAL, the
 archive per timeline (first and last segment, gaps, history file), and the recoverable window: from
 the earliest backup that restores to the last contiguous archived segment, saying when a gap cuts
 it. One listing of the store and one of the archive; the summaries are read in parallel.

@@ -1,5 +1,5 @@
 import { BackupError, openStore, prepareRestore, type RecoveryTargetAction } from '../../index.js';
-import { RECOVERY_TARGET_OPTIONS, recoveryTargetFlags } from '../restore-flags.js';
+import { RECOVERY_TARGET_OPTIONS, recoveryTargetFlags, targetTimelineFlag, timelineLine } from '../restore-flags.js';
 import { COMMON_OPTIONS, lines, required, requiredId, strings, text, type Command, type Values } from '../command-kit.js';
 import { list } from './restore-kit.js';
 
@@ -19,7 +19,7 @@ export const restore: Command = {
   name: 'restore',
   summary: 'put a backup’s summary into its restored data copy, ready to start',
   usage:
-    'pg-split-backup restore --id ID --store URL --pgdata DIR [--restore-command CMD | --wal-archive URL [--no-verify]] [--target-time T | --target-lsn L | --target-name N | --target-xid X | --target immediate] [--target-action promote|pause|shutdown] [--standby] [--tablespace-mapping OLD=NEW]... [--json]',
+    'pg-split-backup restore --id ID --store URL --pgdata DIR [--restore-command CMD | --wal-archive URL [--no-verify]] [--target-time T | --target-lsn L | --target-name N | --target-xid X | --target immediate] [--target-action promote|pause|shutdown] [--target-timeline latest|current|N] [--archive-mode preserve|off] [--standby] [--tablespace-mapping OLD=NEW]... [--json]',
   details: `Checks that the data directory (restored by your backup program, server stopped) is the copy of
 backup ID: same major and system identifier, its pg_control checkpoint inside the backup's window
 (else it is another backup's copy), no server running on it, no other backup's label, nothing but
@@ -43,6 +43,13 @@ restores with no archive at all. See docs/restore.md.
   --no-verify                 skip that check (the WAL will be there by the time the server starts)
   --target-time/-lsn/-name/-xid V, --target immediate   where recovery stops (one at most)
   --target-action ACTION      promote, pause (PostgreSQL's default) or shutdown at the target
+  --target-timeline T         latest, current (the backup's own) or a timeline number; by default
+                              chosen from the archive's history files: latest when the newest
+                              timeline holds the backup, else the newest that does (the report says
+                              which and why); refused (exit 2) when T cannot hold the backup
+  --archive-mode MODE         preserve (default: the copy's archiving as it is; a note says when its
+                              archive_command writes into the archive restored from) or off
+                              (archive_mode = 'off' in postgresql.auto.conf)
   --standby                   come up as a standby (standby.signal)
   --tablespace-mapping O=N    move a tablespace from O to N (repeatable; N must exist, and be empty
                               when the copy holds the tablespace's data in pg_tblspc/)`,
@@ -56,6 +63,7 @@ restores with no archive at all. See docs/restore.md.
     'no-verify': { type: 'boolean' },
     ...RECOVERY_TARGET_OPTIONS,
     'target-action': { type: 'string' },
+    'archive-mode': { type: 'string' },
     standby: { type: 'boolean' },
     'tablespace-mapping': { type: 'string', multiple: true },
   },
@@ -76,6 +84,8 @@ restores with no archive at all. See docs/restore.md.
       throw new BackupError('INVALID_OPTION', `--target-action takes promote, pause or shutdown, got ${action}.`, { details: { option: 'target-action' } });
     }
     const target = recoveryTargetFlags(values);
+    const targetTimeline = targetTimelineFlag(values);
+    const archiveMode = text(values, 'archive-mode');
     const report = await prepareRestore({
       id,
       store: await openStore(storeUrl),
@@ -85,6 +95,8 @@ restores with no archive at all. See docs/restore.md.
       ...(target ? { target } : {}),
       ...(action ? { targetAction: action as RecoveryTargetAction } : {}),
       ...(values.standby === true ? { standby: true } : {}),
+      ...(targetTimeline !== undefined ? { targetTimeline } : {}),
+      ...(archiveMode !== undefined ? { archiveMode: archiveMode as 'preserve' | 'off' } : {}),
       ...(values['no-verify'] === true ? { verify: false } : {}),
       tablespaceMapping: tablespaceMapping(values),
     });
@@ -97,6 +109,7 @@ restores with no archive at all. See docs/restore.md.
         list('moved:    ', report.moved, Infinity),
         list('removed:  ', report.removed),
         ...report.notes.map((note) => `note:     ${note}`),
+        `timeline: ${timelineLine(report.timeline)}`,
         report.walCheck
           ? `recovery needs WAL ${summary.startWalFile} .. ${summary.stopWalFile}: all ${report.walCheck.needed.length} files are in ${report.walCheck.archive}`
           : `recovery needs WAL ${summary.startWalFile} .. ${summary.stopWalFile}${restoreCommand !== undefined || walArchiveUrl !== undefined ? ` (not checked: pg-split-backup verify --id ${id} --store ${storeUrl} --wal-archive ARCHIVE checks an archive)` : ''}`,
