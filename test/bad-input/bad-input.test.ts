@@ -219,6 +219,15 @@ add('restore', 'restore: `--restore-command` and `--wal-archive` together', 'INV
   cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--restore-command', 'false'])),
 );
 add('restore', 'restore: `--target-lsn` that is not an LSN', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--target-lsn', 'soon'])));
+add('restore', 'restore: `--target-timeline abc`', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--target-timeline', 'abc'])));
+add('restore', 'restore: `--archive-mode maybe`', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--archive-mode', 'maybe'])));
+add('restore', 'restore: `--target-timeline 9`, a timeline the archive has no history file of', 'TIMELINE_UNREACHABLE', 2, async () => {
+  const before = await snapshot(f.pgdata);
+  const out = await cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir, '--target-timeline', '9']));
+  assert.match(out.text, /no 00000009\.history/);
+  assert.deepEqual(await snapshot(f.pgdata), before);
+  return out;
+});
 add('restore', 'restore: a relative `--pgdata`', 'INVALID_OPTION', 2, () => cli(restore(['--pgdata', 'data', '--wal-archive', f.cluster.archiveDir])));
 add('restore', 'restore: the data copy of an earlier backup (its checkpoint is before this backup’s window)', 'LABEL_MISMATCH', 2, async () => {
   const out = await cli(restore(['--pgdata', f.pgdata, '--wal-archive', f.cluster.archiveDir], f.laterId));
