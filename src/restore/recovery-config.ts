@@ -35,7 +35,7 @@ export interface RecoverySettings {
   readonly targetAction?: RecoveryTargetAction;
   /** Start as a standby (standby.signal / standby_mode) instead of a one-off recovery. */
   readonly standby?: boolean;
-  /** `recovery_target_timeline`; `current` is only for 12+ (give the number before). @default 'latest' */
+  /** `recovery_target_timeline`; `current` is only for 12+ (give the number before). @default unset on 12+ (PostgreSQL's latest), 'latest' on 10-11 */
   readonly targetTimeline?: TargetTimeline;
 }
 
@@ -153,10 +153,11 @@ export function recoveryLines(settings: RecoverySettings, major: number): string
     if (target === undefined) throw new BackupError('INVALID_OPTION', 'A target action needs a recovery target.', { details: { option: 'targetAction' } });
     lines.push(`recovery_target_action = ${quoteConfValue(settings.targetAction)}`);
   }
-  const timeline = settings.targetTimeline ?? 'latest';
+  const timeline = settings.targetTimeline;
   if (timeline === 'current' && major < 12) throw targetError('target-timeline', `PostgreSQL ${major} has no recovery_target_timeline 'current': give the backup's timeline number.`);
-  // 10-11's default is the backup's own timeline, 12+'s is latest: always written, so it is what the report says.
-  lines.push(`recovery_target_timeline = ${quoteConfValue(String(timeline))}`);
+  // 10-11's default is the backup's own timeline, 12+'s is latest: a restore writes what it chose, so it is what the report says.
+  if (timeline !== undefined) lines.push(`recovery_target_timeline = ${quoteConfValue(String(timeline))}`);
+  else if (major < 12) lines.push(`recovery_target_timeline = 'latest'`);
   // 10-11 take everything from recovery.conf, including standby mode.
   if (major < 12 && settings.standby) lines.push(`standby_mode = 'on'`);
   return lines;

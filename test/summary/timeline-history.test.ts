@@ -160,9 +160,11 @@ describe('the WAL on the way to a timeline', () => {
 });
 
 describe('recovery settings', () => {
-  test('recovery_target_timeline is always written, and current is refused before 12', () => {
+  test('recovery_target_timeline is written as chosen, latest on 10-11 when none is, and current is refused before 12', () => {
     assert.ok(recoveryLines({ restoreCommand: 'cp x %p', targetTimeline: 'current' }, 15).includes("recovery_target_timeline = 'current'"));
-    assert.ok(recoveryLines({ restoreCommand: 'cp x %p' }, 16).includes("recovery_target_timeline = 'latest'"));
+    assert.ok(recoveryLines({ restoreCommand: 'cp x %p', targetTimeline: 'latest' }, 16).includes("recovery_target_timeline = 'latest'"));
+    assert.ok(recoveryLines({ restoreCommand: 'cp x %p' }, 10).includes("recovery_target_timeline = 'latest'"));
+    assert.ok(!recoveryLines({ restoreCommand: 'cp x %p' }, 16).some((l) => l.startsWith('recovery_target_timeline')));
     assert.ok(recoveryLines({ restoreCommand: 'cp x %p', targetTimeline: 1 }, 11).includes("recovery_target_timeline = '1'"));
     assert.throws(() => recoveryLines({ targetTimeline: 'current' }, 11), (e: unknown) => isBackupError(e, 'INVALID_OPTION'));
   });
