@@ -399,6 +399,23 @@ describe('planExpiry', () => {
     assert.deepEqual(plan.remove.map((r) => r.id), ['b1', 'b2', 'b3'], 'summaries are planned as before');
   });
 
+  test('after a PITR fork: a kept backup left behind on the old timeline keeps that timeline to its end; the new timeline and its history stay for the backup on it', () => {
+    // A (1: 2-3), restore of A to 0/4000100 became timeline 2; production went on: B (1: 6-7) after
+    // the fork; C (2: 8-9) on the restored server. Timeline 1 archived to 12, timeline 2 from 4 to 10.
+    const backups = [
+      { id: 'A', from: 2, to: 3, daysAgo: 3 },
+      { id: 'B', from: 6, to: 7, daysAgo: 2 },
+      { id: 'C', tli: 2, from: 8, to: 9, daysAgo: 1 },
+    ].map(backup);
+    const files = [...segs(1, 1, 12), hist(2), ...segs(2, 4, 10)];
+    const histories = new Map([[2, [{ parent: 1, switchpoint: '0/4000100' }]]]);
+    const keep2 = planExpiry({ backups, policy: { keepLast: 2 }, now: NOW, archive: { files, histories } });
+    assert.deepEqual(walGone(keep2).sort(), [...segs(1, 1, 5), ...segs(2, 4, 7)].map((f) => f.name).sort(), "B keeps timeline 1 from its start to the archive's end; C keeps timeline 2 from its start");
+    assert.deepEqual(keep2.wal!.refused, []);
+    const keep1 = planExpiry({ backups, policy: { keepLast: 1 }, now: NOW, archive: { files, histories } });
+    assert.deepEqual(walGone(keep1).sort(), [...segs(1, 1, 12), ...segs(2, 4, 7)].map((f) => f.name).sort(), 'with B gone, timeline 1 goes; 00000002.history stays for C');
+  });
+
   test('bad policies and unknown --keep IDs are INVALID_OPTION', () => {
     const backups = four.map(backup);
     for (const policy of [{ keepLast: 0 }, { keepLast: 1.5 }, { keepWithinMs: -1 }, { keepIds: [] }, {}, { keepLast: 1, keepWithinMs: 5 }] as ExpiryInput['policy'][]) {
