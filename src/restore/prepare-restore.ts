@@ -218,10 +218,10 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
     throw new BackupError('INVALID_OPTION', 'A recovery target, a target timeline or standby mode needs a restore command or a WAL archive.', { details: { option: 'target' } });
   }
   if (archiveMode === 'preserve' && walUrl !== undefined) {
-    const command = await archivesIntoSameArchive(pgdata, walUrl);
-    if (command !== undefined) {
+    // The command itself is not quoted: it may hold credentials.
+    if ((await archivesIntoSameArchive(pgdata, walUrl)) !== undefined) {
       notes.push(
-        `the copy's archive_command (${command}) writes into the same archive it is restored from: started as it is, this server archives its new timeline beside production's WAL; for a test restore use drill, or restore with --archive-mode off`,
+        `the copy's archive_command writes into the same archive it is restored from (${options.walArchive}): started as it is, this server archives its new timeline beside production's WAL; for a test restore use drill, or restore with --archive-mode off`,
       );
     }
   }
