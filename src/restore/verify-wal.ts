@@ -35,7 +35,12 @@ export interface VerifyWalOptions extends CallOptions {
    * to each switch point on it (see `timelinePathFiles`), with the archive's history files, as
    * restore chose them (`chooseRecoveryTimeline`). @default only the backup's own range
    */
-  readonly timeline?: { readonly timeline: number; readonly histories: TimelineHistories };
+  readonly timeline?: {
+    /** The timeline recovery goes to. */
+    readonly timeline: number;
+    /** The archive's history files. */
+    readonly histories: TimelineHistories;
+  };
   /** The archive's file names, when the caller has listed it already (the archive is not listed again). */
   readonly names?: readonly string[];
 }

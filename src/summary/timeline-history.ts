@@ -46,9 +46,26 @@ export interface BackupPosition {
 
 /** Whether timeline `tli` can hold a recovery of the backup, and if not, why. */
 export type Containment =
-  | { readonly contains: true }
-  | { readonly contains: false; readonly unknown: true }
-  | { readonly contains: false; readonly unknown?: false; readonly forkedAt?: string; readonly forkedFrom?: number };
+  | {
+      /** It holds the backup. */
+      readonly contains: true;
+    }
+  | {
+      /** It cannot be shown to hold the backup. */
+      readonly contains: false;
+      /** Its history file is missing or unreadable. */
+      readonly unknown: true;
+    }
+  | {
+      /** It does not hold the backup. */
+      readonly contains: false;
+      /** Its history was read. */
+      readonly unknown?: false;
+      /** Where it left the line the backup is on. */
+      readonly forkedAt?: string;
+      /** The timeline it left there. */
+      readonly forkedFrom?: number;
+    };
 
 /**
  * Whether a recovery onto timeline `tli` can restore the backup: `tli` is the backup's own

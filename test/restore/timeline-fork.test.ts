@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { FilesystemSummaryStore } from '../../src/index.js';
+import { FilesystemSummaryStore, isBackupError, prepareRestore } from '../../src/index.js';
 import { runCli } from '../../src/cli/main.js';
 import { contentSnapshot } from '../bad-input/cases.js';
 import { TestCluster, binDirFor, takeSplitBackup, testMajors, untarDataDirectory } from '../harness/index.js';
@@ -74,6 +74,10 @@ for (const MAJOR of MAJORS) {
     };
     const rows = (vs: string[]): string => `SELECT count(*) = ${vs.length} FROM t WHERE v IN (${vs.map((v) => `'${v}'`).join(', ')})`;
     const absent = (v: string): string => `SELECT count(*) = 0 FROM t WHERE v = '${v}'`;
+    const LSN = /^[0-9A-F]+\/[0-9A-F]+$/;
+    /** The `parentTLI switchpoint` pairs of an archived history file. */
+    const history = async (tli: number): Promise<[number, string][]> =>
+      [...(await readFile(join(archive, `${tli.toString(16).toUpperCase().padStart(8, '0')}.history`), 'utf8')).matchAll(/^(\d+)\s+(\S+)/gm)].map((m) => [Number(m[1]), m[2]!]);
 
     before(async () => {
       work = await mkdtemp(join(tmpdir(), `pgsb-timeline-${MAJOR}-`));
@@ -100,7 +104,7 @@ for (const MAJOR of MAJORS) {
 
     test('the PITR of A to `fork` becomes timeline 2 and archives into the same archive; restore says the copy would', async () => {
       const { server, report } = await fork('A', 'tl-restored', ['--target-name', 'fork']);
-      assert.ok(report.notes.some((n: string) => /writes into the same archive/.test(n)), JSON.stringify(report.notes));
+      assert.ok(report.notes.some((n: string) => n.includes('same archive')), JSON.stringify(report.notes));
       assert.equal(report.timeline.setting, 'latest');
       await waitFor('00000002.history', async () => (await readFile(join(archive, '00000002.history')).then(() => true, () => false)));
       assert.deepEqual((await server.query<{ v: string }>('SELECT v FROM t ORDER BY v')).map((r) => r.v), ['after-A']);
@@ -127,24 +131,39 @@ for (const MAJOR of MAJORS) {
       assert.equal(info.code, 0, info.out);
       const onto = Object.fromEntries(info.json.clusters[0].backups.map((b: any) => [b.id, b.timelines.map((t: any) => `${t.timeline}${t.chosen ? '*' : ''}`)]));
       assert.deepEqual(onto, { A: ['1', '2*'], B: ['1*'], C: ['2*'] });
+      for (const b of info.json.clusters[0].backups) {
+        for (const t of b.timelines) {
+          assert.match(t.endLsn, LSN, `${b.id} ${JSON.stringify(t)}`);
+          assert.ok(t.endWalFile.startsWith(t.timeline.toString(16).toUpperCase().padStart(8, '0')), `${b.id} ${JSON.stringify(t)}`);
+        }
+      }
       const verify = await cli(['verify', '--id', 'A', '--store', store.directory, '--wal-archive', archive]);
       assert.equal(verify.code, 0, verify.out);
       assert.ok(verify.json.needed.includes('00000002.history'), 'the way to timeline 2 is checked');
       assert.equal(verify.json.timeline.timeline, 2);
+      // B's WAL is checked on timeline 1, where restore keeps it.
+      const verifyB = await cli(['verify', '--id', 'B', '--store', store.directory, '--wal-archive', archive]);
+      assert.equal(verifyB.code, 0, verifyB.out);
+      assert.deepEqual([verifyB.json.timeline.setting, verifyB.json.timeline.timeline], [own, 1]);
+      assert.ok(verifyB.json.needed.every((f: string) => !f.startsWith('00000002')), JSON.stringify(verifyB.json.needed));
     });
 
     test('--target-timeline: one that left the backup before it ends is refused, nothing changed; a bad value too', async () => {
       const copy = await untarDataDirectory(tar('B'), await mkdtemp(join(work, 'refuse-')));
       const before = await contentSnapshot(copy);
-      const history = await readFile(join(archive, '00000002.history'), 'utf8');
-      const forkLsn = /^1\s+(\S+)/m.exec(history)![1]!;
+      const [[parent, forkLsn]] = (await history(2)) as [[number, string]];
+      assert.equal(parent, 1);
       const refused = await cli(['restore', '--id', 'B', '--store', store.directory, '--pgdata', copy, '--wal-archive', archive, '--target-timeline', '2']);
       assert.equal(refused.code, 2, refused.out);
       assert.equal(refused.json.error.code, 'TIMELINE_UNREACHABLE');
       assert.ok(refused.json.error.message.includes(`left timeline 1 at ${forkLsn}`), refused.json.error.message);
-      const bad = await cli(['restore', '--id', 'B', '--store', store.directory, '--pgdata', copy, '--wal-archive', archive, '--target-timeline', 'abc']);
-      assert.equal(bad.code, 2, bad.out);
-      assert.equal(bad.json.error.code, 'INVALID_OPTION');
+      for (const value of ['--target-timeline=abc', '--target-timeline=0', '--target-timeline=-1']) {
+        const bad = await cli(['restore', '--id', 'B', '--store', store.directory, '--pgdata', copy, '--wal-archive', archive, value]);
+        assert.equal(bad.code, 2, `${value}: ${bad.out}`);
+        assert.deepEqual([bad.json.error.code, bad.json.error.details?.option], ['INVALID_OPTION', 'target-timeline'], value);
+      }
+      // The library refuses the same way.
+      await assert.rejects(prepareRestore({ id: 'B', store, pgdata: copy, walArchive: archive, targetTimeline: 2 }), (e) => isBackupError(e) && e.code === 'TIMELINE_UNREACHABLE' && e.message.includes(forkLsn));
       assert.deepEqual(await contentSnapshot(copy), before, 'byte for byte');
       // The same copy restores with a timeline that holds it, written as asked.
       const ok = await cli(['restore', '--id', 'B', '--store', store.directory, '--pgdata', copy, '--wal-archive', archive, '--target-timeline', 'current']);
@@ -154,18 +173,32 @@ for (const MAJOR of MAJORS) {
       await rm(join(copy, '..'), { recursive: true, force: true });
     });
 
+    test('with only a --restore-command no history is read: latest, unchecked', async () => {
+      const copy = await untarDataDirectory(tar('B'), await mkdtemp(join(work, 'command-')));
+      const run = await cli(['restore', '--id', 'B', '--store', store.directory, '--pgdata', copy, '--restore-command', `cp ${archive}/%f %p`]);
+      assert.equal(run.code, 0, run.out);
+      assert.deepEqual([run.json.timeline.setting, run.json.timeline.checked], ['latest', false]);
+      await rm(join(copy, '..'), { recursive: true, force: true });
+    });
+
     test('--archive-mode off: the restored copy archives nothing', async () => {
       const { server, report } = await fork('C', 'tl-noarchive', ['--target', 'immediate', '--archive-mode', 'off']);
       assert.ok(report.notes.some((n: string) => /archive_mode = 'off'/.test(n)));
+      assert.ok(!report.notes.some((n: string) => n.includes('same archive')), JSON.stringify(report.notes));
+      assert.match(await readFile(join(server.dataDir, 'postgresql.auto.conf'), 'utf8'), /^archive_mode = 'off'/m);
       assert.equal((await server.query<{ archive_mode: string }>('SHOW archive_mode'))[0]!.archive_mode, 'off');
       await server.destroy();
     });
 
     if (MAJOR === 15) {
       test('a second fork (timeline 3 from B, on timeline 1): A and B follow it, C stays on timeline 2', async () => {
-        const { server, report } = await fork('B', 'tl-second', ['--target-name', 'fork2']);
-        assert.equal(report.timeline.setting, 'current');
+        const { server, report } = await fork('B', 'tl-second', ['--target-name', 'fork2', '--target-timeline', 'current']);
+        assert.deepEqual([report.timeline.setting, report.timeline.timeline], ['current', 1]);
         await waitFor('00000003.history', async () => (await readFile(join(archive, '00000003.history')).then(() => true, () => false)));
+        // Forked from timeline 1 (not 2): its history is 1 alone.
+        assert.deepEqual((await history(3)).map(([parent]) => parent), [1]);
+        await server.query('CHECKPOINT');
+        assert.equal((await server.query<{ t: number }>('SELECT timeline_id AS t FROM pg_control_checkpoint()'))[0]!.t, 3);
         await server.query("INSERT INTO t VALUES ('on-3')");
         await archived(server);
         const a = await drill('A', [rows(['after-A', 'b-only', 'on-3']), absent('on-2')]);
@@ -187,6 +220,7 @@ for (const MAJOR of MAJORS) {
       const one = await cli(['expire', '--store', store.directory, '--wal-archive', archive, '--keep-last', '1']);
       assert.equal(one.code, 0, one.out);
       assert.deepEqual(one.json.removedSummaries, ['B']);
+      assert.deepEqual(await store.list(), ['C']);
       await drill('C', [rows(['on-2', 'after-C'])]);
     });
   });
