@@ -385,12 +385,12 @@ export interface RestorableTimeline {
 export function restoreTimelines(backup: CatalogueBackup, archive: ArchiveAnalysis, histories: TimelineHistories): RestorableTimeline[] {
   if (!backup.selfContained && !checkBackupRange(backup, archive).complete) return [];
   const size = BigInt(archive.walSegmentSize);
-  const reachable = (tli: number): boolean => timelinePathFiles(backup, tli, histories).every((name) => archive.plainNames.has(name));
+  const paths = new Map(restorableTimelines(backup, histories).map((tli) => [tli, timelinePathFiles(backup, tli, histories)]));
+  const reachable = (tli: number): boolean => (paths.get(tli) ?? timelinePathFiles(backup, tli, histories)).every((name) => archive.plainNames.has(name));
   const chosen = chooseTargetTimeline(backup, histories, Math.floor(backup.serverVersion / 10000), reachable).timeline;
-  return restorableTimelines(backup, histories)
-    .filter((tli) => tli === backup.timeline || reachable(tli))
-    .map((tli) => {
-      const path = timelinePathFiles(backup, tli, histories);
+  return [...paths]
+    .filter(([tli]) => tli === backup.timeline || reachable(tli))
+    .map(([tli, path]) => {
       let segno = path.length > 0 ? parseWalFileName(path[path.length - 1]!, archive.walSegmentSize).segmentNumber : parseWalFileName(backup.stopWalFile, archive.walSegmentSize).segmentNumber;
       const segnos = archive.present.get(tli) ?? new Set<bigint>();
       while (segnos.has(segno + 1n)) segno++;

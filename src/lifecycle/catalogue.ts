@@ -2,10 +2,10 @@
 // summaries in parallel), and a WAL archive's listing with its history files.
 import { BackupError, isBackupError } from '../errors.js';
 import { readTimelineHistories } from '../restore/timeline-histories.js';
+import { mapLimit } from '../util/map-limit.js';
 import type { WalArchive } from '../restore/wal-archive.js';
 import type { CallOptions, LabelStore } from '../sinks/contract.js';
 import { encodeSummary } from '../summary/encoding.js';
-import { throwIfAborted } from '../util/abort.js';
 import {
   catalogueEntry,
   compareBackups,
@@ -31,20 +31,8 @@ export interface Catalogue {
   readonly unreadable: readonly UnreadableSummary[];
 }
 
-/** Runs `fn` over `items`, at most `limit` at a time, results in order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      throwIfAborted(signal);
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
-}
+// Lives in util/ (restore/ reads history files with it too); exported here as before.
+export { mapLimit } from '../util/map-limit.js';
 
 /**
  * Lists the store once and reads every summary (checksums verified). A summary that fails its

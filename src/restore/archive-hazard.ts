@@ -18,15 +18,13 @@ export function confSetting(text: string, name: string): string | undefined {
   return value;
 }
 
-/** The archive_command a copy would start with, when archive_mode is on and it names `archive` (as far as the copy's own postgresql.conf and postgresql.auto.conf tell). */
-export async function archivesIntoSameArchive(pgdata: string, archive: StoreUrl): Promise<string | undefined> {
-  const text = ['postgresql.conf', 'postgresql.auto.conf'];
-  const bodies = await Promise.all(text.map(async (f) => (await readFileIfExists(join(pgdata, f)))?.toString('utf8') ?? ''));
+/** Whether the copy would archive into `archive`: archive_mode on and archive_command naming it (as far as the copy's own postgresql.conf and postgresql.auto.conf tell). */
+export async function archivesIntoSameArchive(pgdata: string, archive: StoreUrl): Promise<boolean> {
+  const bodies = await Promise.all(['postgresql.conf', 'postgresql.auto.conf'].map(async (f) => (await readFileIfExists(join(pgdata, f)))?.toString('utf8') ?? ''));
   const all = bodies.join('\n');
   const mode = (confSetting(all, 'archive_mode') ?? 'off').toLowerCase();
-  if (!['on', 'always', 'true', 'yes', '1'].includes(mode)) return undefined;
-  const command = confSetting(all, 'archive_command');
-  if (command === undefined || command === '') return undefined;
-  const needles = archive.kind === 'file' ? [archive.directory.replace(/\/+$/, '')] : [`s3://${archive.bucket}/${archive.prefix ?? ''}`.replace(/\/+$/, '')];
-  return needles.some((n) => n !== '' && command.includes(n)) ? command : undefined;
+  if (!['on', 'always', 'true', 'yes', '1'].includes(mode)) return false;
+  const command = confSetting(all, 'archive_command') ?? '';
+  const needle = (archive.kind === 'file' ? archive.directory : `s3://${archive.bucket}/${archive.prefix}`).replace(/\/+$/, '');
+  return needle !== '' && command.includes(needle);
 }

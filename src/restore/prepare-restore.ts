@@ -219,7 +219,7 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
   }
   if (archiveMode === 'preserve' && walUrl !== undefined) {
     // The command itself is not quoted: it may hold credentials.
-    if ((await archivesIntoSameArchive(pgdata, walUrl)) !== undefined) {
+    if (await archivesIntoSameArchive(pgdata, walUrl)) {
       notes.push(
         `the copy's archive_command writes into the same archive it is restored from (${options.walArchive}): started as it is, this server archives its new timeline beside production's WAL; for a test restore use drill, or restore with --archive-mode off`,
       );

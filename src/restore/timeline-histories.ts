@@ -3,6 +3,7 @@
 import { gunzipSync } from 'node:zlib';
 import { isBackupError } from '../errors.js';
 import type { CallOptions } from '../sinks/contract.js';
+import { mapLimit } from '../util/map-limit.js';
 import { parseTimelineHistory, type HistoryEntry } from '../summary/timeline-history.js';
 import type { WalArchive } from './wal-archive.js';
 
@@ -21,11 +22,10 @@ export function isHistoryFileName(name: string): boolean {
  */
 export async function readTimelineHistories(archive: WalArchive, names: readonly string[], options: CallOptions = {}): Promise<Map<number, readonly HistoryEntry[] | undefined>> {
   const histories = new Map<number, readonly HistoryEntry[] | undefined>();
-  const files = names.filter(isHistoryFileName);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const name = files[next++]!;
+  await mapLimit(
+    names.filter(isHistoryFileName),
+    8,
+    async (name) => {
       const timeline = Number.parseInt(name.slice(0, 8), 16);
       let entries: HistoryEntry[] | undefined;
       try {
@@ -37,8 +37,8 @@ export async function readTimelineHistories(archive: WalArchive, names: readonly
         entries = undefined;
       }
       if (entries !== undefined || !histories.has(timeline)) histories.set(timeline, entries);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, files.length) }, worker));
+    },
+    options.signal,
+  );
   return histories;
 }
