@@ -12,6 +12,8 @@ export const LAYERS = [
   ['summary'],
   ['postgres'],
   ['sinks'],
+  // Client-side encryption of stored objects: below every store that seals or opens them.
+  ['crypto'],
   ['stores', 'spool', 'copy'],
   ['session', 'restore'],
   ['lifecycle'],

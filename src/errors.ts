@@ -59,6 +59,16 @@ export const ErrorCode = {
   WAL_NOT_FOUND: 'WAL_NOT_FOUND',
   /** The WAL archive could not be read or written (store down, disk full, permissions); nothing partial was left. */
   ARCHIVE_FAILED: 'ARCHIVE_FAILED',
+  /** An encrypted object failed authentication: a wrong or changed byte, a truncation, a header from another object. Nothing was written from it. */
+  DECRYPTION_FAILED: 'DECRYPTION_FAILED',
+  /** An object is encrypted under a key id the keyring does not hold (or no keyring was given). Nothing was written from it. */
+  ENCRYPTION_KEY_MISSING: 'ENCRYPTION_KEY_MISSING',
+  /** `requireEncrypted`: an object is stored in plaintext, so it cannot be authenticated. Nothing was written from it. */
+  NOT_ENCRYPTED: 'NOT_ENCRYPTED',
+  /** A key file is readable or writable by group or others, or is not a regular file. Nothing was read from it. */
+  KEY_FILE_INSECURE: 'KEY_FILE_INSECURE',
+  /** A key file or key variable does not hold 32-byte keys (raw, or base64 one per line). */
+  INVALID_KEY: 'INVALID_KEY',
 } as const;
 
 /** One of the stable {@link ErrorCode} values. */

@@ -50,7 +50,7 @@ export { timelinePathFiles } from './summary/wal-range.js';
 export { assertWalComplete, COMPRESSED_WAL_SUFFIXES, neededWalFiles, verifyRestoreWal, verifyWal } from './restore/verify-wal.js';
 export type { RestoreWalVerification, VerifyRestoreWalOptions, VerifyWalOptions, WalVerification } from './restore/verify-wal.js';
 export { FilesystemWalArchive, isArchiveTempName, isStaleArchiveTemp, openWalArchive, openWritableWalArchive } from './restore/wal-archive.js';
-export type { FilesystemWalArchiveOptions, StaleTempOptions, WalArchive, WalArchiveFile, WritableWalArchive } from './restore/wal-archive.js';
+export type { FilesystemWalArchiveOptions, OpenWalArchiveOptions, StaleTempOptions, WalArchive, WalArchiveFile, WritableWalArchive } from './restore/wal-archive.js';
 export { archivePush, assertArchivableName } from './restore/archive-push.js';
 export { archivePushAsync } from './agent/archive-pusher.js';
 export type { ArchivePushAsyncOptions } from './agent/archive-pusher.js';
@@ -64,7 +64,25 @@ export type { ArchiveCommandLineOptions } from './restore/archive-command-line.j
 export { assertWalCompression, isWalCompressionAvailable, WAL_COMPRESSIONS } from './restore/wal-compression.js';
 export type { WalCompression } from './restore/wal-compression.js';
 export { openStore, parseStoreUrl } from './stores/store-url.js';
-export type { StoreUrl } from './stores/store-url.js';
+export type { OpenedStore, OpenStoreOptions, StoreUrl } from './stores/store-url.js';
+export {
+  ENCRYPTION_KEY_FILE_VARIABLE,
+  ENCRYPTION_KEY_VARIABLE,
+  encryptionFrom,
+  generateKeyText,
+  KEY_BYTES,
+  keyIdOf,
+  Keyring,
+  loadKeyring,
+  parseKeys,
+  readKeyFile,
+  writeNewKey,
+} from './crypto/keyring.js';
+export type { EncryptionOptions, EncryptionSettings, KeySources } from './crypto/keyring.js';
+export { isSealed, openObject, seal, sealedKeyId, sealObject, unseal, rewrap, DEFAULT_CHUNK_LOG2 } from './crypto/envelope.js';
+export { EncryptedWalArchive } from './crypto/encrypted-wal-archive.js';
+export { rewrapObjects } from './crypto/rewrap.js';
+export type { RawObjects, RewrapOptions, RewrapReport } from './crypto/rewrap.js';
 export { copyExclusionList, copyExclusions, EXCLUSION_FORMATS } from './copy/exclusions.js';
 export type { CopyExclusion, CopyExclusionOptions, ExclusionFormat } from './copy/exclusions.js';
 export { drill } from './restore/drill.js';

@@ -14,11 +14,12 @@ import { assertWalCompression, type WalCompression } from '../restore/wal-compre
 import { sleep, throwIfAborted } from '../util/abort.js';
 import { readFileIfExists } from '../util/durable-fs.js';
 import type { CallOptions } from '../sinks/contract.js';
+import { encryptionFrom, type EncryptionSettings } from '../crypto/keyring.js';
 import { isRunning, type ProcessIdentity } from './state/process.js';
 import { readSpoolLock, startDetached, takeSpoolLock } from './spool-process.js';
 
 /** Options of {@link archivePushAsync}. */
-export interface ArchivePushAsyncOptions extends CallOptions {
+export interface ArchivePushAsyncOptions extends CallOptions, EncryptionSettings {
   /** The archive URL (`file:///dir`, `/dir`, `s3://bucket/prefix?...`): the pusher is another process. */
   readonly archive: string;
   /** @default 'none' */
@@ -38,7 +39,7 @@ export interface ArchivePushAsyncOptions extends CallOptions {
 }
 
 /** What the pusher process is given (argv, as JSON: no secrets, S3 credentials come from its environment). */
-export interface PusherConfig {
+export interface PusherConfig extends EncryptionSettings {
   readonly archive: string;
   readonly compress: WalCompression;
   readonly dataDirectory: string;
@@ -79,6 +80,8 @@ export function pusherConfig(options: ArchivePushAsyncOptions): PusherConfig {
     parallel: positiveInteger('parallel', options.parallel, 4),
     maxQueue: positiveInteger('maxQueue', options.maxQueue, 32),
     idleMs: positiveInteger('idleMs', options.idleMs, 2000),
+    ...(options.encryptionKeyFiles !== undefined && options.encryptionKeyFiles.length > 0 ? { encryptionKeyFiles: options.encryptionKeyFiles.map((f) => resolve(f)) } : {}),
+    ...(options.requireEncrypted === true ? { requireEncrypted: true } : {}),
   };
 }
 
@@ -142,6 +145,8 @@ export async function archivePushAsync(path: string, options: ArchivePushAsyncOp
       if (running || starts > 0) throw pusherError(walFile, errorText);
     }
     if (!running) {
+      // Bad keys are this command's error, not a pusher dying three times.
+      if (starts === 0) await encryptionFrom(config);
       if (starts >= 3) throw new BackupError('ARCHIVE_FAILED', `The archive pusher for ${config.dataDirectory} died ${starts} times without storing ${walFile}; see ${join(spool, LOG)}.`, { details: { walFile, log: join(spool, LOG) } });
       started = startDetached('archive-pusher-main', config, join(spool, LOG), config.dataDirectory);
       starts++;
@@ -186,7 +191,8 @@ export async function runArchivePusher(config: PusherConfig, log: (line: string)
   try {
     // Loaded here, not at the top: the command that waits for its acknowledgement never needs them.
     const [{ openWritableWalArchive }, { archivePush }] = await Promise.all([import('../restore/wal-archive.js'), import('../restore/archive-push.js')]);
-    const archive: WritableWalArchive = await openWritableWalArchive(config.archive);
+    const encryption = await encryptionFrom(config);
+    const archive: WritableWalArchive = await openWritableWalArchive(config.archive, encryption !== undefined ? { encryption } : {});
     const inFlight = new Map<string, Promise<void>>();
     let failed = false;
     let idleSince = Date.now();

@@ -3,6 +3,7 @@ import type { SinkReceipt } from '../sinks/contract.js';
 import { stoppedSummaryMissing, stoppedSummaryUndelivered } from '../sinks/failure.js';
 import { deliverSpooled } from '../spool/deliver.js';
 import { Spool } from '../spool/spool.js';
+import { encryptionFrom } from '../crypto/keyring.js';
 import { openStore } from '../stores/store-url.js';
 import { assertBackupId } from '../summary/backup-id.js';
 import { summaryOverview, type SummaryOverview } from '../summary/summary.js';
@@ -187,7 +188,9 @@ async function outcomeFromStoppedRecord(paths: AgentPaths, record: BackupRecord)
     const failedSinks = missing.map((m) => m.url);
     if (!(await spool.has(record.id).catch(() => false))) throw stoppedSummaryMissing(record.id, failedSinks, paths.log);
     // A retried post is the way to finish a delivery: the sinks may be back.
-    const sinks = await Promise.all(missing.map((m) => openStore(m.url)));
+    // Sealed as the holder would have: the record names the key files (the environment, its keys).
+    const encryption = await encryptionFrom(record);
+    const sinks = await Promise.all(missing.map((m) => openStore(m.url, encryption !== undefined ? { encryption } : {})));
     await deliverSpooled(record.id, { sinks, spoolDirectory: record.spoolDirectory, retries: DELIVERY_RETRIES }).catch((error: unknown) => {
       throw stoppedSummaryUndelivered(record.id, failedSinks, spoolPath, error);
     });
@@ -202,7 +205,8 @@ async function outcomeFromStoppedRecord(paths: AgentPaths, record: BackupRecord)
   if (failures.error !== undefined) throw responseError(failures.error);
   const first = record.sinks[0];
   if (first === undefined) throw notFound(record.id);
-  const summary = summaryOverview(await (await openStore(first)).get(record.id));
+  const encryption = await encryptionFrom(record);
+  const summary = summaryOverview(await (await openStore(first, encryption !== undefined ? { encryption } : {})).get(record.id));
   if (failures.archiveError !== undefined) throw responseError(failures.archiveError);
   const locations = record.summaryLocations !== undefined && record.summaryLocations.length === record.sinks.length ? record.summaryLocations : record.sinks;
   return { id: record.id, summary, locations, alreadyStopped: true, ...(delivered ? { deliveredFromSpool: true } : {}) };

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { extname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ENCRYPTION_KEY_VARIABLE, encryptionFrom, type EncryptionSettings } from '../crypto/keyring.js';
 import { BackupError } from '../errors.js';
 import { openStore, parseStoreUrl } from '../stores/store-url.js';
 import { assertBackupId } from '../summary/backup-id.js';
@@ -18,7 +19,7 @@ import { DEBUG_VARIABLE } from './holder/debug.js';
 import { settleDeadHolder } from './control.js';
 
 /** Options of {@link startBackup}: what `pg-split-backup pre` was given. */
-export interface StartBackupOptions {
+export interface StartBackupOptions extends EncryptionSettings {
   /** The backup ID, also its backup label: 1-200 of `A-Z a-z 0-9 . _ -`. */
   readonly id: string;
   /** Sink URLs (`file:///dir`, `/dir`, `s3://bucket/prefix?...`); at least one. */
@@ -94,6 +95,8 @@ export async function checkStart(options: StartBackupOptions): Promise<void> {
     throw new BackupError('INVALID_OPTION', 'Give at least one --sink URL: where the summary goes at post.', { details: { option: 'sink' } });
   }
   for (const url of options.sinks) parseStoreUrl(url);
+  // A bad key file fails pre, not the stop: the summary must be sealed when the backup ends.
+  await encryptionFrom(options, options.env ?? process.env);
   if (new Set(options.sinks).size !== options.sinks.length) {
     throw new BackupError('INVALID_OPTION', 'The same --sink is given twice.', { details: { option: 'sink' } });
   }
@@ -154,6 +157,9 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
   if (options.debug) env[DEBUG_VARIABLE] = '1';
   const password = env.PGPASSWORD;
   delete env.PGPASSWORD;
+  // Keys in the environment go the password's way: over IPC, out of /proc/<pid>/environ.
+  const keys = env[ENCRYPTION_KEY_VARIABLE];
+  delete env[ENCRYPTION_KEY_VARIABLE];
   // The holder logs to a file of its own until it holds the ID, then renames it to <id>.log: a
   // refused duplicate must not write into, nor remove, the running holder's log.
   const startLog = join(runtimeDir, `.${options.id}.${randomBytes(6).toString('hex')}.log`);
@@ -163,6 +169,9 @@ export async function startBackup(options: StartBackupOptions): Promise<HeldBack
     sinks: [...options.sinks],
     connection: parseDbname(options.dbname),
     ...(password !== undefined ? { password } : {}),
+    ...(keys !== undefined && keys !== '' ? { encryptionKeys: keys } : {}),
+    ...(options.encryptionKeyFiles !== undefined && options.encryptionKeyFiles.length > 0 ? { encryptionKeyFiles: options.encryptionKeyFiles.map((f) => resolvePath(f)) } : {}),
+    ...(options.requireEncrypted === true ? { requireEncrypted: true } : {}),
     fast: options.fast ?? false,
     maxHoldMs: options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS,
     waitForArchive: options.waitForArchive ?? true,

@@ -3,6 +3,7 @@
 // configuration over. The wire shape is the one holders have always spoken (version 1), so a
 // client of this version still talks to a holder started before an upgrade; the typed unions are
 // what both ends handle, and only this module knows the wire.
+import type { EncryptionSettings } from '../crypto/keyring.js';
 import { BackupError, type BackupErrorJson } from '../errors.js';
 import type { SinkReceipt } from '../sinks/contract.js';
 import type { SummaryOverview } from '../summary/summary.js';
@@ -85,7 +86,7 @@ export type HolderResponse =
 export type HolderLine = HolderResponse | { readonly kind: 'progress'; readonly progress: ProgressUpdate };
 
 /** What `pre` hands the holder over its IPC channel (never argv or env: it may hold a password). */
-export interface HolderConfig {
+export interface HolderConfig extends EncryptionSettings {
   /** The backup ID. */
   readonly id: string;
   /** Absolute, already checked by `pre`. */
@@ -96,6 +97,8 @@ export interface HolderConfig {
   readonly connection: HolderConnection;
   /** The caller's PGPASSWORD, moved out of the holder's environment. */
   readonly password?: string;
+  /** The caller's PGSB_ENCRYPTION_KEY, moved out of the holder's environment. */
+  readonly encryptionKeys?: string;
   /** Request an immediate checkpoint. */
   readonly fast: boolean;
   /** 0: no limit. */
@@ -290,6 +293,8 @@ const RECORD: Schema<BackupRecord> = {
   startTicks: 'string?',
   spoolDirectory: 'string',
   waitForArchive: 'boolean?',
+  encryptionKeyFiles: 'strings?',
+  requireEncrypted: 'boolean?',
   archiveError: 'object?',
   reason: 'string?',
   endedAt: 'string?',
@@ -338,6 +343,9 @@ const CONFIG: Schema<HolderConfig> = {
   sinks: 'strings',
   connection: 'object',
   password: 'string?',
+  encryptionKeys: 'string?',
+  encryptionKeyFiles: 'strings?',
+  requireEncrypted: 'boolean?',
   fast: 'boolean',
   maxHoldMs: 'number',
   waitForArchive: 'boolean',

@@ -9,6 +9,7 @@ import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BackupError } from '../errors.js';
 import type { ArchiveGetResult } from '../restore/archive-get.js';
+import { encryptionFrom, type EncryptionSettings } from '../crypto/keyring.js';
 import { assertArchivableName, writeWholeFile } from '../restore/archive-files.js';
 import { sleep } from '../util/abort.js';
 import { readFileIfExists } from '../util/durable-fs.js';
@@ -17,7 +18,7 @@ import { isRunning } from './state/process.js';
 import { readSpoolLock, startDetached, takeSpoolLock } from './spool-process.js';
 
 /** Options of {@link archiveGetPrefetched}. */
-export interface ArchiveGetPrefetchOptions extends CallOptions {
+export interface ArchiveGetPrefetchOptions extends CallOptions, EncryptionSettings {
   /** The archive URL: the prefetcher is another process. */
   readonly archive: string;
   /** The data directory being recovered (`%p` is relative to it). @default process.cwd() */
@@ -29,7 +30,7 @@ export interface ArchiveGetPrefetchOptions extends CallOptions {
 }
 
 /** The prefetcher's configuration (argv, JSON). */
-export interface PrefetcherConfig {
+export interface PrefetcherConfig extends EncryptionSettings {
   readonly archive: string;
   readonly dataDirectory: string;
   readonly queueDirectory: string;
@@ -153,10 +154,20 @@ export async function archiveGetPrefetched(walFile: string, destination: string,
   }
   // Started before this fetch, so that its start-up (Node, the archive client) overlaps ours.
   if (!isRunning(await readSpoolLock(lock))) {
-    const config: PrefetcherConfig = { archive: options.archive, dataDirectory, queueDirectory, prefetch, parallel: Math.min(4, prefetch), idleMs: 60_000 };
+    const config: PrefetcherConfig = {
+      archive: options.archive,
+      dataDirectory,
+      queueDirectory,
+      prefetch,
+      parallel: Math.min(4, prefetch),
+      idleMs: 60_000,
+      ...(options.encryptionKeyFiles !== undefined && options.encryptionKeyFiles.length > 0 ? { encryptionKeyFiles: options.encryptionKeyFiles.map((f) => resolve(f)) } : {}),
+      ...(options.requireEncrypted === true ? { requireEncrypted: true } : {}),
+    };
     startDetached('wal-prefetch-main', config, join(queueDirectory, LOG), dataDirectory);
   }
-  const fetched = await (await import('../restore/archive-get.js')).archiveGet(walFile, target, options);
+  const encryption = await encryptionFrom(options);
+  const fetched = await (await import('../restore/archive-get.js')).archiveGet(walFile, target, { ...options, ...(encryption !== undefined ? { encryption } : {}) });
   if (SEGMENT.test(walFile) && isSegmentSize(fetched.bytes)) await writeWholeFile(join(queueDirectory, WANTED), request(walFile, nonce, false, fetched.bytes));
   return { ...fetched, fromQueue: false };
 }
@@ -193,7 +204,8 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
   if (!(await takeSpoolLock(join(queue, LOCK)))) return false;
   try {
     const [{ openWritableWalArchive }, { findStoredWal }, { decompressWal }] = await Promise.all([import('../restore/wal-archive.js'), import('../restore/archive-get.js'), import('../restore/wal-compression.js')]);
-    const archive = await openWritableWalArchive(config.archive);
+    const encryption = await encryptionFrom(config);
+    const archive = await openWritableWalArchive(config.archive, encryption !== undefined ? { encryption } : {});
     // What a prefetcher that died left is fetched again rather than trusted.
     await clearQueue(queue, false);
     let segmentSize = config.segmentSize;

@@ -18,6 +18,12 @@ export const ExitCode = {
   ARCHIVE_MISMATCH: 6,
   /** `drill`: the restore did not reach consistency, or a check failed (the report is printed). */
   DRILL_FAILED: 7,
+  /**
+   * `archive-get`: the stored file cannot be trusted (it fails decryption or authentication, its key
+   * is missing, it is plaintext where encryption is required). Above 125, so PostgreSQL stops
+   * recovery with FATAL instead of taking the file as missing and ending recovery early.
+   */
+  STOP_RECOVERY: 126,
 } as const;
 
 /** One of the {@link ExitCode} values. */
@@ -50,11 +56,21 @@ const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   WAL_INCOMPLETE: ExitCode.WAL_INCOMPLETE,
   ARCHIVE_MISMATCH: ExitCode.ARCHIVE_MISMATCH,
   DRILL_FAILED: ExitCode.DRILL_FAILED,
+  // The object or the key given is unusable input, as CORRUPT_SUMMARY is.
+  DECRYPTION_FAILED: ExitCode.USAGE,
+  ENCRYPTION_KEY_MISSING: ExitCode.USAGE,
+  NOT_ENCRYPTED: ExitCode.USAGE,
+  KEY_FILE_INSECURE: ExitCode.USAGE,
+  INVALID_KEY: ExitCode.USAGE,
 };
 
+/** What archive-get must not answer with 1 ("no such file"): recovery would end at that file. */
+const STOPS_RECOVERY = new Set(['DECRYPTION_FAILED', 'ENCRYPTION_KEY_MISSING', 'NOT_ENCRYPTED', 'KEY_FILE_INSECURE', 'INVALID_KEY']);
+
 /** The exit code for an error (1 for anything that is not a BackupError with a listed code). */
-export function exitCodeFor(error: unknown): ExitCode {
+export function exitCodeFor(error: unknown, command?: string): ExitCode {
   if (!isBackupError(error)) return ExitCode.FAILURE;
+  if (command === 'archive-get' && STOPS_RECOVERY.has(error.code)) return ExitCode.STOP_RECOVERY;
   return EXIT_CODE_BY_ERROR[error.code] ?? ExitCode.FAILURE;
 }
 
@@ -68,4 +84,6 @@ export const EXIT_CODE_HELP = `Exit codes:
   4  the summary was not saved to every sink; it is kept in the local spool (path printed)
   5  verify, restore --wal-archive: WAL files the backup needs are missing from the archive (listed)
   6  expire: the catalogue and the WAL archive disagree; no WAL was deleted (ARCHIVE_MISMATCH)
-  7  drill: the restored copy did not come up consistent, or a check failed (DRILL_FAILED)`;
+  7  drill: the restored copy did not come up consistent, or a check failed (DRILL_FAILED)
+  126 archive-get: the stored file fails decryption or authentication, or its key is missing
+     (PostgreSQL stops recovery instead of ending it at that file); other commands exit 2 for these`;

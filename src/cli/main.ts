@@ -59,7 +59,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
   const fail = (command: string, error: unknown): number => {
     if (json) io.stdout(`${JSON.stringify({ ok: false, error: errorJson(error) })}\n`);
     else io.stderr(errorText(command, error));
-    return exitCodeFor(error);
+    return exitCodeFor(error, command);
   };
   if (name === undefined || name === '--help' || name === 'help') {
     const { COMMANDS, mainHelp, commandHelp } = await import('./commands.js');

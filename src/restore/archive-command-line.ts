@@ -15,6 +15,10 @@ export interface ArchiveCommandLineOptions {
   readonly async?: boolean;
   /** archive-get only: `--prefetch N` (0 = off). @default archive-get's own: 8 for s3://, 0 for directories */
   readonly prefetch?: number;
+  /** `--encryption-key-file PATH` for each (paths, never keys; the server's OS user must be able to read them, mode 0600). */
+  readonly encryptionKeyFiles?: readonly string[];
+  /** `--require-encryption`. @default false */
+  readonly requireEncrypted?: boolean;
 }
 
 /** Quotes one word for sh: single quotes, a quote inside as `'\''`. */
@@ -26,6 +30,15 @@ export function quoteForShell(word: string): string {
 function archiveWord(url: string): string {
   parseStoreUrl(url); // INVALID_URL before anything is written
   return quoteForShell(url).replace(/%/g, '%%');
+}
+
+/** The encryption flags of a command line: each path quoted for sh, `%` doubled. */
+function encryptionFlags(options: ArchiveCommandLineOptions): string {
+  const files = (options.encryptionKeyFiles ?? []).map((file) => {
+    if (file === '' || /[\r\n\0]/.test(file)) throw new BackupError('INVALID_OPTION', 'A key file path must be one line.', { details: { option: 'encryptionKeyFiles' } });
+    return ` --encryption-key-file ${quoteForShell(file).replace(/%/g, '%%')}`;
+  });
+  return files.join('') + (options.requireEncrypted === true ? ' --require-encryption' : '');
 }
 
 function program(options: ArchiveCommandLineOptions): string {
@@ -54,7 +67,7 @@ function program(options: ArchiveCommandLineOptions): string {
  */
 export function archiveGetCommand(archiveUrl: string, options: ArchiveCommandLineOptions = {}): string {
   const prefetch = options.prefetch === undefined ? '' : ` --prefetch ${Math.trunc(options.prefetch)}`;
-  const line = `${program(options)} archive-get %f %p --archive ${archiveWord(archiveUrl)}${prefetch}`;
+  const line = `${program(options)} archive-get %f %p --archive ${archiveWord(archiveUrl)}${prefetch}${encryptionFlags(options)}`;
   const prefetches = options.prefetch === undefined ? parseStoreUrl(archiveUrl).kind === 's3' : options.prefetch >= 1;
   return prefetches ? `${QUEUE_HIT} || ${line}` : line;
 }
@@ -74,5 +87,5 @@ const QUEUE_HIT = '[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/
  */
 export function archivePushCommand(archiveUrl: string, options: ArchiveCommandLineOptions = {}): string {
   const flags = [options.compress && options.compress !== 'none' ? `--compress ${options.compress}` : '', options.async ? '--async' : ''].filter(Boolean);
-  return [`${program(options)} archive-push %p --archive ${archiveWord(archiveUrl)}`, ...flags].join(' ');
+  return [`${program(options)} archive-push %p --archive ${archiveWord(archiveUrl)}${encryptionFlags(options)}`, ...flags].join(' ');
 }

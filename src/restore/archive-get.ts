@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { openObject } from '../crypto/envelope.js';
+import type { EncryptionOptions } from '../crypto/keyring.js';
 import { BackupError, isBackupError } from '../errors.js';
 import type { CallOptions } from '../sinks/contract.js';
 import { throwIfAborted } from '../util/abort.js';
@@ -10,6 +12,8 @@ import { decompressWal, storedWalName, WAL_COMPRESSIONS, type WalCompression } f
 export interface ArchiveGetOptions extends CallOptions {
   /** The archive: a URL (`file:///dir`, `/dir`, `s3://bucket/prefix?...`) or an opened archive. */
   readonly archive: string | WritableWalArchive;
+  /** With a URL `archive`: client-side encryption (`EncryptionOptions`); an opened archive brings its own. */
+  readonly encryption?: EncryptionOptions;
   /** What a relative `destination` is relative to. @default process.cwd() (PostgreSQL runs restore_command in the data directory) */
   readonly dataDirectory?: string;
 }
@@ -30,8 +34,9 @@ export interface ArchiveGetResult {
 export async function findStoredWal(archive: WritableWalArchive, walFile: string, options: CallOptions = {}): Promise<{ storedAs: string; compression: WalCompression; body: Buffer } | undefined> {
   for (const compression of WAL_COMPRESSIONS) {
     const storedAs = storedWalName(walFile, compression);
-    const body = await archive.readFile(storedAs, options);
-    if (body !== undefined) return { storedAs, compression, body };
+    const stored = await archive.readFile(storedAs, options);
+    // An archive opened without openWalArchive may hand over sealed bytes: never taken for WAL.
+    if (stored !== undefined) return { storedAs, compression, body: openObject(stored, storedAs, undefined) };
   }
   return undefined;
 }
@@ -54,7 +59,7 @@ export { writeWholeFile } from './archive-files.js';
 export async function archiveGet(walFile: string, destination: string, options: ArchiveGetOptions): Promise<ArchiveGetResult> {
   assertArchivableName(walFile);
   throwIfAborted(options.signal);
-  const archive = typeof options.archive === 'string' ? await openWritableWalArchive(options.archive) : options.archive;
+  const archive = typeof options.archive === 'string' ? await openWritableWalArchive(options.archive, options.encryption !== undefined ? { encryption: options.encryption } : {}) : options.archive;
   const target = resolve(options.dataDirectory ?? process.cwd(), destination);
   try {
     const found = await findStoredWal(archive, walFile, options);

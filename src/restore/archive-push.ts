@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
+import { openObject } from '../crypto/envelope.js';
+import type { EncryptionOptions } from '../crypto/keyring.js';
 import { BackupError, isBackupError } from '../errors.js';
 import type { CallOptions } from '../sinks/contract.js';
 import { throwIfAborted } from '../util/abort.js';
@@ -13,6 +15,8 @@ export { assertArchivableName } from './archive-files.js';
 export interface ArchivePushOptions extends CallOptions {
   /** The archive: a URL (`file:///dir`, `/dir`, `s3://bucket/prefix?...`) or an opened archive. */
   readonly archive: string | WritableWalArchive;
+  /** With a URL `archive`: client-side encryption (`EncryptionOptions`); an opened archive brings its own. */
+  readonly encryption?: EncryptionOptions;
   /** Store compressed as `<name>.gz` (or `.zst` on a Node that has zstd). @default 'none' */
   readonly compress?: WalCompression;
   /** What a relative `path` is relative to. @default process.cwd() (PostgreSQL runs archive_command in the data directory) */
@@ -53,8 +57,10 @@ async function existingCopy(archive: WritableWalArchive, walFile: string, body: 
   const names = WAL_COMPRESSIONS.map((c) => [c, storedWalName(walFile, c)] as const);
   const stored = await Promise.all(names.map(([, name]) => archive.readFile(name, options)));
   for (const [i, [compression, name]] of names.entries()) {
-    const bytes = stored[i];
-    if (bytes === undefined) continue;
+    const raw = stored[i];
+    if (raw === undefined) continue;
+    // An archive opened without openWalArchive may hand over sealed bytes: not comparable, refused.
+    const bytes = openObject(raw, name, undefined);
     const original = await decompressWal(bytes, compression, name).catch(() => undefined);
     if (original === undefined || !original.equals(body)) return { different: name };
     return { same: name };
@@ -94,7 +100,7 @@ export async function archivePush(path: string, options: ArchivePushOptions): Pr
   const walFile = assertArchivableName(basename(path));
   const compression = assertWalCompression(options.compress ?? 'none');
   throwIfAborted(options.signal);
-  const archive = typeof options.archive === 'string' ? await openWritableWalArchive(options.archive) : options.archive;
+  const archive = typeof options.archive === 'string' ? await openWritableWalArchive(options.archive, options.encryption !== undefined ? { encryption: options.encryption } : {}) : options.archive;
   const source = resolve(options.dataDirectory ?? process.cwd(), path);
   let body: Buffer;
   try {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type pg from 'pg';
+import type { EncryptionSettings } from '../crypto/keyring.js';
 import { BackupError } from '../errors.js';
 import type { LabelStore } from '../sinks/contract.js';
 import { abortReason, sleep, throwIfAborted } from '../util/abort.js';
@@ -43,7 +44,7 @@ export interface DrillProgress {
 }
 
 /** Options of {@link drill}. */
-export interface DrillOptions {
+export interface DrillOptions extends EncryptionSettings {
   /** The backup to prove. */
   readonly id: string;
   /** Where its summary is. */
@@ -200,6 +201,8 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
       pgdata,
       ...(options.walArchive !== undefined ? { walArchive: options.walArchive } : {}),
       ...(options.restoreCommand !== undefined ? { restoreCommand: options.restoreCommand } : {}),
+      ...(options.encryptionKeyFiles !== undefined ? { encryptionKeyFiles: options.encryptionKeyFiles } : {}),
+      ...(options.requireEncrypted === true ? { requireEncrypted: true } : {}),
       // A target must end recovery, not pause it: the drill waits for promotion.
       ...(options.target !== undefined ? { target: options.target, targetAction: 'promote' as const } : {}),
       ...(options.targetTimeline !== undefined ? { targetTimeline: options.targetTimeline } : {}),

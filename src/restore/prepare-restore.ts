@@ -1,5 +1,7 @@
 import { chown, mkdir, readdir, rm, unlink } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
+import { isSealed } from '../crypto/envelope.js';
+import { encryptionFrom, type EncryptionSettings } from '../crypto/keyring.js';
 import { BackupError } from '../errors.js';
 import type { CallOptions, LabelStore } from '../sinks/contract.js';
 import { assertBackupId } from '../summary/backup-id.js';
@@ -27,9 +29,10 @@ import { parseStoreUrl } from '../stores/store-url.js';
 import { archiveGetCommand } from './archive-command-line.js';
 import { verifyRestoreWal, type WalVerification } from './verify-wal.js';
 import { openWalArchive, type WalArchive } from './wal-archive.js';
+import { storedWalName, WAL_COMPRESSIONS } from './wal-compression.js';
 
 /** Options of {@link prepareRestore}. */
-export interface PrepareRestoreOptions extends CallOptions {
+export interface PrepareRestoreOptions extends CallOptions, EncryptionSettings {
   /** The backup ID (= label) to restore. */
   readonly id: string;
   /** The catalogue holding the backup's summary. */
@@ -154,6 +157,20 @@ async function readIfExists(path: string): Promise<string | undefined> {
  * console.log(report.startCommand);
  * ```
  */
+/**
+ * Reads the backup's first WAL file from the archive (any compression), which proves the keys open
+ * it before anything is written (`ENCRYPTION_KEY_MISSING`, `DECRYPTION_FAILED` otherwise). True when
+ * the archive handed over sealed bytes (an archive not opened by openWalArchive): cp cannot restore it.
+ */
+async function readStartWal(archive: WalArchive, walFile: string, call: CallOptions): Promise<boolean> {
+  if (archive.readFile === undefined) return false;
+  for (const compression of WAL_COMPRESSIONS) {
+    const stored = await archive.readFile(storedWalName(walFile, compression), call);
+    if (stored !== undefined) return isSealed(stored);
+  }
+  return false;
+}
+
 export async function prepareRestore(options: PrepareRestoreOptions): Promise<RestoreReport> {
   assertBackupId(options.id);
   if (!isAbsolute(options.pgdata)) throw new BackupError('INVALID_OPTION', `pgdata must be an absolute path, got ${options.pgdata}.`, { details: { option: 'pgdata' } });
@@ -191,7 +208,8 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
   const attachments = summary.attachments ?? [];
   // The archive is listed before anything is written: to check it holds the backup's WAL, and for a
   // directory to know whether cp can restore it (not when some of it is only compressed).
-  const archive = options.archive ?? (options.walArchive !== undefined ? await openWalArchive(options.walArchive) : undefined);
+  const encryption = await encryptionFrom(options);
+  const archive = options.archive ?? (options.walArchive !== undefined ? await openWalArchive(options.walArchive, encryption !== undefined ? { encryption } : {}) : undefined);
   const carried = { ...call, carried: attachments.map((a) => a.name.slice('pg_wal/'.length)) };
   const verify = options.verify !== false;
   // One listing: the history files decide the timeline, whose WAL is then checked.
@@ -199,13 +217,21 @@ export async function prepareRestore(options: PrepareRestoreOptions): Promise<Re
   const checked = archive === undefined ? undefined : await verifyRestoreWal(summary, archive, { ...restoreCheck, assert: verify });
   const timeline = checked?.timeline ?? chooseRecoveryTimeline({ summary, major: facts.major, ...(askedTimeline !== undefined ? { asked: askedTimeline } : {}) });
   const listing = checked === undefined ? undefined : (({ timeline: _t, ...wal }) => wal)(checked);
+  // cp only for a directory of plain files: an encrypted archive, or one whose first segment is
+  // sealed (read here: refused without its key), goes through archive-get, which opens it.
+  const sealedStart = archive !== undefined && verify ? await readStartWal(archive, summary.startWalFile, call) : false;
+  const copyable = walUrl?.kind === 'file' && (listing?.compressedOnly.length ?? 0) === 0 && encryption === undefined && !sealedStart;
   const restoreCommand =
     options.restoreCommand ??
     (walUrl === undefined
       ? undefined
-      : walUrl.kind === 'file' && (listing?.compressedOnly.length ?? 0) === 0
+      : copyable
         ? `cp ${quoteShell(join(walUrl.directory, '%f'))} "%p"`
-        : archiveGetCommand(options.walArchive!, options.archiveProgram !== undefined ? { program: options.archiveProgram } : {}));
+        : archiveGetCommand(options.walArchive!, {
+            ...(options.archiveProgram !== undefined ? { program: options.archiveProgram } : {}),
+            ...(options.encryptionKeyFiles !== undefined ? { encryptionKeyFiles: options.encryptionKeyFiles.map((f) => resolve(f)) } : {}),
+            ...(options.requireEncrypted === true ? { requireEncrypted: true } : {}),
+          }));
   const carriesWal = attachments.some((a) => a.name.startsWith('pg_wal/'));
   // A backup with its own WAL restores like pg_basebackup -X fetch: backup_label + pg_wal, no archive.
   const archiveless = restoreCommand === undefined;

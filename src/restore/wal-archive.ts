@@ -4,12 +4,14 @@ import { link, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { EncryptedWalArchive } from '../crypto/encrypted-wal-archive.js';
+import type { EncryptionOptions } from '../crypto/keyring.js';
 import { BackupError } from '../errors.js';
 import type { CallOptions } from '../sinks/contract.js';
 import type { StaleTempOptions, WalArchive, WalArchiveFile, WritableWalArchive } from '../sinks/wal-archive-contract.js';
 import { parseStoreUrl } from '../stores/store-url.js';
 import { throwIfAborted } from '../util/abort.js';
-import { fsyncDirectory, readFileIfExists } from '../util/durable-fs.js';
+import { fsyncDirectory, readFileIfExists, writeFileDurable } from '../util/durable-fs.js';
 
 // The contract lives with the other storage contracts (sinks/), so stores/ can implement it.
 export type { StaleTempOptions, WalArchive, WalArchiveFile, WritableWalArchive } from '../sinks/wal-archive-contract.js';
@@ -194,6 +196,13 @@ export class FilesystemWalArchive implements WalArchive {
     return true;
   }
 
+  /** `keys rewrap`: replaces a file through a temp file, fsync and rename (atomic), then fsyncs the directory. */
+  async replaceFile(name: string, body: Buffer, options: CallOptions = {}): Promise<void> {
+    assertPlainName(name);
+    throwIfAborted(options.signal);
+    await writeFileDurable(join(this.directory, name), body, 0o640);
+  }
+
   /** Removes (or with `dryRun` lists) the temp files of crashed pushes: {@link isStaleArchiveTemp}. */
   async removeStaleTempFiles(options: StaleTempOptions = {}): Promise<string[]> {
     throwIfAborted(options.signal);
@@ -219,23 +228,33 @@ export class FilesystemWalArchive implements WalArchive {
   }
 }
 
+/** Options of {@link openWalArchive} and {@link openWritableWalArchive}. */
+export interface OpenWalArchiveOptions {
+  /** Seal new files with the keyring's newest key, open sealed ones; see `EncryptionOptions`. Without it, a sealed file is refused (`ENCRYPTION_KEY_MISSING`). */
+  readonly encryption?: EncryptionOptions;
+}
+
 /**
  * Opens a WAL archive that archive-push and archive-get can use (both adapters shipped here can).
  * @throws BackupError `INVALID_URL`, or `INVALID_OPTION` when `@aws-sdk/client-s3` is missing for `s3://`.
  */
-export async function openWritableWalArchive(url: string): Promise<WritableWalArchive> {
-  const archive = await openWalArchive(url);
+export async function openWritableWalArchive(url: string, options: OpenWalArchiveOptions = {}): Promise<WritableWalArchive> {
+  const archive = await openWalArchive(url, options);
   if (typeof archive.readFile !== 'function' || typeof archive.createFile !== 'function') {
     throw new BackupError('INVALID_OPTION', `The WAL archive ${archive.name} cannot read and write single files.`, { details: { url } });
   }
   return archive as WritableWalArchive;
 }
 
-/** Opens the WAL archive a URL names: `file:///dir`, `/dir` or `s3://bucket/prefix?...` (S3 loads the AWS SDK). */
-export async function openWalArchive(url: string): Promise<WalArchive> {
+/**
+ * Opens the WAL archive a URL names: `file:///dir`, `/dir` or `s3://bucket/prefix?...` (S3 loads the
+ * AWS SDK), as an {@link EncryptedWalArchive}: files are sealed and opened with `encryption`, and
+ * a sealed file is never read as WAL without its key.
+ */
+export async function openWalArchive(url: string, options: OpenWalArchiveOptions = {}): Promise<EncryptedWalArchive> {
   const parsed = parseStoreUrl(url);
-  if (parsed.kind === 'file') return new FilesystemWalArchive({ directory: parsed.directory });
+  if (parsed.kind === 'file') return new EncryptedWalArchive(new FilesystemWalArchive({ directory: parsed.directory }), options.encryption);
   const { S3WalArchive } = await import('../stores/s3.js');
-  const { kind: _kind, ...options } = parsed;
-  return new S3WalArchive(options);
+  const { kind: _kind, ...s3 } = parsed;
+  return new EncryptedWalArchive(new S3WalArchive(s3), options.encryption);
 }

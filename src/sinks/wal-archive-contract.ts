@@ -25,6 +25,12 @@ export interface WalArchive {
    */
   createFile?(name: string, body: Buffer, options?: CallOptions): Promise<boolean>;
   /**
+   * Replaces the file `name` with `body`, atomically (readers see the old bytes or the new, never a
+   * mix) and durably. Only `keys rewrap` calls it, to give a sealed file a new header over the same
+   * payload. Optional.
+   */
+  replaceFile?(name: string, body: Buffer, options?: CallOptions): Promise<void>;
+  /**
    * Removes the temp files of pushes that crashed (see `isStaleArchiveTemp`) and returns
    * their names; with `dryRun` only returns them. Optional: only archives that write temp files
    * beside the WAL have it (`expire` calls it).

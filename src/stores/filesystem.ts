@@ -1,19 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { openObject, sealObject } from '../crypto/envelope.js';
+import type { EncryptionOptions } from '../crypto/keyring.js';
+import { rewrapObjects, type RewrapOptions, type RewrapReport } from '../crypto/rewrap.js';
 import { BackupError } from '../errors.js';
 import type { CallOptions, LabelStore, SinkReceipt, SummarySink } from '../sinks/contract.js';
 import { assertBackupId, isValidBackupId } from '../summary/backup-id.js';
 import { decodeSummary, encodeSummary, SUMMARY_JSON } from '../summary/encoding.js';
 import type { BackupSummary } from '../summary/summary.js';
 import { throwIfAborted } from '../util/abort.js';
-import { createFileDurable, fsyncDirectory, mkdirPrivate, readFileIfExists } from '../util/durable-fs.js';
+import { createFileDurable, fsyncDirectory, mkdirPrivate, readFileIfExists, writeFileDurable } from '../util/durable-fs.js';
 
 /** Options of {@link FilesystemSummaryStore}. */
 export interface FilesystemSummaryStoreOptions {
   /** The directory holding one sub-directory per backup ID. Created (0700) if missing. */
   readonly directory: string;
+  /** Seal every file written with the keyring's newest key, open sealed ones on read (`EncryptionOptions`). */
+  readonly encryption?: EncryptionOptions;
 }
 
 /**
@@ -30,12 +35,14 @@ export interface FilesystemSummaryStoreOptions {
 export class FilesystemSummaryStore implements SummarySink, LabelStore {
   readonly name: string;
   readonly #directory: string;
+  readonly #encryption: EncryptionOptions | undefined;
 
   constructor(options: FilesystemSummaryStoreOptions) {
     if (typeof options?.directory !== 'string' || options.directory === '') {
       throw new BackupError('INVALID_OPTION', 'FilesystemSummaryStore needs a directory.', { details: { option: 'directory' } });
     }
     this.#directory = resolve(options.directory);
+    this.#encryption = options.encryption;
     this.name = pathToFileURL(this.#directory).href;
   }
 
@@ -49,6 +56,7 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
     assertBackupId(summary.id);
     throwIfAborted(options.signal);
     const files = encodeSummary(summary);
+    const sealed = files.map((file) => ({ name: file.name, body: sealObject(file.body, `${summary.id}/${file.name}`, this.#encryption) }));
     const target = join(this.#directory, summary.id);
     const location = `${pathToFileURL(target).href}/`;
     await mkdirPrivate(this.#directory);
@@ -56,7 +64,7 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
     const temp = join(this.#directory, `.tmp-${summary.id}-${randomBytes(6).toString('hex')}`);
     try {
       await mkdirPrivate(temp);
-      for (const file of files) {
+      for (const file of sealed) {
         if (file.name.includes('/')) await mkdirPrivate(join(temp, dirname(file.name)));
         await createFileDurable(join(temp, file.name), file.body);
       }
@@ -80,7 +88,10 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
     assertBackupId(id);
     throwIfAborted(options.signal);
     const dir = join(this.#directory, id);
-    return decodeSummary(id, (name) => readFileIfExists(join(dir, name)));
+    return decodeSummary(id, async (name) => {
+      const stored = await readFileIfExists(join(dir, name));
+      return stored === undefined ? undefined : openObject(stored, `${id}/${name}`, this.#encryption);
+    });
   }
 
   /** Whether a complete summary for `id` exists. */
@@ -127,10 +138,33 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
     await rm(doomed, { recursive: true, force: true });
   }
 
+  /** `keys rewrap`: every sealed file's data key wrapped under the keyring's newest key, payloads untouched. */
+  async rewrapKeys(options: RewrapOptions): Promise<RewrapReport> {
+    return rewrapObjects(
+      {
+        name: this.name,
+        list: async (o) => {
+          const names: string[] = [];
+          for (const id of await this.list(o)) {
+            for (const entry of await readdir(join(this.#directory, id), { recursive: true, withFileTypes: true })) {
+              if (entry.isFile()) names.push(relative(this.#directory, join(entry.parentPath ?? entry.path, entry.name)));
+            }
+          }
+          return names;
+        },
+        read: (name) => readFileIfExists(join(this.#directory, name)),
+        replace: (name, body) => writeFileDurable(join(this.#directory, name), body),
+      },
+      options,
+    );
+  }
+
   async #compare(summary: BackupSummary, files: ReturnType<typeof encodeSummary>, location: string): Promise<SinkReceipt> {
     const dir = join(this.#directory, summary.id);
     for (const file of files) {
-      const existing = await readFileIfExists(join(dir, file.name));
+      // Plaintext compared: each sealing of the same summary gives other bytes.
+      const stored = await readFileIfExists(join(dir, file.name));
+      const existing = stored === undefined ? undefined : openObject(stored, `${summary.id}/${file.name}`, this.#encryption);
       if (existing === undefined || !existing.equals(file.body)) {
         throw new BackupError('ALREADY_EXISTS', `A different summary for backup ${summary.id} already exists in ${this.name}; it was left as it is.`, {
           details: { id: summary.id, location },

@@ -13,6 +13,9 @@ import {
 import { createHash } from 'node:crypto';
 import pRetry, { AbortError } from 'p-retry';
 import type { WalArchiveFile } from '../sinks/wal-archive-contract.js';
+import { openObject, sealObject } from '../crypto/envelope.js';
+import type { EncryptionOptions } from '../crypto/keyring.js';
+import { rewrapObjects, type RewrapOptions, type RewrapReport } from '../crypto/rewrap.js';
 import { BackupError, isBackupError } from '../errors.js';
 import type { CallOptions, LabelStore, SinkReceipt, SummarySink } from '../sinks/contract.js';
 import { sinkWriteFailed } from '../sinks/failure.js';
@@ -96,6 +99,8 @@ export interface S3SummaryStoreOptions {
   readonly sseKmsKeyId?: string;
   /** Retry timing. */
   readonly retry?: S3RetryOptions;
+  /** Client-side encryption: seal every object written with the keyring's newest key, open sealed ones on read (`EncryptionOptions`). */
+  readonly encryption?: EncryptionOptions;
 }
 
 interface SdkError {
@@ -162,6 +167,7 @@ export class S3SummaryStore implements SummarySink, LabelStore {
   readonly #prefix: string;
   readonly #sse: Pick<PutObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId'>;
   readonly #retry: { readonly retries: number; readonly minTimeout: number; readonly maxTimeout: number };
+  readonly #encryption: EncryptionOptions | undefined;
 
   constructor(options: S3SummaryStoreOptions) {
     if (typeof options?.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(options.bucket)) {
@@ -186,6 +192,7 @@ export class S3SummaryStore implements SummarySink, LabelStore {
       ...(options.serverSideEncryption ? { ServerSideEncryption: options.serverSideEncryption } : {}),
       ...(options.sseKmsKeyId ? { SSEKMSKeyId: options.sseKmsKeyId } : {}),
     };
+    this.#encryption = options.encryption;
     const retry = options.retry ?? {};
     this.#retry = { retries: retry.retries ?? 5, minTimeout: retry.minDelayMs ?? retry.minTimeout ?? 200, maxTimeout: retry.maxDelayMs ?? retry.maxTimeout ?? 5000 };
   }
@@ -199,10 +206,10 @@ export class S3SummaryStore implements SummarySink, LabelStore {
     try {
       if ((await this.#read(summary.id, SUMMARY_JSON, options)) !== undefined) return await this.#compare(summary.id, files, location, options);
       const meta = files[files.length - 1]!;
-      for (const file of files.slice(0, -1)) await this.#put(summary.id, file, options, false);
-      const created = await this.#put(summary.id, meta, options, true);
+      for (const file of files.slice(0, -1)) await this.#put(summary.id, this.#seal(summary.id, file), options, false);
+      const created = await this.#put(summary.id, this.#seal(summary.id, meta), options, true);
       // Stores that ignore If-None-Match: whoever's summary.json is there now has won.
-      const winner = await this.#read(summary.id, SUMMARY_JSON, options);
+      const winner = await this.#readOpen(summary.id, SUMMARY_JSON, options);
       if (winner === undefined || !winner.equals(meta.body)) return await this.#compare(summary.id, files, location, options);
       await this.#repair(summary.id, files, options);
       return { location, written: created };
@@ -215,7 +222,7 @@ export class S3SummaryStore implements SummarySink, LabelStore {
   /** The summary of `id`, checksums verified. */
   async get(id: string, options: CallOptions = {}): Promise<BackupSummary> {
     assertBackupId(id);
-    return decodeSummary(id, (name) => this.#read(id, name, options));
+    return decodeSummary(id, (name) => this.#readOpen(id, name, options));
   }
 
   /** Whether a complete summary for `id` exists. */
@@ -340,6 +347,21 @@ export class S3SummaryStore implements SummarySink, LabelStore {
     }
   }
 
+  /** Replaces `<prefix>/<key>` (an unconditional put with Content-MD5): `keys rewrap` only. */
+  async replaceObject(key: string, body: Buffer, options: CallOptions = {}): Promise<void> {
+    await this.#send(
+      new PutObjectCommand({
+        Bucket: this.#bucket,
+        Key: joinKey(this.#prefix, key),
+        Body: body,
+        ContentMD5: createHash('md5').update(body).digest('base64'),
+        ContentType: 'application/octet-stream',
+        ...this.#sse,
+      }),
+      options,
+    );
+  }
+
   #key(id: string, name: string): string {
     return joinKey(this.#prefix, id, name);
   }
@@ -376,8 +398,35 @@ export class S3SummaryStore implements SummarySink, LabelStore {
     }
   }
 
+  /** The file as stored: sealed for `<id>/<name>` when there is a keyring. */
+  #seal(id: string, file: SummaryFile): SummaryFile {
+    return { ...file, body: sealObject(file.body, `${id}/${file.name}`, this.#encryption) };
+  }
+
+  /** The file's plaintext (opened and authenticated when sealed), `undefined` when missing. */
+  async #readOpen(id: string, name: string, options: CallOptions): Promise<Buffer | undefined> {
+    const stored = await this.#read(id, name, options);
+    return stored === undefined ? undefined : openObject(stored, `${id}/${name}`, this.#encryption);
+  }
+
+  /** `keys rewrap`: every sealed object's data key wrapped under the keyring's newest key, payloads untouched. */
+  async rewrapKeys(options: RewrapOptions): Promise<RewrapReport> {
+    const base = this.#prefix ? `${this.#prefix}/` : '';
+    const ids = new Set(await this.list(options));
+    return rewrapObjects(
+      {
+        name: this.name,
+        list: async (o) => (await this.listKeys(o)).map((key) => key.slice(base.length)).filter((name) => ids.has(name.split('/')[0]!) && name.includes('/')),
+        read: (name, o) => this.readObject(name, o),
+        replace: (name, body, o) => this.replaceObject(name, body, o),
+      },
+      options,
+    );
+  }
+
   async #compare(id: string, files: SummaryFile[], location: string, options: CallOptions): Promise<SinkReceipt> {
-    const existing = await this.#read(id, SUMMARY_JSON, options);
+    // Plaintext compared: each sealing of the same summary gives other bytes.
+    const existing = await this.#readOpen(id, SUMMARY_JSON, options);
     if (existing !== undefined && existing.equals(files[files.length - 1]!.body)) {
       await this.#repair(id, files, options);
       return { location, written: false };
@@ -392,10 +441,13 @@ export class S3SummaryStore implements SummarySink, LabelStore {
     for (let round = 0; round < 3; round++) {
       let clean = true;
       for (const file of files.slice(0, -1)) {
-        const stored = await this.#read(id, file.name, options);
+        const stored = await this.#readOpen(id, file.name, options).catch((error: unknown) => {
+          if (isBackupError(error, 'DECRYPTION_FAILED') || isBackupError(error, 'ENCRYPTION_KEY_MISSING') || isBackupError(error, 'NOT_ENCRYPTED')) return undefined; // a racing loser's: ours replaces it
+          throw error;
+        });
         if (stored === undefined || !stored.equals(file.body)) {
           clean = false;
-          await this.#put(id, file, options, false);
+          await this.#put(id, this.#seal(id, file), options, false);
         }
       }
       if (clean) return;
@@ -458,6 +510,12 @@ export class S3WalArchive {
   /** archive-push: a conditional create with Content-MD5; `false` when the object exists already. */
   async createFile(name: string, body: Buffer, options: CallOptions = {}): Promise<boolean> {
     return this.#store.createObject(name, body, options);
+  }
+
+  /** `keys rewrap`: replaces the object `<prefix>/<name>` (an S3 put is atomic). */
+  async replaceFile(name: string, body: Buffer, options: CallOptions = {}): Promise<void> {
+    if (typeof name !== 'string' || name === '' || name.includes('/')) throw new BackupError('INVALID_OPTION', `Not a file name in a WAL archive: ${JSON.stringify(name)}.`);
+    await this.#store.replaceObject(name, body, options);
   }
 
   /** The files directly under the prefix with size and LastModified (one paginated listing). */

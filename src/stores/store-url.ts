@@ -1,5 +1,7 @@
 import { isAbsolute, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { EncryptionOptions } from '../crypto/keyring.js';
+import type { RewrapOptions, RewrapReport } from '../crypto/rewrap.js';
 import { BackupError } from '../errors.js';
 import type { LabelStore, SummarySink } from '../sinks/contract.js';
 import { FilesystemSummaryStore } from './filesystem.js';
@@ -99,19 +101,29 @@ export function parseStoreUrl(url: string): StoreUrl {
   throw invalid(url, `unknown scheme "${scheme}:"`);
 }
 
+/** Options of {@link openStore}. */
+export interface OpenStoreOptions {
+  /** Client-side encryption of the summaries (`EncryptionOptions`). */
+  readonly encryption?: EncryptionOptions;
+}
+
+/** A store `openStore` opens: a summary sink and label store whose keys `keys rewrap` can re-wrap. */
+export type OpenedStore = SummarySink & LabelStore & { rewrapKeys(options: RewrapOptions): Promise<RewrapReport> };
+
 /**
  * Opens the store a URL names. The S3 adapter (and the AWS SDK) is loaded only for `s3://` URLs.
  * @throws BackupError `INVALID_URL`, or `INVALID_OPTION` when `@aws-sdk/client-s3` is not installed.
  */
-export async function openStore(url: string): Promise<SummarySink & LabelStore> {
+export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<OpenedStore> {
   const parsed = parseStoreUrl(url);
-  if (parsed.kind === 'file') return new FilesystemSummaryStore({ directory: parsed.directory });
+  const encryption = options.encryption !== undefined ? { encryption: options.encryption } : {};
+  if (parsed.kind === 'file') return new FilesystemSummaryStore({ directory: parsed.directory, ...encryption });
   let s3: typeof import('./s3.js');
   try {
     s3 = await import('./s3.js');
   } catch (error) {
     throw new BackupError('INVALID_OPTION', `S3 URLs need the optional dependency @aws-sdk/client-s3: npm install @aws-sdk/client-s3.`, { cause: error });
   }
-  const { kind: _kind, ...options } = parsed;
-  return new s3.S3SummaryStore(options);
+  const { kind: _kind, ...s3Options } = parsed;
+  return new s3.S3SummaryStore({ ...s3Options, ...encryption });
 }

@@ -5,6 +5,7 @@ import { BackupError, isBackupError } from '../../errors.js';
 import { BackupSession } from '../../session/backup-session.js';
 import type { Logger } from '../../session/options.js';
 import { defaultSpoolDirectory } from '../../spool/spool.js';
+import { ENCRYPTION_KEY_FILE_VARIABLE, ENCRYPTION_KEY_VARIABLE, encryptionFrom } from '../../crypto/keyring.js';
 import { openStore } from '../../stores/store-url.js';
 import { summaryOverview } from '../../summary/summary.js';
 import { acquireLock, releaseLock } from '../state/lock.js';
@@ -120,7 +121,9 @@ export class Holder {
       // An older attempt's tombstone (or the record of a holder that died) is superseded now.
       await removeQuietly(paths.record);
       this.#throwIfCancelled();
-      const sinks = await Promise.all(config.sinks.map((url) => openStore(url)));
+      // Keys from pre's environment came over IPC; the files are read here, once.
+      const encryption = await encryptionFrom(config, { ...(config.encryptionKeys !== undefined ? { [ENCRYPTION_KEY_VARIABLE]: config.encryptionKeys } : {}), ...(process.env[ENCRYPTION_KEY_FILE_VARIABLE] !== undefined ? { [ENCRYPTION_KEY_FILE_VARIABLE]: process.env[ENCRYPTION_KEY_FILE_VARIABLE] } : {}) });
+      const sinks = await Promise.all(config.sinks.map((url) => openStore(url, encryption !== undefined ? { encryption } : {})));
       if (config.password !== undefined) process.env.PGPASSWORD = config.password;
       const connection = 'uri' in config.connection ? config.connection.uri : 'database' in config.connection ? { database: config.connection.database } : {};
       const session = new BackupSession({
@@ -194,6 +197,8 @@ export class Holder {
         sinks: config.sinks,
         spoolDirectory: config.spoolDirectory ?? defaultSpoolDirectory(),
         waitForArchive: config.waitForArchive,
+        ...(config.encryptionKeyFiles !== undefined ? { encryptionKeyFiles: config.encryptionKeyFiles } : {}),
+        ...(config.requireEncrypted === true ? { requireEncrypted: true } : {}),
       };
       await writeRecord(paths.record, this.#record);
       // Lost (or cancelled) while the socket and record were being set up.

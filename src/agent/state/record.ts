@@ -33,6 +33,10 @@ export interface BackupRecord {
   readonly sinks: readonly string[];
   /** The spool directory the session persists the summary in before the sinks. */
   readonly spoolDirectory: string;
+  /** Key files the summary is sealed with (paths, never keys), for a later post that delivers it from the spool. */
+  readonly encryptionKeyFiles?: readonly string[];
+  /** Encryption is required: plaintext summaries are refused. */
+  readonly requireEncrypted?: boolean;
   /** Whether post waits for the backup's last WAL file to be archived (absent in older records: true). */
   readonly waitForArchive?: boolean;
   /**

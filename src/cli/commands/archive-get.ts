@@ -1,5 +1,6 @@
 import { BackupError } from '../../errors.js';
 import { COMMON_OPTIONS, required, text, type Command } from '../command-kit.js';
+import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption, encryptionSettings } from '../encryption-flags.js';
 import { ARCHIVE_HELP } from './archive-kit.js';
 
 export const archiveGetCommand: Command = {
@@ -18,8 +19,9 @@ ${ARCHIVE_HELP}
   --prefetch N    keep the N segments after the one asked for ready in a local queue, fetched in
                   parallel by a background prefetcher (default 8 for s3://, 0 = off for
                   directories); the queue is cleared when recovery ends or nobody asks for 60 s
-  --queue-dir DIR the queue (default: pg_wal/pgsb-prefetch in the data directory)`,
-  options: { ...COMMON_OPTIONS, archive: { type: 'string' }, prefetch: { type: 'string' }, 'queue-dir': { type: 'string' } },
+  --queue-dir DIR the queue (default: pg_wal/pgsb-prefetch in the data directory)
+${ENCRYPTION_HELP}`,
+  options: { ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS, archive: { type: 'string' }, prefetch: { type: 'string' }, 'queue-dir': { type: 'string' } },
   positionals: ['walfile', 'destination'],
   async run(values, { verbose }) {
     const archive = required(values, 'archive');
@@ -34,8 +36,13 @@ ${ARCHIVE_HELP}
     const destination = required(values, 'destination');
     const result =
       prefetch > 0
-        ? await (await import('../../agent/wal-prefetch.js')).archiveGetPrefetched(walFile, destination, { archive, prefetch, ...(queueDirectory !== undefined ? { queueDirectory } : {}) })
-        : await (await import('../../restore/archive-get.js')).archiveGet(walFile, destination, { archive });
+        ? await (await import('../../agent/wal-prefetch.js')).archiveGetPrefetched(walFile, destination, {
+            archive,
+            prefetch,
+            ...(queueDirectory !== undefined ? { queueDirectory } : {}),
+            ...encryptionSettings(values),
+          })
+        : await (await import('../../restore/archive-get.js')).archiveGet(walFile, destination, { archive, ...(await encryptionOption(values)) });
     return { json: { ok: true, ...result }, text: verbose ? `${result.walFile} restored from ${result.storedAs}` : '' };
   },
 };

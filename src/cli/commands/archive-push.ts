@@ -1,6 +1,7 @@
 import { parseDuration } from '../duration.js';
 import { BackupError } from '../../errors.js';
 import { COMMON_OPTIONS, required, text, type Command } from '../command-kit.js';
+import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption, encryptionSettings } from '../encryption-flags.js';
 import { ARCHIVE_HELP } from './archive-kit.js';
 
 export const archivePushCommand: Command = {
@@ -26,9 +27,10 @@ ${ARCHIVE_HELP}
   --spool-dir DIR the pusher's acknowledgements, lock and log (pusher.log)
                   (default: pg_wal/pgsb-archive-push in the data directory)
   --parallel N    files the pusher stores at once (default 4; at most 32 ahead of PostgreSQL)
-  --timeout D     how long to wait for the pusher (default 60s)`,
+  --timeout D     how long to wait for the pusher (default 60s)
+${ENCRYPTION_HELP}`,
   options: {
-    ...COMMON_OPTIONS,
+    ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS,
     archive: { type: 'string' },
     compress: { type: 'string' },
     async: { type: 'boolean' },
@@ -56,8 +58,9 @@ ${ARCHIVE_HELP}
             ...(spoolDirectory !== undefined ? { spoolDirectory } : {}),
             ...(parallel !== undefined ? { parallel: Number(parallel) } : {}),
             ...(timeout !== undefined ? { timeoutMs: parseDuration(timeout, 'timeout') } : {}),
+            ...encryptionSettings(values),
           })
-        : await (await import('../../restore/archive-push.js')).archivePush(walpath, { archive, compress });
+        : await (await import('../../restore/archive-push.js')).archivePush(walpath, { archive, compress, ...(await encryptionOption(values)) });
     return {
       json: { ok: true, ...result },
       text: verbose ? `${result.walFile} ${result.written ? 'stored as' : 'was already stored as'} ${result.storedAs} in ${result.archive}` : '',

@@ -4,6 +4,7 @@ import { parseDuration } from '../duration.js';
 import { BackupError, drill, openStore } from '../../index.js';
 import { recoveryTargetFlags, RECOVERY_TARGET_OPTIONS, targetTimelineFlag, timelineLine } from '../restore-flags.js';
 import { COMMON_OPTIONS, lines, required, requiredId, strings, text, type Command } from '../command-kit.js';
+import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption, encryptionSettings } from '../encryption-flags.js';
 
 export const drillCommand: Command = {
   name: 'drill',
@@ -31,9 +32,10 @@ when recovery ended and every check passed; exit 7 (DRILL_FAILED) otherwise.
   --bin-dir DIR           pg_ctl of the backup's major (default /usr/lib/postgresql/<major>/bin)
   --keep                  leave the scratch copy (its path is printed)
   --in-place              drill COPY itself (it is left restored and promoted)
-  --timeout DURATION      how long recovery may take (default 10m)`,
+  --timeout DURATION      how long recovery may take (default 10m)
+${ENCRYPTION_HELP}`,
   options: {
-    ...COMMON_OPTIONS,
+    ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS,
     id: { type: 'string' },
     store: { type: 'string' },
     pgdata: { type: 'string' },
@@ -57,7 +59,7 @@ when recovery ended and every check passed; exit 7 (DRILL_FAILED) otherwise.
     const target = recoveryTargetFlags(values);
     const targetTimeline = targetTimelineFlag(values);
     const timeout = text(values, 'timeout');
-    const store = await openStore(required(values, 'store'));
+    const store = await openStore(required(values, 'store'), await encryptionOption(values));
     let binDir = text(values, 'bin-dir');
     if (binDir === undefined) {
       const major = Math.floor((await store.get(id)).serverVersion / 10000);
@@ -69,6 +71,7 @@ when recovery ended and every check passed; exit 7 (DRILL_FAILED) otherwise.
       store,
       dataCopy: pgdata,
       binDir,
+      ...encryptionSettings(values),
       ...(archiveUrl !== undefined ? { walArchive: archiveUrl } : {}),
       ...(restoreCommand !== undefined ? { restoreCommand } : {}),
       ...(target ? { target } : {}),

@@ -2,6 +2,7 @@ import { parseDuration } from '../duration.js';
 import { BackupError, expire, type ExpiryPolicy, openStore, openWalArchive } from '../../index.js';
 import { listRunning } from '../../agent/index.js';
 import { COMMON_OPTIONS, lines, required, strings, text, type Command, type Values } from '../command-kit.js';
+import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption } from '../encryption-flags.js';
 import { formatBytes } from './lifecycle-kit.js';
 
 /** `--keep-within`: a duration (30d, 12h, 2w; beyond parseDuration's 366 days for long retention). */
@@ -48,9 +49,10 @@ by a holder in the runtime directory: pre done, post not yet): the WAL from its 
   --keep-last N           keep the N newest backups
   --keep-within DURATION  keep backups that stopped within DURATION (e.g. 36h, 30d, 8w)
   --keep ID               keep this backup (repeatable); the others go
-  --dry-run               print exactly what would go, with sizes, and change nothing`,
+  --dry-run               print exactly what would go, with sizes, and change nothing
+${ENCRYPTION_HELP}`,
   options: {
-    ...COMMON_OPTIONS,
+    ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS,
     store: { type: 'string' },
     'wal-archive': { type: 'string' },
     'keep-last': { type: 'string' },
@@ -60,14 +62,15 @@ by a holder in the runtime directory: pre done, post not yet): the WAL from its 
   },
   async run(values) {
     const policy = expiryPolicy(values);
-    const store = await openStore(required(values, 'store'));
+    const encryption = await encryptionOption(values);
+    const store = await openStore(required(values, 'store'), encryption);
     const archiveUrl = text(values, 'wal-archive');
     const dryRun = values['dry-run'] === true;
     // Backups held on this host (pre run, post not yet) keep their WAL: their summaries are not in
     // the store yet. Only with an archive: without one no WAL goes.
     const runtimeDir = text(values, 'runtime-dir');
     const running = archiveUrl === undefined ? [] : await listRunning(runtimeDir !== undefined ? { runtimeDir } : {});
-    const report = await expire({ store, policy, dryRun, running, ...(archiveUrl !== undefined ? { walArchive: await openWalArchive(archiveUrl) } : {}) });
+    const report = await expire({ store, policy, dryRun, running, ...(archiveUrl !== undefined ? { walArchive: await openWalArchive(archiveUrl, encryption) } : {}) });
     const { plan } = report;
     const wal = plan.wal;
     const verb = dryRun ? 'would remove' : 'removed';

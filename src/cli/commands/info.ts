@@ -1,5 +1,6 @@
 import { backupInfo, type BackupInfoReport, openStore, openWalArchive, type RecoverableWindow } from '../../index.js';
 import { COMMON_OPTIONS, lines, required, text, type Command } from '../command-kit.js';
+import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption } from '../encryption-flags.js';
 import { formatBytes } from './lifecycle-kit.js';
 
 function table(header: string[], rows: string[][]): string[] {
@@ -73,12 +74,14 @@ the earliest backup that restores to the last contiguous archived segment, sayin
 it. One listing of the store and one of the archive; the summaries are read in parallel.
 
   --store URL         file:///abs/dir, /abs/dir or s3://bucket/prefix[?...]
-  --wal-archive URL   the WAL archive (file:///dir, /dir or s3://bucket/prefix[?...])`,
-  options: { ...COMMON_OPTIONS, store: { type: 'string' }, 'wal-archive': { type: 'string' } },
+  --wal-archive URL   the WAL archive (file:///dir, /dir or s3://bucket/prefix[?...])
+${ENCRYPTION_HELP}`,
+  options: { ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS, store: { type: 'string' }, 'wal-archive': { type: 'string' } },
   async run(values) {
-    const store = await openStore(required(values, 'store'));
+    const encryption = await encryptionOption(values);
+    const store = await openStore(required(values, 'store'), encryption);
     const archiveUrl = text(values, 'wal-archive');
-    const report = await backupInfo({ store, ...(archiveUrl !== undefined ? { walArchive: await openWalArchive(archiveUrl) } : {}) });
+    const report = await backupInfo({ store, ...(archiveUrl !== undefined ? { walArchive: await openWalArchive(archiveUrl, encryption) } : {}) });
     return { json: { ok: true, ...report }, text: infoText(report) };
   },
 };

@@ -1,6 +1,7 @@
 import { DEFAULT_MAX_HOLD_MS, startBackup } from '../../agent/index.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { COMMON_OPTIONS, lines, requiredId, strings, text, type Command } from '../command-kit.js';
+import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionSettings } from '../encryption-flags.js';
 import { runtimeDir } from './hold-kit.js';
 
 export const pre: Command = {
@@ -26,9 +27,10 @@ start, printing the ID, start LSN and start WAL file. Copy the data directory af
                         this long counts as a lost session (default 10s, at least 100ms)
   --include-wal         ship the backup's WAL in its summary (a temporary replication slot holds it
                         until post), so it restores with no WAL archive; needs a role that may read
-                        files (11+: EXECUTE on pg_read_binary_file; 10: superuser) and create slots`,
+                        files (11+: EXECUTE on pg_read_binary_file; 10: superuser) and create slots
+${ENCRYPTION_HELP}`,
   options: {
-    ...COMMON_OPTIONS,
+    ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS,
     id: { type: 'string' },
     sink: { type: 'string', multiple: true },
     dbname: { type: 'string' },
@@ -48,6 +50,7 @@ start, printing the ID, start LSN and start WAL file. Copy the data directory af
     const backup = await startBackup({
       id,
       sinks: strings(values, 'sink'),
+      ...encryptionSettings(values),
       ...(dbname !== undefined ? { dbname } : {}),
       fast: values.fast === true,
       maxHoldMs: maxHold === undefined ? DEFAULT_MAX_HOLD_MS : parseDuration(maxHold, 'max-hold'),

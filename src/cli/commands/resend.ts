@@ -2,6 +2,7 @@ import { BackupError } from '../../index.js';
 import { isAbsolute } from 'node:path';
 import { openStore, resendSpooled } from '../../index.js';
 import { COMMON_OPTIONS, lines, optionalId, strings, text, type Command } from '../command-kit.js';
+import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption } from '../encryption-flags.js';
 
 export const resend: Command = {
   name: 'resend',
@@ -17,8 +18,9 @@ in the spool), 3 when --id is not in the spool.
   --sink URL        where the summaries go (repeatable; at least one)
   --id ID           only this backup (default: every summary in the spool)
   --spool-dir DIR   the spool (default: $XDG_STATE_HOME/pg-split-backup/spool, else
-                    ~/.local/state/pg-split-backup/spool)`,
-  options: { ...COMMON_OPTIONS, id: { type: 'string' }, sink: { type: 'string', multiple: true }, 'spool-dir': { type: 'string' } },
+                    ~/.local/state/pg-split-backup/spool)
+${ENCRYPTION_HELP}`,
+  options: { ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS, id: { type: 'string' }, sink: { type: 'string', multiple: true }, 'spool-dir': { type: 'string' } },
   async run(values) {
     const id = optionalId(values);
     const urls = strings(values, 'sink');
@@ -27,7 +29,8 @@ in the spool), 3 when --id is not in the spool.
     if (spoolDir !== undefined && !isAbsolute(spoolDir)) {
       throw new BackupError('INVALID_OPTION', `--spool-dir must be an absolute path, got ${spoolDir}.`, { details: { option: 'spool-dir' } });
     }
-    const sinks = await Promise.all(urls.map((url) => openStore(url)));
+    const encryption = await encryptionOption(values);
+    const sinks = await Promise.all(urls.map((url) => openStore(url, encryption)));
     const { spoolDirectory, delivered } = await resendSpooled({ sinks, ...(spoolDir === undefined ? {} : { spoolDirectory: spoolDir }), ...(id === undefined ? {} : { id }) });
     return {
       json: { ok: true, spoolDirectory, delivered },

@@ -1,6 +1,7 @@
 import { BackupError, openStore, prepareRestore, type RecoveryTargetAction } from '../../index.js';
 import { RECOVERY_TARGET_OPTIONS, recoveryTargetFlags, targetTimelineFlag, timelineLine } from '../restore-flags.js';
 import { COMMON_OPTIONS, lines, required, requiredId, strings, text, type Command, type Values } from '../command-kit.js';
+import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption, encryptionSettings } from '../encryption-flags.js';
 import { list } from './restore-kit.js';
 
 function tablespaceMapping(values: Values): Record<string, string> {
@@ -52,9 +53,10 @@ restores with no archive at all. See docs/restore.md.
                               (archive_mode = 'off' in postgresql.auto.conf)
   --standby                   come up as a standby (standby.signal)
   --tablespace-mapping O=N    move a tablespace from O to N (repeatable; N must exist, and be empty
-                              when the copy holds the tablespace's data in pg_tblspc/)`,
+                              when the copy holds the tablespace's data in pg_tblspc/)
+${ENCRYPTION_HELP}`,
   options: {
-    ...COMMON_OPTIONS,
+    ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS,
     id: { type: 'string' },
     store: { type: 'string' },
     pgdata: { type: 'string' },
@@ -88,7 +90,8 @@ restores with no archive at all. See docs/restore.md.
     const archiveMode = text(values, 'archive-mode');
     const report = await prepareRestore({
       id,
-      store: await openStore(storeUrl),
+      store: await openStore(storeUrl, await encryptionOption(values)),
+      ...encryptionSettings(values),
       pgdata,
       ...(restoreCommand !== undefined ? { restoreCommand } : {}),
       ...(walArchiveUrl !== undefined ? { walArchive: walArchiveUrl } : {}),

@@ -1,6 +1,7 @@
 import { summaryOverview } from '../../index.js';
 import { openStore } from '../../index.js';
 import { COMMON_OPTIONS, lines, required, requiredId, type Command } from '../command-kit.js';
+import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption } from '../encryption-flags.js';
 
 export const show: Command = {
   name: 'show',
@@ -10,11 +11,12 @@ export const show: Command = {
 they fail; exit 3 when the store has no summary with that ID).
 
   --id ID       the backup ID
-  --store URL   file:///abs/dir, /abs/dir or s3://bucket/prefix[?...]`,
-  options: { ...COMMON_OPTIONS, id: { type: 'string' }, store: { type: 'string' } },
+  --store URL   file:///abs/dir, /abs/dir or s3://bucket/prefix[?...]
+${ENCRYPTION_HELP}`,
+  options: { ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS, id: { type: 'string' }, store: { type: 'string' } },
   async run(values) {
     const id = requiredId(values);
-    const store = await openStore(required(values, 'store'));
+    const store = await openStore(required(values, 'store'), await encryptionOption(values));
     const summary = await store.get(id);
     return {
       json: { ok: true, store: store.name, summary: summaryOverview(summary) },

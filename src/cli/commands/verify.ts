@@ -1,5 +1,6 @@
 import { openStore, openWalArchive, verifyRestoreWal } from '../../index.js';
 import { COMMON_OPTIONS, lines, required, requiredId, type Command } from '../command-kit.js';
+import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption } from '../encryption-flags.js';
 import { targetTimelineFlag, timelineLine } from '../restore-flags.js';
 
 export const verify: Command = {
@@ -15,12 +16,14 @@ Exit 0 when complete; exit 5 listing what is missing; exit 2 for a timeline that
   --id ID             the backup ID
   --store URL         where its summary is
   --wal-archive URL   file:///dir, /dir or s3://bucket/prefix[?...]
-  --target-timeline T latest, current or N, as restore takes it`,
-  options: { ...COMMON_OPTIONS, id: { type: 'string' }, store: { type: 'string' }, 'wal-archive': { type: 'string' }, 'target-timeline': { type: 'string' } },
+  --target-timeline T latest, current or N, as restore takes it
+${ENCRYPTION_HELP}`,
+  options: { ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS, id: { type: 'string' }, store: { type: 'string' }, 'wal-archive': { type: 'string' }, 'target-timeline': { type: 'string' } },
   async run(values) {
     const id = requiredId(values);
-    const store = await openStore(required(values, 'store'));
-    const archive = await openWalArchive(required(values, 'wal-archive'));
+    const encryption = await encryptionOption(values);
+    const store = await openStore(required(values, 'store'), encryption);
+    const archive = await openWalArchive(required(values, 'wal-archive'), encryption);
     const targetTimeline = targetTimelineFlag(values);
     const summary = await store.get(id);
     const result = await verifyRestoreWal(summary, archive, { assert: true, ...(targetTimeline !== undefined ? { targetTimeline } : {}) });
