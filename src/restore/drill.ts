@@ -55,6 +55,8 @@ export interface DrillOptions extends EncryptionSettings {
   readonly walArchive?: string;
   /** A restore_command instead of `walArchive`. */
   readonly restoreCommand?: string;
+  /** How the server's shell starts the CLI in an archive-get `restore_command` (as {@link PrepareRestoreOptions.archiveProgram}). @default 'pg-split-backup' */
+  readonly archiveProgram?: string;
   /** Directory with `pg_ctl` (and `postgres`) of the backup's major, e.g. `/usr/lib/postgresql/15/bin`. */
   readonly binDir: string;
   /**
@@ -201,6 +203,7 @@ export async function drill(options: DrillOptions): Promise<DrillReport> {
       pgdata,
       ...(options.walArchive !== undefined ? { walArchive: options.walArchive } : {}),
       ...(options.restoreCommand !== undefined ? { restoreCommand: options.restoreCommand } : {}),
+      ...(options.archiveProgram !== undefined ? { archiveProgram: options.archiveProgram } : {}),
       ...(options.encryptionKeyFiles !== undefined ? { encryptionKeyFiles: options.encryptionKeyFiles } : {}),
       ...(options.requireEncrypted === true ? { requireEncrypted: true } : {}),
       // A target must end recovery, not pause it: the drill waits for promotion.

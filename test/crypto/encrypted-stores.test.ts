@@ -140,7 +140,7 @@ const storeKinds: { kind: string; make: (keyring?: Keyring, requireEncrypted?: b
         objects: () => dirObjects(directory),
         tamper: async (name) => {
           const body = await readFile(join(directory, name));
-          body[body.length - 5] ^= 0x10;
+          body[body.length - 5] = body[body.length - 5]! ^ 0x10;
           await writeFile(join(directory, name), body);
         },
       };
@@ -156,7 +156,7 @@ const storeKinds: { kind: string; make: (keyring?: Keyring, requireEncrypted?: b
         objects: () => s3Objects(prefix),
         tamper: async (name) => {
           const body = (await s3Objects(prefix)).get(name)!;
-          body[body.length - 5] ^= 0x10;
+          body[body.length - 5] = body[body.length - 5]! ^ 0x10;
           await raw.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/${name}`, Body: body }));
         },
       };
@@ -287,7 +287,7 @@ for (const { kind, url: makeUrl, objects, put } of archiveKinds) {
       }
       assert.ok(stored.get('000000010000000000000004.gz')!.length < body.length, 'compressed before it was sealed');
       const other = Buffer.from(body);
-      other[100] ^= 1;
+      other[100] = other[100]! ^ 1;
       await writeFile(join(pgdata, 'pg_wal', SEGMENT), other);
       await rejectsCode(archivePush(join(pgdata, 'pg_wal', SEGMENT), { archive: url, encryption }), 'WAL_CONFLICT');
     });
@@ -315,7 +315,7 @@ for (const { kind, url: makeUrl, objects, put } of archiveKinds) {
       await rm(join(pgdata, dest));
       // One bit changed in the middle of the payload.
       const stored = (await objects(url)).get(SEGMENT)!;
-      stored[stored.length >> 1] ^= 4;
+      stored[stored.length >> 1] = stored[stored.length >> 1]! ^ 4;
       await put(url, SEGMENT, stored);
       r = await cli(['archive-get', SEGMENT, dest, '--archive', url, '--prefetch', '0', '--encryption-key-file', keyFile]);
       assert.equal(r.code, 126, explain(r));

@@ -267,7 +267,7 @@ describe('rotation: rewrap changes headers only', () => {
 
   test('a damaged object is never given a fresh header', () => {
     const old = seal(randomBytes(2 * CHUNK), NAME, ring1, { chunkLog2: CHUNK_LOG2 });
-    old[old.length - 20] ^= 1;
+    old[old.length - 20] = old[old.length - 20]! ^ 1;
     throwsCode(() => rewrap(old, NAME, ring12), 'DECRYPTION_FAILED');
     throwsCode(() => rewrap(seal(randomBytes(10), NAME, ring2), NAME, Keyring.fromKeys([key1])), 'ENCRYPTION_KEY_MISSING');
   });
