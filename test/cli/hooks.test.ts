@@ -2,7 +2,9 @@
 // process (piped stdio, read to EOF, as a backup program runs hooks) and its detached holder.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile, readlink, readdir, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, readFile, readlink, readdir, stat, writeFile } from 'node:fs/promises';
+import { isSealed } from '../../src/index.js';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { alive, explain, ROOT, waitFor } from './cli-helpers.js';
@@ -11,6 +13,40 @@ import { HOOK_MAJOR, useHookCluster } from './hook-fixture.js';
 describe(`pg-split-backup hooks on PostgreSQL ${HOOK_MAJOR}`, () => {
   const hooks = useHookCluster();
   const { sandbox, pre, backends } = hooks;
+
+  test('encrypted sinks: pre moves PGSB_ENCRYPTION_KEY over IPC (not in the holder environment), post seals the summary; show needs the key; a 0644 key file fails pre before anything starts', async (t) => {
+    const box = await sandbox(t);
+    const key = randomBytes(32).toString('base64');
+    const id = 'hooks-sealed';
+    const started = await box.run(['pre', '--id', id, '--sink', box.sink(), '--dbname', hooks.dbname, '--fast', '--json'], { env: { PGSB_ENCRYPTION_KEY: key } });
+    assert.equal(started.code, 0, explain(started));
+    const pid = started.json!.pid as number;
+    assert.ok(!(await readFile(`/proc/${pid}/environ`, 'utf8')).includes(key), 'the key left the holder environment');
+    assert.ok(!(await readFile(`/proc/${pid}/cmdline`, 'utf8')).includes(key));
+    const stopped = await box.run(['post', '--id', id]);
+    assert.equal(stopped.code, 0, explain(stopped));
+    for (const name of ['backup_label', 'summary.json']) {
+      const body = await readFile(join(box.sink(), id, name));
+      assert.ok(isSealed(body), name);
+      assert.equal(body.indexOf('LABEL:'), -1);
+    }
+    for (const file of [join(box.runtimeDir, `${id}.json`), join(box.runtimeDir, `${id}.log`)]) assert.ok(!(await readFile(file, 'utf8')).includes(key), file);
+    const shown = await box.run(['show', '--id', id, '--store', box.sink(), '--json'], { env: { PGSB_ENCRYPTION_KEY: key } });
+    assert.equal(shown.code, 0, explain(shown));
+    assert.match(shown.json!.summary.labelFile, new RegExp(`LABEL: ${id}`));
+    const keyless = await box.run(['show', '--id', id, '--store', box.sink(), '--json']);
+    assert.equal(keyless.code, 2, explain(keyless));
+    assert.equal(keyless.json!.error.code, 'ENCRYPTION_KEY_MISSING');
+    // A key file others can read: pre refuses before any server session or holder exists.
+    const loose = join(box.base, 'loose.key');
+    await writeFile(loose, `${key}\n`, { mode: 0o644 });
+    await chmod(loose, 0o644);
+    const refused = await box.run(['pre', '--id', 'hooks-loose', '--sink', box.sink(), '--dbname', hooks.dbname, '--encryption-key-file', loose, '--json']);
+    assert.equal(refused.code, 2, explain(refused));
+    assert.equal(refused.json!.error.code, 'KEY_FILE_INSECURE');
+    assert.equal(await backends('hooks-loose'), 0);
+    assert.ok(!(await box.runtimeFiles()).some((f) => f.startsWith('hooks-loose')));
+  });
 
   test('pre read to EOF by its caller returns at once while the holder lives on without the caller’s stdio; post saves the summary and exits 0', async (t) => {
     const box = await sandbox(t);
