@@ -34,6 +34,8 @@ export interface Catalogue {
 // Lives in util/ (restore/ reads history files with it too); exported here as before.
 export { mapLimit } from '../util/map-limit.js';
 
+const UNREADABLE_CODES = new Set(['CORRUPT_SUMMARY', 'INVALID_OPTION', 'DECRYPTION_FAILED', 'ENCRYPTION_KEY_MISSING', 'NOT_ENCRYPTED']);
+
 /**
  * Lists the store once and reads every summary (checksums verified). A summary that fails its
  * checks is reported in `unreadable`, not thrown; one removed between the listing and the read is
@@ -52,7 +54,8 @@ export async function readCatalogue(store: LabelStore, options: ReadCatalogueOpt
         backups.push(catalogueEntry(summary, encodeSummary(summary).reduce((n, f) => n + f.body.length, 0)));
       } catch (error) {
         if (isBackupError(error, 'NOT_FOUND')) return;
-        if (isBackupError(error, 'CORRUPT_SUMMARY') || isBackupError(error, 'INVALID_OPTION')) {
+        // A damaged or undecryptable summary is reported, never skipped in silence: expire then keeps all WAL.
+        if (isBackupError(error) && UNREADABLE_CODES.has(error.code)) {
           unreadable.push({ id, reason: `${error.code}: ${error.message}` });
           return;
         }

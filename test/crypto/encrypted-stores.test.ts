@@ -31,6 +31,7 @@ import { runStoreConformance, sampleSummary } from '../../src/testing/index.js';
 import { run, type CommandResult } from '../harness/os-user.js';
 import { TestS3Server } from '../harness/s3-server.js';
 import { PGSB_PROGRAM, s3ArchiveUrl } from '../harness/wal-archive.js';
+import { fillDirectory, segmentNames, writeSummaries } from '../lifecycle/fixtures.js';
 
 const FAST_RETRY = { retries: 2, minDelayMs: 20, maxDelayMs: 100 };
 const SEGMENT = '000000010000000000000003';
@@ -419,3 +420,31 @@ for (const { kind, url: makeUrl, objects, put } of archiveKinds) {
     });
   });
 }
+
+describe('info and expire over an encrypted store', () => {
+  test('summaries open with the key; one under a key not given is UNREADABLE (never skipped), and expire then deletes no WAL', async () => {
+    const root = await mkdtemp(join(work, 'lifecycle-'));
+    const storeDir = join(root, 'summaries');
+    const walDir = join(root, 'wal');
+    await mkdir(walDir);
+    const summaries = await writeSummaries(new FilesystemSummaryStore({ directory: storeDir, encryption: { keyring: ring1 } }), 3);
+    await new FilesystemSummaryStore({ directory: storeDir, encryption: { keyring: ring2 } }).write(sampleSummary('other-key'));
+    await fillDirectory(walDir, segmentNames(1, 2, 23));
+    const keyFile = join(root, 'k1');
+    await writeFile(keyFile, `${key1.toString('base64')}\n`, { mode: 0o600 });
+    const cli = (args: string[]): Promise<CommandResult> => run('sh', ['-c', [PGSB_PROGRAM, ...args.map(quoteForShell)].join(' ')], { cwd: root });
+    let r = await cli(['info', '--store', storeDir, '--wal-archive', walDir, '--encryption-key-file', keyFile, '--json']);
+    assert.equal(r.code, 0, explain(r));
+    const report = JSON.parse(r.stdout);
+    assert.deepEqual(report.unreadable.map((u: { id: string; reason: string }) => [u.id, u.reason.split(':')[0]]), [['other-key', 'ENCRYPTION_KEY_MISSING']]);
+    for (const s of summaries) assert.ok(r.stdout.includes(s.id), s.id);
+    r = await cli(['info', '--store', storeDir, '--encryption-key-file', keyFile]);
+    assert.match(r.stdout, /UNREADABLE summary other-key: ENCRYPTION_KEY_MISSING/);
+    r = await cli(['info', '--store', storeDir, '--json']);
+    assert.equal(JSON.parse(r.stdout).unreadable.length, 4, 'without a key every sealed summary is unreadable');
+    const before = (await readdir(walDir)).sort();
+    r = await cli(['expire', '--store', storeDir, '--wal-archive', walDir, '--keep-last', '1', '--encryption-key-file', keyFile]);
+    assert.equal(r.code, 6, explain(r));
+    assert.deepEqual((await readdir(walDir)).sort(), before, 'no WAL deleted while a summary cannot be read');
+  });
+});
