@@ -17,6 +17,7 @@
 //  9. Replay from s3rver through archive-get, with and without prefetch.
 // 10. info (backupInfo) over 1,000 summaries and 10,000 segments: filesystem and S3.
 // 11. expire --dry-run over the same: filesystem and S3.
+// 12. archive-push encrypted vs plain (issue 19): CLI sync and --async, in-process; directory and S3.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,7 @@ import { archiveThroughput } from './rows/8-archive-throughput.js';
 import { archiveReplay } from './rows/9-archive-replay.js';
 import { infoRows } from './rows/10-info.js';
 import { expireDryRunRows } from './rows/11-expire-dry-run.js';
+import { archiveEncryption } from './rows/12-archive-encryption.js';
 
 /** `PGSB_BENCH_ONLY=3,5`: just those rows (default: all). */
 const ONLY = new Set((process.env.PGSB_BENCH_ONLY ?? '').split(',').filter(Boolean).map(Number));
@@ -51,6 +53,7 @@ const ROWS: readonly (readonly [number, (ctx: BenchContext) => Promise<BenchRow[
   [7, async () => [await archiveWaitGap()]],
   [8, () => archiveThroughput()],
   [9, () => archiveReplay()],
+  [12, archiveEncryption],
 ];
 
 async function main(): Promise<void> {
