@@ -7,6 +7,7 @@ import { appendFile, chmod, chown, cp, mkdir, mkdtemp, readFile, rm, symlink, wr
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { assertBackupId, BackupSession, FilesystemSummaryStore, isBackupError } from '../../src/index.js';
 import { runCli as runCliInProcess } from '../../src/cli/main.js';
@@ -272,8 +273,27 @@ add('none', 'archive-push: a file that is not WAL (`postgresql.conf`)', 'INVALID
 add('none', 'archive-push: archive with an unknown scheme', 'INVALID_URL', 2, () => cli(['archive-push', 'pg_wal/000000010000000000000001', '--archive', 'ftp://host/wal']));
 add('none', 'archive-get: WAL name `../etc/passwd`', 'INVALID_OPTION', 2, () => cli(['archive-get', '../etc/passwd', 'pg_wal/RECOVERYXLOG', '--archive', sink()]));
 add('none', 'archive-get: without the destination argument', 'INVALID_OPTION', 2, () => cli(['archive-get', '000000010000000000000001', '--archive', sink()]));
+add('none', 'keys: an unknown action (`keys rotate`)', 'INVALID_OPTION', 2, () => cli(['keys', 'rotate']));
+add('none', 'keys generate: without `--output`', 'INVALID_OPTION', 2, () => cli(['keys', 'generate']));
+add('none', 'archive-push: `--encryption-key-file` of mode 0644', 'KEY_FILE_INSECURE', 2, async () =>
+  cli(['archive-push', 'pg_wal/000000010000000000000001', '--archive', sink(), '--encryption-key-file', await outsideKeyFile(0o644)]),
+);
+add('none', 'archive-get: `--encryption-key-file` of mode 0644 (exit 126: recovery stops)', 'KEY_FILE_INSECURE', 126, async () =>
+  cli(['archive-get', '000000010000000000000001', 'pg_wal/RECOVERYXLOG', '--archive', sink(), '--prefetch', '0', '--encryption-key-file', await outsideKeyFile(0o644)]),
+);
+add('none', 'show: `--encryption-key-file` that holds no key', 'INVALID_KEY', 2, async () => cli(['show', '--id', 'x', '--store', sink(), '--encryption-key-file', await outsideKeyFile(0o600, 'not a key\n')]));
+add('none', 'keys rewrap: neither `--store` nor `--wal-archive`', 'INVALID_OPTION', 2, async () => cli(['keys', 'rewrap', '--encryption-key-file', await outsideKeyFile(0o600)]));
 add('none', 'post: an ID never started', 'NOT_FOUND', 3, () => cli(['post', '--id', 'never-started']));
 add('none', 'abort: an ID never started', 'NOT_FOUND', 3, () => cli(['abort', '--id', 'never-started']));
+
+/** A key file outside the watched sandbox (making it is not a change the refusal made). */
+async function outsideKeyFile(mode: number, content = `${Buffer.alloc(32, 7).toString('base64')}\n`): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pgsb-bad-key-'));
+  const path = join(dir, 'key');
+  await writeFile(path, content, { mode });
+  await chmod(path, mode);
+  return path;
+}
 
 /** Runs one case and checks its code, exit code and that nothing changed. */
 async function check(c: Case): Promise<void> {

@@ -73,7 +73,7 @@ export function docsTable(markdown: string): { input: string; code: string; exit
   const section = markdown.slice(start, next < 0 ? undefined : next);
   const rows: { input: string; code: string; exit: number }[] = [];
   for (const line of section.split('\n')) {
-    const m = /^\| (.+?) \| `([A-Z_]+)` \| (\d) \|/.exec(line);
+    const m = /^\| (.+?) \| `([A-Z_]+)` \| (\d+) \|/.exec(line);
     if (m) rows.push({ input: m[1]!.replace(/\\\|/g, '|'), code: m[2]!, exit: Number(m[3]) });
   }
   return rows;
