@@ -92,10 +92,15 @@ export class Keyring {
     return Keyring.fromKeys(keys);
   }
 
-  toJSON(): { readonly keyIds: string[] } {
+  /** The ids only: a keyring never serialises its keys. */
+  toJSON(): {
+    /** The key ids, oldest first. */
+    readonly keyIds: string[];
+  } {
     return { keyIds: this.ids };
   }
 
+  /** What `util.inspect` (and so `console.log`) shows: the ids only. */
   [inspect.custom](): string {
     return `Keyring { keyIds: ${JSON.stringify(this.ids)} }`;
   }

@@ -25,7 +25,14 @@ export interface RewrapReport {
   /** Objects stored in plaintext (rewrap never encrypts: their bytes stay as they are). */
   readonly plaintext: string[];
   /** Objects that could not be re-wrapped, with the code: left exactly as they were. */
-  readonly failed: { readonly object: string; readonly code: string; readonly message: string }[];
+  readonly failed: {
+    /** The object's name. */
+    readonly object: string;
+    /** The error code (`DECRYPTION_FAILED`, `ENCRYPTION_KEY_MISSING`...). */
+    readonly code: string;
+    /** What happened. */
+    readonly message: string;
+  }[];
 }
 
 /** How {@link rewrapObjects} reaches one store's raw objects. */

@@ -33,7 +33,7 @@ export interface ArchivePushResult {
   readonly written: boolean;
   /** The WAL file's size. */
   readonly bytes: number;
-  /** The stored size (smaller when compressed). */
+  /** The stored size (smaller when compressed): before sealing, when the archive encrypts (a sealed 16 MiB segment is 343 bytes more). */
   readonly storedBytes: number;
   /** The archive's name. */
   readonly archive: string;

@@ -128,6 +128,20 @@ async function readIfExists(path: string): Promise<string | undefined> {
 }
 
 /**
+ * Reads the backup's first WAL file from the archive (any compression), which proves the keys open
+ * it before anything is written (`ENCRYPTION_KEY_MISSING`, `DECRYPTION_FAILED` otherwise). True when
+ * the archive handed over sealed bytes (an archive not opened by openWalArchive): cp cannot restore it.
+ */
+async function readStartWal(archive: WalArchive, walFile: string, call: CallOptions): Promise<boolean> {
+  if (archive.readFile === undefined) return false;
+  for (const compression of WAL_COMPRESSIONS) {
+    const stored = await archive.readFile(storedWalName(walFile, compression), call);
+    if (stored !== undefined) return isSealed(stored);
+  }
+  return false;
+}
+
+/**
  * Turns a restored data copy into a data directory that recovers to a consistent state: checks
  * that the copy, the summary and the WAL belong together, then installs `backup_label` (and
  * `tablespace_map`), empties `pg_wal/`, and writes the recovery configuration the version needs.
@@ -157,20 +171,6 @@ async function readIfExists(path: string): Promise<string | undefined> {
  * console.log(report.startCommand);
  * ```
  */
-/**
- * Reads the backup's first WAL file from the archive (any compression), which proves the keys open
- * it before anything is written (`ENCRYPTION_KEY_MISSING`, `DECRYPTION_FAILED` otherwise). True when
- * the archive handed over sealed bytes (an archive not opened by openWalArchive): cp cannot restore it.
- */
-async function readStartWal(archive: WalArchive, walFile: string, call: CallOptions): Promise<boolean> {
-  if (archive.readFile === undefined) return false;
-  for (const compression of WAL_COMPRESSIONS) {
-    const stored = await archive.readFile(storedWalName(walFile, compression), call);
-    if (stored !== undefined) return isSealed(stored);
-  }
-  return false;
-}
-
 export async function prepareRestore(options: PrepareRestoreOptions): Promise<RestoreReport> {
   assertBackupId(options.id);
   if (!isAbsolute(options.pgdata)) throw new BackupError('INVALID_OPTION', `pgdata must be an absolute path, got ${options.pgdata}.`, { details: { option: 'pgdata' } });

@@ -108,7 +108,11 @@ export interface OpenStoreOptions {
 }
 
 /** A store `openStore` opens: a summary sink and label store whose keys `keys rewrap` can re-wrap. */
-export type OpenedStore = SummarySink & LabelStore & { rewrapKeys(options: RewrapOptions): Promise<RewrapReport> };
+export type OpenedStore = SummarySink &
+  LabelStore & {
+    /** `keys rewrap`: every sealed object's data key wrapped under the keyring's newest key, payloads untouched. */
+    rewrapKeys(options: RewrapOptions): Promise<RewrapReport>;
+  };
 
 /**
  * Opens the store a URL names. The S3 adapter (and the AWS SDK) is loaded only for `s3://` URLs.
