@@ -1,4 +1,5 @@
-import { backupInfo, type BackupInfoReport, openStore, openWalArchive, type RecoverableWindow } from '../../index.js';
+import { BackupError, backupInfo, type BackupInfoReport, infoMetrics, infoMetricsDown, isBackupError, openStore, openWalArchive, type RecoverableWindow } from '../../index.js';
+import { parseDuration } from '../duration.js';
 import { COMMON_OPTIONS, lines, required, text, type Command } from '../command-kit.js';
 import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption } from '../encryption-flags.js';
 import { formatBytes } from './lifecycle-kit.js';
@@ -60,10 +61,32 @@ function infoText(report: BackupInfoReport): string {
   return lines(...out);
 }
 
+/** Bad input still fails (exit 2): only a store or archive that does not answer becomes pgsb_up 0. */
+const USAGE_CODES = new Set(['INVALID_OPTION', 'INVALID_URL', 'KEY_FILE_INSECURE', 'INVALID_KEY']);
+
+/** `read` with an AbortSignal that fires after `timeoutMs`; rejects with ABORTED then even if `read` ignores the signal. */
+async function withDeadline<T>(read: (signal: AbortSignal | undefined) => Promise<T>, timeoutMs: number | undefined): Promise<T> {
+  if (timeoutMs === undefined) return read(undefined);
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new BackupError('ABORTED', `info did not finish within ${timeoutMs} ms (--timeout).`, { details: { timeoutMs } });
+      controller.abort(error);
+      reject(error);
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([read(controller.signal), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export const info: Command = {
   name: 'info',
   summary: 'every backup in a store, and with an archive what can be restored (the recoverable window)',
-  usage: 'pg-split-backup info --store URL [--wal-archive URL] [--json]',
+  usage: 'pg-split-backup info --store URL [--wal-archive URL] [--format text|prometheus] [--timeout D] [--json]',
   details: `Lists every backup in the store oldest first, per cluster (system identifier): ID, start and stop
 time, LSN and WAL file, timeline, server version, primary or standby, self-contained (--include-wal)
 or not, summary size. With --wal-archive: whether each backup's WAL is all there (as verify), the
@@ -75,13 +98,37 @@ it. One listing of the store and one of the archive; the summaries are read in p
 
   --store URL         file:///abs/dir, /abs/dir or s3://bucket/prefix[?...]
   --wal-archive URL   the WAL archive (file:///dir, /dir or s3://bucket/prefix[?...])
+  --format F          text (default) or prometheus: the text format of node_exporter's textfile
+                      collector (gauges per cluster and timeline: last backup age, recoverable
+                      window start and end, WAL gaps; pgsb_up); --json is the JSON report
+  --timeout D         give up after D (e.g. 30s): prometheus prints pgsb_up 0 (and exits 0, so
+                      the file is replaced); text and JSON fail with ABORTED. Default: no limit
 ${ENCRYPTION_HELP}`,
-  options: { ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS, store: { type: 'string' }, 'wal-archive': { type: 'string' } },
+  options: { ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS, store: { type: 'string' }, 'wal-archive': { type: 'string' }, format: { type: 'string' }, timeout: { type: 'string' } },
   async run(values) {
+    const format = text(values, 'format') ?? 'text';
+    if (format !== 'text' && format !== 'prometheus') throw new BackupError('INVALID_OPTION', `--format takes text or prometheus, got ${JSON.stringify(format)}.`, { details: { option: 'format' } });
+    if (format === 'prometheus' && values.json === true) throw new BackupError('INVALID_OPTION', '--format prometheus and --json exclude each other.', { details: { option: 'format' } });
+    const timeoutText = text(values, 'timeout');
+    const timeoutMs = timeoutText === undefined ? undefined : parseDuration(timeoutText, 'timeout');
     const encryption = await encryptionOption(values);
-    const store = await openStore(required(values, 'store'), encryption);
+    const storeUrl = required(values, 'store');
     const archiveUrl = text(values, 'wal-archive');
-    const report = await backupInfo({ store, ...(archiveUrl !== undefined ? { walArchive: await openWalArchive(archiveUrl, encryption) } : {}) });
+    const startedAt = Date.now();
+    const read = async (signal: AbortSignal | undefined): Promise<BackupInfoReport> => {
+      const store = await openStore(storeUrl, encryption);
+      const walArchive = archiveUrl !== undefined ? { walArchive: await openWalArchive(archiveUrl, encryption) } : {};
+      return backupInfo({ store, ...walArchive, ...(signal ? { signal } : {}) });
+    };
+    let report: BackupInfoReport;
+    try {
+      report = await withDeadline(read, timeoutMs);
+    } catch (error) {
+      // A textfile collector needs the file replaced with pgsb_up 0, not left stale.
+      if (format !== 'prometheus' || (isBackupError(error) && USAGE_CODES.has(error.code))) throw error;
+      return { json: {}, text: infoMetricsDown(isBackupError(error) ? error.code : 'ERROR', { durationMs: Date.now() - startedAt }).trimEnd() };
+    }
+    if (format === 'prometheus') return { json: {}, text: infoMetrics(report, { durationMs: Date.now() - startedAt }).trimEnd() };
     return { json: { ok: true, ...report }, text: infoText(report) };
   },
 };

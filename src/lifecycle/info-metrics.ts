@@ -1,0 +1,99 @@
+// `info --format prometheus`: the report as the Prometheus text format (0.0.4), for node_exporter's
+// textfile collector. Every series is a gauge; timestamps are Unix seconds.
+import type { BackupInfoReport } from './info.js';
+
+/** Options of {@link infoMetrics}. */
+export interface InfoMetricsOptions {
+  /** The time ages are measured against. @default now */
+  readonly now?: Date;
+  /** How long `backupInfo` took, in milliseconds, reported as `pgsb_info_duration_seconds`. */
+  readonly durationMs?: number;
+}
+
+interface Family {
+  readonly help: string;
+  readonly samples: { readonly labels: Readonly<Record<string, string | number>>; readonly value: number }[];
+}
+
+/** A label value as the text format wants it: backslash, quote and newline escaped. */
+function labelValue(value: string | number): string {
+  return String(value).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function render(families: ReadonlyMap<string, Family>): string {
+  const out: string[] = [];
+  for (const [name, family] of families) {
+    out.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} gauge`);
+    for (const sample of family.samples) {
+      const labels = Object.entries(sample.labels).map(([k, v]) => `${k}="${labelValue(v)}"`);
+      out.push(`${name}${labels.length > 0 ? `{${labels.join(',')}}` : ''} ${Number.isFinite(sample.value) ? String(sample.value) : 'NaN'}`);
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+const seconds = (iso: string): number => Date.parse(iso) / 1000;
+
+/**
+ * The metrics of an info report: per cluster the number of backups and of restorable ones, the
+ * last backup's time and age, the recoverable window's start and end (with the timeline it ends
+ * on), backups whose WAL has a hole; per archive timeline its segments, bytes and gaps; and
+ * `pgsb_up 1`. Alert on `pgsb_up == 0`, a growing `pgsb_last_backup_age_seconds`,
+ * `pgsb_recoverable_window_end_age_seconds` (archiving stalled) and `pgsb_wal_archive_gaps > 0`.
+ */
+export function infoMetrics(report: BackupInfoReport, options: InfoMetricsOptions = {}): string {
+  const now = (options.now ?? new Date()).getTime() / 1000;
+  const families = new Map<string, Family>();
+  const add = (name: string, help: string, value: number, labels: Record<string, string | number> = {}): void => {
+    const family = families.get(name) ?? { help, samples: [] };
+    family.samples.push({ labels, value });
+    families.set(name, family);
+  };
+  add('pgsb_up', '1 when the store (and the archive, when given) answered in time.', 1);
+  if (options.durationMs !== undefined) add('pgsb_info_duration_seconds', 'How long reading the store and the archive took.', options.durationMs / 1000);
+  add('pgsb_unreadable_summaries', 'Summaries listed but unreadable (damaged, undecryptable, key missing): never counted as backups.', report.unreadable.length);
+  const withArchive = report.archive !== undefined;
+  for (const cluster of report.clusters) {
+    const labels = { system_identifier: cluster.systemIdentifier };
+    add('pgsb_backups', 'Backups in the store, per cluster.', cluster.backups.length, labels);
+    const last = cluster.backups[cluster.backups.length - 1];
+    if (last !== undefined) {
+      add('pgsb_last_backup_timestamp_seconds', 'When the newest backup stopped.', seconds(last.stoppedAt), labels);
+      add('pgsb_last_backup_age_seconds', 'Seconds since the newest backup stopped.', now - seconds(last.stoppedAt), labels);
+    }
+    if (!withArchive) continue;
+    const restorable = cluster.backups.filter((b) => b.selfContained || (b.timelines?.length ?? 0) > 0);
+    add('pgsb_restorable_backups', 'Backups whose WAL is all in the archive (or that carry it).', restorable.length, labels);
+    const newest = restorable[restorable.length - 1];
+    if (newest !== undefined) add('pgsb_last_restorable_backup_age_seconds', 'Seconds since the newest restorable backup stopped.', now - seconds(newest.stoppedAt), labels);
+    add('pgsb_backups_wal_missing', 'Backups with a hole in the WAL they need (missing before the last archived segment).', cluster.backups.filter((b) => (b.wal?.missing.length ?? 0) > 0).length, labels);
+    const window = cluster.window;
+    add('pgsb_recoverable', '1 when some backup restores (a recoverable window exists).', window ? 1 : 0, labels);
+    if (window) {
+      add('pgsb_recoverable_window_start_timestamp_seconds', 'The earliest point one can recover to: when the earliest restorable backup stopped.', seconds(window.fromTime), labels);
+      const end = { ...labels, timeline: window.to.timeline };
+      if (window.to.archivedAt !== undefined) {
+        add('pgsb_recoverable_window_end_timestamp_seconds', 'When the last contiguous segment was archived (an upper bound for the last transaction one can recover).', seconds(window.to.archivedAt), end);
+        add('pgsb_recoverable_window_end_age_seconds', 'Seconds since the last contiguous segment was archived: grows when archiving stalls.', now - seconds(window.to.archivedAt), end);
+      }
+      add('pgsb_recoverable_window_cut', '1 when a gap cuts the window (archived WAL after it cannot be replayed).', window.cutBy === undefined ? 0 : 1, labels);
+    }
+  }
+  for (const t of report.archive?.timelines ?? []) {
+    const labels = { timeline: t.timeline };
+    add('pgsb_wal_archive_segments', 'Segments archived, per timeline.', t.segments, labels);
+    add('pgsb_wal_archive_bytes', 'Bytes archived, per timeline (as stored: compressed, sealed).', t.bytes, labels);
+    add('pgsb_wal_archive_gaps', 'Holes between the first and last archived segment, per timeline.', t.gaps.length, labels);
+  }
+  return render(families);
+}
+
+/** The metrics when the store or the archive did not answer: `pgsb_up 0`, and why (`pgsb_error_info`, the error code as a label). */
+export function infoMetricsDown(code: string, options: InfoMetricsOptions = {}): string {
+  const families = new Map<string, Family>([
+    ['pgsb_up', { help: '1 when the store (and the archive, when given) answered in time.', samples: [{ labels: {}, value: 0 }] }],
+    ['pgsb_error_info', { help: 'Why pgsb_up is 0: the error code (TIMEOUT when --timeout passed).', samples: [{ labels: { code }, value: 1 }] }],
+  ]);
+  if (options.durationMs !== undefined) families.set('pgsb_info_duration_seconds', { help: 'How long reading the store and the archive took.', samples: [{ labels: {}, value: options.durationMs / 1000 }] });
+  return render(families);
+}
