@@ -23,10 +23,15 @@ for (const major of [...new Set([Math.min(...testMajors()), Math.max(...testMajo
       await takeSplitBackup(source, { id: 'drilled', sinks: [store], tarball: join(work, 'data.tar'), spoolDirectory: join(work, 'spool') });
       const copy = await untarDataDirectory(join(work, 'data.tar'), work);
       const seen: number[] = [];
+      // A parent of its own: drills of test files running beside this one leave theirs in tmpdir.
+      const scratchDirectory = join(work, 'scratch');
+      await mkdir(scratchDirectory, { mode: 0o755 });
+      await chmod(scratchDirectory, 0o755);
       const report = await drill({
         id: 'drilled',
         store,
         dataCopy: copy,
+        scratchDirectory,
         walArchive: source.archiveDir,
         binDir: source.binDir,
         check: async (client) => {
@@ -38,13 +43,13 @@ for (const major of [...new Set([Math.min(...testMajors()), Math.max(...testMajo
       assert.match(report.consistentAt ?? '', /^[0-9A-F]+\/[0-9A-F]+$/);
       assert.deepEqual(seen, [42]);
       await assert.rejects(
-        drill({ id: 'drilled', store, dataCopy: copy, walArchive: source.archiveDir, binDir: source.binDir, check: async () => Promise.reject(new Error('check failed')) }),
+        drill({ id: 'drilled', store, dataCopy: copy, scratchDirectory, walArchive: source.archiveDir, binDir: source.binDir, check: async () => Promise.reject(new Error('check failed')) }),
         /check failed/,
       );
       // The data copy itself was never touched, and the scratch copies are gone.
       await assert.rejects(stat(join(copy, 'backup_label')), { code: 'ENOENT' });
       await assert.rejects(stat(join(copy, 'recovery.signal')), { code: 'ENOENT' });
-      assert.deepEqual((await readdir(tmpdir())).filter((n) => n.startsWith('pgsb-drill-') && !n.startsWith('pgsb-drill-test-')), []);
+      assert.deepEqual(await readdir(scratchDirectory), []);
       await assert.rejects(drill({ id: 'drilled', store, dataCopy: copy, binDir: source.binDir }), (e) => isBackupError(e, 'INVALID_OPTION'));
     } finally {
       await source.destroy();
