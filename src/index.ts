@@ -33,7 +33,7 @@ export type { WalFilePosition } from './summary/wal-file.js';
 export { prepareRestore } from './restore/prepare-restore.js';
 export type { PrepareRestoreOptions, RestoreReport } from './restore/prepare-restore.js';
 export type { ArchiveMode, RecoveryTarget, RecoveryTargetAction } from './restore/recovery-config.js';
-export { assertRecoveryTarget, parseTargetTimeline } from './restore/recovery-config.js';
+export { assertRecoveryTarget, parseTargetTimeline, quoteConfValue } from './restore/recovery-config.js';
 export { chooseRecoveryTimeline, type RecoveryTimelineInput } from './restore/recovery-timeline.js';
 export { readTimelineHistories } from './restore/timeline-histories.js';
 export {

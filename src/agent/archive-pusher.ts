@@ -5,7 +5,8 @@
 // mtime): an acknowledgement that is lost costs a second (write-once, same-content) push; one that
 // does not match the file is ignored. Nothing can acknowledge a segment that is not stored.
 import type { ArchivePushResult } from '../restore/archive-push.js';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { BackupError, isBackupError } from '../errors.js';
 import { assertArchivableName, writeWholeFile } from '../restore/archive-files.js';
@@ -59,6 +60,12 @@ interface Ack {
 }
 
 const ACK = '.ok';
+/**
+ * `<segment>.stored`: a hard link to the segment file the pusher stored, for archive_command's
+ * shell fast path (`[ <spool>/%f.stored -ef %p ]`: same inode, no Node start). Written after the
+ * `.ok` acknowledgement, removed with it.
+ */
+export const STORED_MARKER = '.stored';
 const ERROR = '.error';
 const LOCK = 'pusher.lock';
 const LOG = 'pusher.log';
@@ -92,6 +99,24 @@ async function fileIdentity(path: string): Promise<Pick<Ack, 'ino' | 'size' | 'm
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
+  }
+}
+
+/**
+ * Links `marker` to the segment at `path` when it is still the file that was stored (inode, size,
+ * mtime as before the push), through a temp name and a rename (which replaces a stale marker).
+ * A spool on another file system cannot hold a link (EXDEV): the fast path then falls through to
+ * the command, which is as correct and only slower.
+ */
+async function linkStoredMarker(path: string, marker: string, stored: Pick<Ack, 'ino' | 'size' | 'mtimeMs'>): Promise<void> {
+  const temp = `${marker}.${randomBytes(6).toString('hex')}.tmp`;
+  await link(path, temp);
+  try {
+    const now = await stat(temp);
+    if (now.ino !== stored.ino || now.size !== stored.size || now.mtimeMs !== stored.mtimeMs) return;
+    await rename(temp, marker);
+  } finally {
+    await rm(temp, { force: true });
   }
 }
 
@@ -204,6 +229,7 @@ export async function runArchivePusher(config: PusherConfig, log: (line: string)
         const result = await archivePush(path, { archive, compress: config.compress });
         const ack: Ack = { ...before, storedAs: result.storedAs, written: result.written };
         await writeWholeFile(join(spool, walFile + ACK), Buffer.from(JSON.stringify(ack)));
+        await linkStoredMarker(path, join(spool, walFile + STORED_MARKER), before).catch((error: Error) => log(`${walFile}: no fast-path marker (${error.message})`));
         log(`${walFile} ${result.written ? 'stored as' : 'already stored as'} ${result.storedAs}`);
       } catch (error) {
         failed = true;
@@ -221,6 +247,14 @@ export async function runArchivePusher(config: PusherConfig, log: (line: string)
       for (const name of spooled.filter((n) => n.endsWith(ACK))) {
         if (readySet.has(name.slice(0, -ACK.length))) queued++;
         else await rm(join(spool, name), { force: true });
+      }
+      // The markers go with them: a link holds its segment's space until it is removed.
+      for (const name of spooled.filter((n) => n.endsWith(STORED_MARKER))) {
+        if (!readySet.has(name.slice(0, -STORED_MARKER.length))) await rm(join(spool, name), { force: true });
+      }
+      for (const name of spooled) {
+        const temp = /^(.+)\.stored\.[0-9a-f]{12}\.tmp$/.exec(name);
+        if (temp && !inFlight.has(temp[1]!)) await rm(join(spool, name), { force: true }); // a crash between link and rename
       }
       const acked = new Set(spooled.filter((n) => n.endsWith(ACK)).map((n) => n.slice(0, -ACK.length)));
       let started = 0;

@@ -15,6 +15,11 @@ export interface ArchiveCommandLineOptions {
   readonly async?: boolean;
   /** archive-get only: `--prefetch N` (0 = off). @default archive-get's own: 8 for s3://, 0 for directories */
   readonly prefetch?: number;
+  /**
+   * archive-push `--async` only: `--spool-dir DIR` (relative to the data directory, or absolute);
+   * the shell fast path looks there too. @default 'pg_wal/pgsb-archive-push'
+   */
+  readonly spoolDirectory?: string;
   /** `--encryption-key-file PATH` for each (paths, never keys; the server's OS user must be able to read them, mode 0600). */
   readonly encryptionKeyFiles?: readonly string[];
   /** `--require-encryption`. @default false */
@@ -82,10 +87,37 @@ const QUEUE_HIT = '[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/
 
 /**
  * The `archive_command` that stores WAL in `archiveUrl` with `pg-split-backup archive-push`, quoted
- * as {@link archiveGetCommand} quotes.
- * @throws BackupError `INVALID_URL`.
+ * as {@link archiveGetCommand} quotes. With `async`, the line starts with a shell test that answers
+ * without starting Node when the background pusher has already stored this very file: the pusher
+ * leaves `<spool>/<segment>.stored`, a hard link to the segment it stored, and
+ * `[ <spool>/%f.stored -ef "%p" ]` (same device and inode; POSIX `test`, dash and bash) is true
+ * only for that file. Anything else (not pushed yet, another file under that name) falls through to
+ * archive-push, which waits for the pusher or starts one.
+ * @throws BackupError `INVALID_URL`, `INVALID_OPTION`.
+ *
+ * @example
+ * ```ts
+ * archivePushCommand('/var/backups/wal', { async: true });
+ * // '[ pg_wal/pgsb-archive-push/%f.stored -ef "%p" ] || pg-split-backup archive-push %p --archive /var/backups/wal --async'
+ * ```
  */
 export function archivePushCommand(archiveUrl: string, options: ArchiveCommandLineOptions = {}): string {
-  const flags = [options.compress && options.compress !== 'none' ? `--compress ${options.compress}` : '', options.async ? '--async' : ''].filter(Boolean);
-  return [`${program(options)} archive-push %p --archive ${archiveWord(archiveUrl)}${encryptionFlags(options)}`, ...flags].join(' ');
+  const spool = options.spoolDirectory;
+  if (spool !== undefined && (spool === '' || /[\r\n\0]/.test(spool))) throw new BackupError('INVALID_OPTION', 'spoolDirectory must be one line.', { details: { option: 'spoolDirectory' } });
+  if (spool !== undefined && options.async !== true) throw new BackupError('INVALID_OPTION', 'spoolDirectory goes with async.', { details: { option: 'spoolDirectory' } });
+  const flags = [
+    options.compress && options.compress !== 'none' ? `--compress ${options.compress}` : '',
+    options.async ? '--async' : '',
+    spool !== undefined ? `--spool-dir ${percentSafe(quoteForShell(spool))}` : '',
+  ].filter(Boolean);
+  const line = [`${program(options)} archive-push %p --archive ${archiveWord(archiveUrl)}${encryptionFlags(options)}`, ...flags].join(' ');
+  if (options.async !== true) return line;
+  // The pusher has stored this very file (the marker is a hard link to it): answered by the shell.
+  const marker = percentSafe(quoteForShell(`${spool ?? 'pg_wal/pgsb-archive-push'}/`)) + '%f.stored';
+  return `[ ${marker} -ef "%p" ] || ${line}`;
+}
+
+/** A word as PostgreSQL's %-substitution must see it: a literal `%` doubled. */
+function percentSafe(word: string): string {
+  return word.replace(/%/g, '%%');
 }

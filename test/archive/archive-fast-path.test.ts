@@ -1,0 +1,145 @@
+// The shell parts of the lines archive-config prints: archive-push --async answers from the
+// pusher's hard-link marker without starting Node, and only for the very file stored. Run with dash
+// and with bash, after PostgreSQL's %-substitution; the words the line hands on (archive URL, key
+// file, spool dir with spaces, quotes, backslashes and %) reach the program exactly. Then a real
+// server's configuration parser reads the printed line and archives through it.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmod, copyFile, link, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { archiveGet, archivePushCommand, Keyring, quoteConfValue, quoteForShell } from '../../src/index.js';
+import { chownToServerUser, smokeMajor, TestCluster } from '../harness/index.js';
+import { run, type CommandResult } from '../harness/os-user.js';
+import { PGSB_PROGRAM } from '../harness/wal-archive.js';
+
+const explain = (r: CommandResult): string => `exit ${r.code ?? r.signal}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+const SEGMENT = '000000010000000000000007';
+/** A name with every character the quoting has to get right. */
+const AWKWARD = `it's a "dir" with \\ back%slash and %f`;
+
+/** PostgreSQL's substitution in archive_command: %p, %f, %% (shell_archive.c / BuildRestoreCommand). */
+function substitute(line: string, path: string, file: string): string {
+  return line.replace(/%([pf%])/g, (_, c: string) => (c === 'p' ? path : c === 'f' ? file : '%'));
+}
+
+let work: string;
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'pgsb-fast-path-'));
+  await chmod(work, 0o755);
+});
+after(() => rm(work, { recursive: true, force: true }));
+
+for (const shell of ['dash', 'bash']) {
+  describe(`archive-push --async's shell fast path under ${shell}`, () => {
+    let pgdata: string;
+    let argvLog: string;
+    let program: string;
+    const spool = (): string => join(pgdata, 'pg_wal', 'pgsb-archive-push');
+    const runLine = (line: string): Promise<CommandResult> => run(shell, ['-c', substitute(line, `pg_wal/${SEGMENT}`, SEGMENT)], { cwd: pgdata });
+    const calls = async (): Promise<string[][]> => (existsSync(argvLog) ? (await readFile(argvLog, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as string[]) : []);
+    before(async () => {
+      pgdata = await mkdtemp(join(work, `${shell}-`));
+      await mkdir(join(pgdata, 'pg_wal', 'pgsb-archive-push'), { recursive: true });
+      await writeFile(join(pgdata, 'pg_wal', SEGMENT), 'segment bytes');
+      argvLog = join(pgdata, 'argv.log');
+      // Stands in for the CLI: records the words it got, fails (as a push that did not happen would).
+      const stub = join(pgdata, 'stub.mjs');
+      await writeFile(stub, `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(argvLog)}, JSON.stringify(process.argv.slice(2)) + '\\n');\nprocess.exit(7);\n`);
+      program = `${quoteForShell(process.execPath)} ${quoteForShell(stub)}`;
+    });
+
+    test('no marker: the command runs; a marker linked to this file: exit 0 without it; a copy or another file linked: the command runs', async () => {
+      const line = archivePushCommand('/wal', { program, async: true });
+      assert.match(line, /^\[ pg_wal\/pgsb-archive-push\/%f\.stored -ef "%p" \] \|\| /);
+      await rm(argvLog, { force: true });
+      let r = await runLine(line);
+      assert.equal(r.code, 7, explain(r));
+      assert.equal((await calls()).length, 1);
+      await link(join(pgdata, 'pg_wal', SEGMENT), join(spool(), `${SEGMENT}.stored`));
+      r = await runLine(line);
+      assert.equal(r.code, 0, explain(r));
+      assert.equal((await calls()).length, 1, 'no process started on a fast-path hit');
+      // Same bytes, another inode (a stale marker of an earlier file of that name): not trusted.
+      await rm(join(spool(), `${SEGMENT}.stored`));
+      await copyFile(join(pgdata, 'pg_wal', SEGMENT), join(spool(), `${SEGMENT}.stored`));
+      r = await runLine(line);
+      assert.equal(r.code, 7, explain(r));
+      await rm(join(spool(), `${SEGMENT}.stored`));
+      await writeFile(join(pgdata, 'pg_wal', '000000010000000000000006'), 'other');
+      await link(join(pgdata, 'pg_wal', '000000010000000000000006'), join(spool(), `${SEGMENT}.stored`));
+      r = await runLine(line);
+      assert.equal(r.code, 7, explain(r));
+      assert.equal((await calls()).length, 3);
+      await rm(join(spool(), `${SEGMENT}.stored`));
+    });
+
+    test('awkward archive, key file and spool paths reach the command word for word, and the fast path finds the spool', async () => {
+      const archive = join(work, AWKWARD, 'wal');
+      const keyFile = join(work, AWKWARD, 'key');
+      const spoolDirectory = `pg_wal/spool ${AWKWARD}`;
+      await mkdir(join(pgdata, spoolDirectory), { recursive: true });
+      const line = archivePushCommand(archive, { program, async: true, compress: 'gzip', spoolDirectory, encryptionKeyFiles: [keyFile] });
+      await rm(argvLog, { force: true });
+      const r = await runLine(line);
+      assert.equal(r.code, 7, explain(r));
+      assert.deepEqual((await calls())[0], ['archive-push', `pg_wal/${SEGMENT}`, '--archive', archive, '--encryption-key-file', keyFile, '--compress', 'gzip', '--async', '--spool-dir', spoolDirectory]);
+      await link(join(pgdata, 'pg_wal', SEGMENT), join(pgdata, spoolDirectory, `${SEGMENT}.stored`));
+      const hit = await runLine(line);
+      assert.equal(hit.code, 0, explain(hit));
+      assert.equal((await calls()).length, 1);
+    });
+  });
+}
+
+describe('the printed lines through a real server configuration parser', () => {
+  const MAJOR = smokeMajor();
+  test(`PostgreSQL ${MAJOR}: archive-config's archive_command with awkward paths and a key file archives every segment encrypted; most are answered by the shell`, async () => {
+    const base = join(work, 'server', AWKWARD);
+    await mkdir(base, { recursive: true });
+    await chmod(join(work, 'server'), 0o755);
+    await chmod(base, 0o755);
+    const wal = join(base, 'wal');
+    await mkdir(wal);
+    const key = Buffer.alloc(32, 9);
+    const keyFile = join(base, 'wal key');
+    await writeFile(keyFile, `${key.toString('base64')}\n`, { mode: 0o600 });
+    const invocations = join(base, 'invocations.log');
+    await writeFile(invocations, '');
+    await chownToServerUser(join(work, 'server'));
+    // The CLI behind a wrapper that counts its starts (a fast-path hit starts nothing).
+    const wrapper = join(base, 'count.sh');
+    await writeFile(wrapper, `#!/bin/sh\necho x >> ${quoteForShell(invocations)}\nexec ${PGSB_PROGRAM} "$@"\n`, { mode: 0o755 });
+    await chownToServerUser(wrapper);
+    const printed = execFileSync(process.execPath, ['--import', 'tsx', join(process.cwd(), 'src', 'cli', 'main.ts'), 'archive-config', '--archive', wal, '--async', '--encryption-key-file', keyFile, '--program', `sh ${quoteForShell(wrapper)}`], { encoding: 'utf8' });
+    const archiveLine = /^archive_command = (.*)$/m.exec(printed)![1]!;
+    const cluster = await TestCluster.start({ major: MAJOR, name: 'fast-path', walSegmentSizeMb: MAJOR >= 11 ? 1 : undefined, settings: { archive_command: archiveLine, archive_timeout: '0' } });
+    try {
+      const [shown] = await cluster.query<{ archive_command: string }>('SHOW archive_command');
+      const expected = archivePushCommand(wal, { program: `sh ${quoteForShell(wrapper)}`, async: true, encryptionKeyFiles: [keyFile] });
+      assert.equal(shown!.archive_command, expected, 'the parser read back exactly the line');
+      assert.equal(quoteConfValue(expected), archiveLine);
+      assert.equal((await cluster.client('pgbench', ['-i', '-q', '-s', '2', 'postgres'])).code, 0);
+      for (let i = 0; i < 3; i++) await cluster.query('SELECT pg_switch_wal()');
+      let stats = { archived: 0, failed: 0, ready: 1 };
+      for (let i = 0; i < 300 && (stats.ready > 0 || stats.archived < 5); i++) {
+        await delay(100);
+        const [row] = await cluster.query<{ archived: number; failed: number }>('SELECT archived_count::int AS archived, failed_count::int AS failed FROM pg_stat_archiver');
+        stats = { ...row!, ready: (await readdir(join(cluster.dataDir, 'pg_wal', 'archive_status'))).filter((n) => n.endsWith('.ready')).length };
+      }
+      assert.equal(stats.failed, 0);
+      assert.ok(stats.archived >= 5, JSON.stringify(stats));
+      const starts = (await readFile(invocations, 'utf8')).trim().split('\n').filter(Boolean).length;
+      assert.ok(starts < stats.archived, `${starts} CLI starts for ${stats.archived} archived segments: the shell answered none`);
+      const stored = (await readdir(wal)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+      assert.ok(stored.length >= stats.archived - 1, stored.join(' '));
+      const got = await archiveGet(stored[0]!, join(base, 'back'), { archive: wal, encryption: { keyring: Keyring.fromKeys([key]) } });
+      assert.equal(got.bytes, 1024 * 1024);
+    } finally {
+      await cluster.destroy();
+    }
+  });
+});
