@@ -69,6 +69,14 @@ export const ErrorCode = {
   KEY_FILE_INSECURE: 'KEY_FILE_INSECURE',
   /** A key file or key variable does not hold 32-byte keys (raw, or base64 one per line). */
   INVALID_KEY: 'INVALID_KEY',
+  /** `check`: archive_command (or a standby's restore_command) is not pg-split-backup's, or points at another archive. */
+  ARCHIVE_COMMAND_MISMATCH: 'ARCHIVE_COMMAND_MISMATCH',
+  /** `check`: the summary store cannot be listed, or a probe object cannot be written, read back and removed. */
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  /** `check`: the store or the archive belongs to another cluster (system identifier). */
+  SYSTEM_ID_MISMATCH: 'SYSTEM_ID_MISMATCH',
+  /** `check`: at least one check failed; `details.checks` gives each with its own code. */
+  CHECK_FAILED: 'CHECK_FAILED',
 } as const;
 
 /** One of the stable {@link ErrorCode} values. */

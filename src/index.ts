@@ -63,6 +63,8 @@ export { archiveGetCommand, archivePushCommand, quoteForShell } from './restore/
 export type { ArchiveCommandLineOptions } from './restore/archive-command-line.js';
 export { assertWalCompression, isWalCompressionAvailable, WAL_COMPRESSIONS } from './restore/wal-compression.js';
 export type { WalCompression } from './restore/wal-compression.js';
+export { checkChain } from './lifecycle/check.js';
+export type { CheckOptions, CheckReport, CheckResult } from './lifecycle/check.js';
 export { infoMetrics, infoMetricsDown } from './lifecycle/info-metrics.js';
 export type { InfoMetricsOptions } from './lifecycle/info-metrics.js';
 export { openStore, parseStoreUrl } from './stores/store-url.js';

@@ -12,6 +12,7 @@ import { list } from './commands/list.js';
 import { show } from './commands/show.js';
 import { resend } from './commands/resend.js';
 import { keys } from './commands/keys.js';
+import { check } from './commands/check.js';
 import { archiveConfig } from './commands/archive-config.js';
 
 const COMMON_HELP = `  --runtime-dir DIR  sockets, locks, logs and records of running backups (default: env
@@ -23,7 +24,7 @@ const COMMON_HELP = `  --runtime-dir DIR  sockets, locks, logs and records of ru
   --help             this help`;
 
 /** Every command, in help order. */
-export const COMMANDS: readonly Command[] = [pre, post, abort, status, list, show, resend, ...RESTORE_COMMANDS, ...LIFECYCLE_COMMANDS, ...ARCHIVE_COMMANDS, archiveConfig, keys];
+export const COMMANDS: readonly Command[] = [pre, post, abort, status, list, show, resend, ...RESTORE_COMMANDS, ...LIFECYCLE_COMMANDS, ...ARCHIVE_COMMANDS, archiveConfig, check, keys];
 
 /** `pg-split-backup <command> --help`. */
 export function commandHelp(command: Command): string {

@@ -24,6 +24,8 @@ export const ExitCode = {
    * recovery with FATAL instead of taking the file as missing and ending recovery early.
    */
   STOP_RECOVERY: 126,
+  /** `check`: at least one check failed (each is printed with its own code). */
+  CHECK_FAILED: 8,
 } as const;
 
 /** One of the {@link ExitCode} values. */
@@ -56,6 +58,7 @@ const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   WAL_INCOMPLETE: ExitCode.WAL_INCOMPLETE,
   ARCHIVE_MISMATCH: ExitCode.ARCHIVE_MISMATCH,
   DRILL_FAILED: ExitCode.DRILL_FAILED,
+  CHECK_FAILED: ExitCode.CHECK_FAILED,
   // The object or the key given is unusable input, as CORRUPT_SUMMARY is.
   DECRYPTION_FAILED: ExitCode.USAGE,
   ENCRYPTION_KEY_MISSING: ExitCode.USAGE,
@@ -85,5 +88,6 @@ export const EXIT_CODE_HELP = `Exit codes:
   5  verify, restore --wal-archive: WAL files the backup needs are missing from the archive (listed)
   6  expire: the catalogue and the WAL archive disagree; no WAL was deleted (ARCHIVE_MISMATCH)
   7  drill: the restored copy did not come up consistent, or a check failed (DRILL_FAILED)
+  8  check: a check failed; each is printed with its own code (CHECK_FAILED)
   126 archive-get: the stored file fails decryption or authentication, or its key is missing
      (PostgreSQL stops recovery instead of ending it at that file); other commands exit 2 for these`;

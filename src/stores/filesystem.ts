@@ -138,6 +138,20 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
     await rm(doomed, { recursive: true, force: true });
   }
 
+  /** `check`: writes a probe file beside the summaries (never a summary), fsynced, reads it back and removes it. */
+  async probeWrite(options: CallOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    await mkdirPrivate(this.#directory);
+    const probe = join(this.#directory, `.probe-${randomBytes(6).toString('hex')}`);
+    const body = randomBytes(32);
+    try {
+      await createFileDurable(probe, body);
+      if (!(await readFileIfExists(probe))?.equals(body)) throw new Error(`${probe} did not read back as written`);
+    } finally {
+      await rm(probe, { force: true });
+    }
+  }
+
   /** `keys rewrap`: every sealed file's data key wrapped under the keyring's newest key, payloads untouched. */
   async rewrapKeys(options: RewrapOptions): Promise<RewrapReport> {
     return rewrapObjects(

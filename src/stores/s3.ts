@@ -10,7 +10,7 @@ import {
   type ListObjectsV2CommandOutput,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import pRetry, { AbortError } from 'p-retry';
 import type { WalArchiveFile } from '../sinks/wal-archive-contract.js';
 import { openObject, sealObject } from '../crypto/envelope.js';
@@ -407,6 +407,18 @@ export class S3SummaryStore implements SummarySink, LabelStore {
   async #readOpen(id: string, name: string, options: CallOptions): Promise<Buffer | undefined> {
     const stored = await this.#read(id, name, options);
     return stored === undefined ? undefined : openObject(stored, `${id}/${name}`, this.#encryption);
+  }
+
+  /** `check`: creates a probe object under the prefix (never a summary), reads it back and deletes it. */
+  async probeWrite(options: CallOptions = {}): Promise<void> {
+    const key = `.pgsb-probe-${randomBytes(6).toString('hex')}`;
+    const body = Buffer.from(`pg-split-backup check ${new Date().toISOString()}\n`);
+    try {
+      if (!(await this.createObject(key, body, options))) throw new Error(`the probe object ${key} existed already`);
+      if (!(await this.readObject(key, options))?.equals(body)) throw new Error(`the probe object ${key} did not read back as written`);
+    } finally {
+      await this.deleteKeys([joinKey(this.#prefix, key)], options).catch(() => undefined);
+    }
   }
 
   /** `keys rewrap`: every sealed object's data key wrapped under the keyring's newest key, payloads untouched. */
