@@ -328,18 +328,7 @@ export class S3SummaryStore implements SummarySink, LabelStore {
    */
   async createObject(key: string, body: Buffer, options: CallOptions = {}): Promise<boolean> {
     try {
-      await this.#send(
-        new PutObjectCommand({
-          Bucket: this.#bucket,
-          Key: joinKey(this.#prefix, key),
-          Body: body,
-          ContentMD5: createHash('md5').update(body).digest('base64'),
-          ContentType: 'application/octet-stream',
-          IfNoneMatch: '*',
-          ...this.#sse,
-        }),
-        options,
-      );
+      await this.#putChecked(key, body, options, true);
       return true;
     } catch (error) {
       if (statusOf(error) === 412 || (error as SdkError).name === 'PreconditionFailed') return false;
@@ -349,6 +338,11 @@ export class S3SummaryStore implements SummarySink, LabelStore {
 
   /** Replaces `<prefix>/<key>` (an unconditional put with Content-MD5): `keys rewrap` only. */
   async replaceObject(key: string, body: Buffer, options: CallOptions = {}): Promise<void> {
+    await this.#putChecked(key, body, options, false);
+  }
+
+  /** A put of `<prefix>/<key>` with a Content-MD5 the server checks; `createOnly`: `If-None-Match: *`. */
+  async #putChecked(key: string, body: Buffer, options: CallOptions, createOnly: boolean): Promise<void> {
     await this.#send(
       new PutObjectCommand({
         Bucket: this.#bucket,
@@ -356,6 +350,7 @@ export class S3SummaryStore implements SummarySink, LabelStore {
         Body: body,
         ContentMD5: createHash('md5').update(body).digest('base64'),
         ContentType: 'application/octet-stream',
+        ...(createOnly ? { IfNoneMatch: '*' } : {}),
         ...this.#sse,
       }),
       options,

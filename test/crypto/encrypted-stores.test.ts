@@ -15,7 +15,6 @@ import {
   archivePush,
   FilesystemSummaryStore,
   FilesystemWalArchive,
-  isBackupError,
   isSealed,
   Keyring,
   keyIdOf,
@@ -32,26 +31,12 @@ import { run, type CommandResult } from '../harness/os-user.js';
 import { TestS3Server } from '../harness/s3-server.js';
 import { PGSB_PROGRAM, s3ArchiveUrl } from '../harness/wal-archive.js';
 import { fillDirectory, segmentNames, writeSummaries } from '../lifecycle/fixtures.js';
+import { key1, key2, ring1, ring12, ring2, HEADER, rejectsCode } from './fixtures.js';
 
 const FAST_RETRY = { retries: 2, minDelayMs: 20, maxDelayMs: 100 };
 const SEGMENT = '000000010000000000000003';
 const explain = (r: CommandResult): string => `exit ${r.code ?? r.signal}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-/** Header bytes of a sealed object (16-hex key id). */
-const HEADER = 8 + 3 + 16 + 12 + 32 + 16;
-
-async function rejectsCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(isBackupError(error, code as never), `expected ${code}, got ${String((error as Error)?.stack ?? error)}`);
-    return true;
-  });
-}
-
-const key1 = randomBytes(32);
-const key2 = randomBytes(32);
-const ring1 = Keyring.fromKeys([key1]);
-const ring12 = Keyring.fromKeys([key1, key2]);
-const ring2 = Keyring.fromKeys([key2]);
 
 /** A WAL-like segment: a page-header-looking start, text we can look for, random and zero pages. */
 function segmentBody(size = 1024 * 1024): Buffer {

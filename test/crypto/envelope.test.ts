@@ -10,7 +10,6 @@ import { inspect } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import {
   encryptionFrom,
-  isBackupError,
   isSealed,
   keyIdOf,
   Keyring,
@@ -24,33 +23,12 @@ import {
   unseal,
   writeNewKey,
 } from '../../src/index.js';
+import { key1, key2, ring1, ring12, ring2, HEADER, throwsCode, rejectsCode } from './fixtures.js';
 
 const NAME = '000000010000000000000003';
 const CHUNK_LOG2 = 12; // 4 KiB chunks: many chunks in a small object
 const CHUNK = 1 << CHUNK_LOG2;
 
-function throwsCode(fn: () => unknown, code: string, message?: string): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(isBackupError(error, code as never), `${message ?? ''} expected ${code}, got ${String((error as Error)?.stack ?? error)}`);
-    return true;
-  });
-}
-
-async function rejectsCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(isBackupError(error, code as never), `expected ${code}, got ${String((error as Error)?.stack ?? error)}`);
-    return true;
-  });
-}
-
-const key1 = randomBytes(32);
-const key2 = randomBytes(32);
-const ring1 = Keyring.fromKeys([key1]);
-const ring12 = Keyring.fromKeys([key1, key2]);
-const ring2 = Keyring.fromKeys([key2]);
-
-/** Header length of an object sealed with a 16-hex key id. */
-const HEADER = 8 + 3 + 16 + 12 + 32 + 16;
 
 describe('envelope round trips', () => {
   for (const size of [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 3 * CHUNK + 17]) {
