@@ -64,6 +64,8 @@ export type { ArchiveCommandLineOptions } from './restore/archive-command-line.j
 export { assertWalCompression, isWalCompressionAvailable, WAL_COMPRESSIONS } from './restore/wal-compression.js';
 export type { WalCompression } from './restore/wal-compression.js';
 export { checkChain } from './lifecycle/check.js';
+export { readArchiverStatus } from './lifecycle/archiver-status.js';
+export type { ArchiverState } from './lifecycle/archiver-status.js';
 export type { CheckOptions, CheckReport, CheckResult } from './lifecycle/check.js';
 export { infoMetrics, infoMetricsDown } from './lifecycle/info-metrics.js';
 export type { InfoMetricsOptions } from './lifecycle/info-metrics.js';

@@ -1,5 +1,6 @@
 // `info --format prometheus`: the report as the Prometheus text format (0.0.4), for node_exporter's
 // textfile collector. Every series is a gauge; timestamps are Unix seconds.
+import type { ArchiverState } from '../postgres/archiver-state.js';
 import type { BackupInfoReport } from './info.js';
 
 /** Options of {@link infoMetrics}. */
@@ -8,6 +9,8 @@ export interface InfoMetricsOptions {
   readonly now?: Date;
   /** How long `backupInfo` took, in milliseconds, reported as `pgsb_info_duration_seconds`. */
   readonly durationMs?: number;
+  /** The server's archiver (`readArchiverStatus`): archive lag and failures, labelled with its cluster. */
+  readonly archiver?: ArchiverState;
 }
 
 interface Family {
@@ -78,6 +81,14 @@ export function infoMetrics(report: BackupInfoReport, options: InfoMetricsOption
       }
       add('pgsb_recoverable_window_cut', '1 when a gap cuts the window (archived WAL after it cannot be replayed).', window.cutBy === undefined ? 0 : 1, labels);
     }
+  }
+  const archiver = options.archiver;
+  if (archiver !== undefined) {
+    const labels = { system_identifier: archiver.systemIdentifier };
+    if (archiver.lagSegments !== undefined) add('pgsb_archive_lag_segments', 'Completed segments the server has not archived yet (0 when archiving keeps up).', archiver.lagSegments, labels);
+    add('pgsb_archive_failed_count', 'archive_command failures since the statistics were reset (pg_stat_archiver.failed_count).', archiver.failedCount, labels);
+    if (archiver.lastArchivedAt !== undefined) add('pgsb_archive_last_archived_age_seconds', 'Seconds since the server last archived a file.', now - archiver.lastArchivedAt.getTime() / 1000, labels);
+    if (archiver.lastFailedAt !== undefined) add('pgsb_archive_last_failed_timestamp_seconds', 'When archive_command last failed.', archiver.lastFailedAt.getTime() / 1000, labels);
   }
   for (const t of report.archive?.timelines ?? []) {
     const labels = { timeline: t.timeline };

@@ -112,9 +112,28 @@ describe(`PostgreSQL ${smokeMajor()}: each broken link fails its own check with 
       assert.equal(r.code, 8, explain(r));
       assert.match(r.stderr, /FAILED  wal_switch +ARCHIVE_TIMEOUT: /);
       assert.match(r.stderr, /ok      wal_level/);
+      // The same stall as metrics: the switched segment waits, archive_command keeps failing.
+      const metrics = await infoProm();
+      assert.ok(Number(/^pgsb_archive_lag_segments\{[^}]*\} (\d+)$/m.exec(metrics)?.[1]) >= 1, metrics);
+      assert.ok(Number(/^pgsb_archive_failed_count\{[^}]*\} (\d+)$/m.exec(metrics)?.[1]) >= 1, metrics);
+      assert.match(metrics, /^pgsb_archive_last_failed_timestamp_seconds\{system_identifier="\d+"\} \d/m);
     } finally {
       await f.cluster.query('ALTER SYSTEM RESET archive_command');
       await f.cluster.reload();
     }
+    // Archiving again: the lag drains to 0.
+    const deadline = Date.now() + 30_000;
+    let lag = '';
+    while (Date.now() < deadline && lag !== '0') {
+      lag = /^pgsb_archive_lag_segments\{[^}]*\} (\d+)$/m.exec(await infoProm())?.[1] ?? '';
+      if (lag !== '0') await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    assert.equal(lag, '0');
   });
+  const infoProm = async (): Promise<string> => {
+    const r = await run('sh', ['-c', [PGSB_PROGRAM, ...['info', '--store', join(f.work, 'summaries'), '--format', 'prometheus', '--dbname', f.cluster.connectionString, '--encryption-key-file', f.keyFile].map(quoteForShell)].join(' ')]);
+    assert.equal(r.code, 0, explain(r));
+    assert.match(r.stdout, /^pgsb_up 1$/m);
+    return r.stdout;
+  };
 });

@@ -1,4 +1,4 @@
-import { BackupError, backupInfo, type BackupInfoReport, infoMetrics, infoMetricsDown, isBackupError, openStore, openWalArchive, type RecoverableWindow } from '../../index.js';
+import { type ArchiverState, BackupError, backupInfo, type BackupInfoReport, readArchiverStatus, infoMetrics, infoMetricsDown, isBackupError, openStore, openWalArchive, type RecoverableWindow } from '../../index.js';
 import { parseDuration } from '../duration.js';
 import { COMMON_OPTIONS, lines, required, text, type Command } from '../command-kit.js';
 import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption } from '../encryption-flags.js';
@@ -86,7 +86,7 @@ async function withDeadline<T>(read: (signal: AbortSignal | undefined) => Promis
 export const info: Command = {
   name: 'info',
   summary: 'every backup in a store, and with an archive what can be restored (the recoverable window)',
-  usage: 'pg-split-backup info --store URL [--wal-archive URL] [--format text|prometheus] [--timeout D] [--json]',
+  usage: 'pg-split-backup info --store URL [--wal-archive URL] [--format text|prometheus [--dbname URI]] [--timeout D] [--json]',
   details: `Lists every backup in the store oldest first, per cluster (system identifier): ID, start and stop
 time, LSN and WAL file, timeline, server version, primary or standby, self-contained (--include-wal)
 or not, summary size. With --wal-archive: whether each backup's WAL is all there (as verify), the
@@ -101,10 +101,13 @@ it. One listing of the store and one of the archive; the summaries are read in p
   --format F          text (default) or prometheus: the text format of node_exporter's textfile
                       collector (gauges per cluster and timeline: last backup age, recoverable
                       window start and end, WAL gaps; pgsb_up); --json is the JSON report
+  --dbname URI        prometheus: also the server's archiver (archive lag in segments, failures,
+                      last archived), read from pg_stat_archiver; a server that does not answer
+                      makes pgsb_up 0 as a store does
   --timeout D         give up after D (e.g. 30s): prometheus prints pgsb_up 0 (and exits 0, so
                       the file is replaced); text and JSON fail with ABORTED. Default: no limit
 ${ENCRYPTION_HELP}`,
-  options: { ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS, store: { type: 'string' }, 'wal-archive': { type: 'string' }, format: { type: 'string' }, timeout: { type: 'string' } },
+  options: { ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS, store: { type: 'string' }, 'wal-archive': { type: 'string' }, format: { type: 'string' }, timeout: { type: 'string' }, dbname: { type: 'string' } },
   async run(values) {
     const format = text(values, 'format') ?? 'text';
     if (format !== 'text' && format !== 'prometheus') throw new BackupError('INVALID_OPTION', `--format takes text or prometheus, got ${JSON.stringify(format)}.`, { details: { option: 'format' } });
@@ -114,6 +117,8 @@ ${ENCRYPTION_HELP}`,
     const encryption = await encryptionOption(values);
     const storeUrl = required(values, 'store');
     const archiveUrl = text(values, 'wal-archive');
+    const dbname = text(values, 'dbname');
+    if (dbname !== undefined && format !== 'prometheus') throw new BackupError('INVALID_OPTION', '--dbname goes with --format prometheus.', { details: { option: 'dbname' } });
     const startedAt = Date.now();
     const read = async (signal: AbortSignal | undefined): Promise<BackupInfoReport> => {
       const store = await openStore(storeUrl, encryption);
@@ -121,14 +126,18 @@ ${ENCRYPTION_HELP}`,
       return backupInfo({ store, ...walArchive, ...(signal ? { signal } : {}) });
     };
     let report: BackupInfoReport;
+    let archiver: ArchiverState | undefined;
     try {
-      report = await withDeadline(read, timeoutMs);
+      [report, archiver] = await withDeadline(
+        (signal) => Promise.all([read(signal), dbname === undefined ? undefined : readArchiverStatus(/^postgres(ql)?:\/\//.test(dbname) ? dbname : { database: dbname }, signal ? { signal } : {})]),
+        timeoutMs,
+      );
     } catch (error) {
       // A textfile collector needs the file replaced with pgsb_up 0, not left stale.
       if (format !== 'prometheus' || (isBackupError(error) && USAGE_CODES.has(error.code))) throw error;
       return { json: {}, text: infoMetricsDown(isBackupError(error) ? error.code : 'ERROR', { durationMs: Date.now() - startedAt }).trimEnd() };
     }
-    if (format === 'prometheus') return { json: {}, text: infoMetrics(report, { durationMs: Date.now() - startedAt }).trimEnd() };
+    if (format === 'prometheus') return { json: {}, text: infoMetrics(report, { durationMs: Date.now() - startedAt, ...(archiver ? { archiver } : {}) }).trimEnd() };
     return { json: { ok: true, ...report }, text: infoText(report) };
   },
 };
