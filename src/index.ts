@@ -65,6 +65,8 @@ export { assertWalCompression, isWalCompressionAvailable, WAL_COMPRESSIONS } fro
 export type { WalCompression } from './restore/wal-compression.js';
 export { checkChain } from './lifecycle/check.js';
 export { readArchiverStatus } from './lifecycle/archiver-status.js';
+export { drillMetrics } from './lifecycle/drill-metrics.js';
+export type { DrillMetricsOptions } from './lifecycle/drill-metrics.js';
 export type { ArchiverState } from './lifecycle/archiver-status.js';
 export type { CheckOptions, CheckReport, CheckResult } from './lifecycle/check.js';
 export { infoMetrics, infoMetricsDown } from './lifecycle/info-metrics.js';

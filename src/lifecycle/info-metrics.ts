@@ -2,6 +2,7 @@
 // textfile collector. Every series is a gauge; timestamps are Unix seconds.
 import type { ArchiverState } from '../postgres/archiver-state.js';
 import type { BackupInfoReport } from './info.js';
+import { MetricsText } from './metrics-text.js';
 
 /** Options of {@link infoMetrics}. */
 export interface InfoMetricsOptions {
@@ -13,27 +14,8 @@ export interface InfoMetricsOptions {
   readonly archiver?: ArchiverState;
 }
 
-interface Family {
-  readonly help: string;
-  readonly samples: { readonly labels: Readonly<Record<string, string | number>>; readonly value: number }[];
-}
-
-/** A label value as the text format wants it: backslash, quote and newline escaped. */
-function labelValue(value: string | number): string {
-  return String(value).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-function render(families: ReadonlyMap<string, Family>): string {
-  const out: string[] = [];
-  for (const [name, family] of families) {
-    out.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} gauge`);
-    for (const sample of family.samples) {
-      const labels = Object.entries(sample.labels).map(([k, v]) => `${k}="${labelValue(v)}"`);
-      out.push(`${name}${labels.length > 0 ? `{${labels.join(',')}}` : ''} ${Number.isFinite(sample.value) ? String(sample.value) : 'NaN'}`);
-    }
-  }
-  return `${out.join('\n')}\n`;
-}
+const UP_HELP = '1 when the store (and the archive and server, when given) answered in time.';
+const DURATION_HELP = 'How long reading the store and the archive took.';
 
 const seconds = (iso: string): number => Date.parse(iso) / 1000;
 
@@ -46,14 +28,10 @@ const seconds = (iso: string): number => Date.parse(iso) / 1000;
  */
 export function infoMetrics(report: BackupInfoReport, options: InfoMetricsOptions = {}): string {
   const now = (options.now ?? new Date()).getTime() / 1000;
-  const families = new Map<string, Family>();
-  const add = (name: string, help: string, value: number, labels: Record<string, string | number> = {}): void => {
-    const family = families.get(name) ?? { help, samples: [] };
-    family.samples.push({ labels, value });
-    families.set(name, family);
-  };
-  add('pgsb_up', '1 when the store (and the archive, when given) answered in time.', 1);
-  if (options.durationMs !== undefined) add('pgsb_info_duration_seconds', 'How long reading the store and the archive took.', options.durationMs / 1000);
+  const metrics = new MetricsText();
+  const add = metrics.gauge.bind(metrics);
+  add('pgsb_up', UP_HELP, 1);
+  if (options.durationMs !== undefined) add('pgsb_info_duration_seconds', DURATION_HELP, options.durationMs / 1000);
   add('pgsb_unreadable_summaries', 'Summaries listed but unreadable (damaged, undecryptable, key missing): never counted as backups.', report.unreadable.length);
   const withArchive = report.archive !== undefined;
   for (const cluster of report.clusters) {
@@ -96,15 +74,14 @@ export function infoMetrics(report: BackupInfoReport, options: InfoMetricsOption
     add('pgsb_wal_archive_bytes', 'Bytes archived, per timeline (as stored: compressed, sealed).', t.bytes, labels);
     add('pgsb_wal_archive_gaps', 'Holes between the first and last archived segment, per timeline.', t.gaps.length, labels);
   }
-  return render(families);
+  return metrics.toString();
 }
 
 /** The metrics when the store or the archive did not answer: `pgsb_up 0`, and why (`pgsb_error_info`, the error code as a label). */
 export function infoMetricsDown(code: string, options: InfoMetricsOptions = {}): string {
-  const families = new Map<string, Family>([
-    ['pgsb_up', { help: '1 when the store (and the archive, when given) answered in time.', samples: [{ labels: {}, value: 0 }] }],
-    ['pgsb_error_info', { help: 'Why pgsb_up is 0: the error code (TIMEOUT when --timeout passed).', samples: [{ labels: { code }, value: 1 }] }],
-  ]);
-  if (options.durationMs !== undefined) families.set('pgsb_info_duration_seconds', { help: 'How long reading the store and the archive took.', samples: [{ labels: {}, value: options.durationMs / 1000 }] });
-  return render(families);
+  const metrics = new MetricsText();
+  metrics.gauge('pgsb_up', UP_HELP, 0);
+  metrics.gauge('pgsb_error_info', 'Why pgsb_up is 0: the error code (ABORTED when --timeout passed).', 1, { code });
+  if (options.durationMs !== undefined) metrics.gauge('pgsb_info_duration_seconds', DURATION_HELP, options.durationMs / 1000);
+  return metrics.toString();
 }

@@ -181,7 +181,10 @@ const RESTORED = /restored log file "([^"]+)" from archive/g;
 export async function drill(options: DrillOptions): Promise<DrillReport> {
   const began = Date.now();
   throwIfAborted(options.signal);
-  const owner = await stat(options.dataCopy);
+  const owner = await stat(options.dataCopy).catch((error: NodeJS.ErrnoException) => {
+    throw new BackupError('INVALID_OPTION', `The data copy ${options.dataCopy} cannot be read: ${error.code ?? error.message}.`, { cause: error, details: { option: 'dataCopy', path: options.dataCopy } });
+  });
+  if (!owner.isDirectory()) throw new BackupError('INVALID_OPTION', `The data copy ${options.dataCopy} is not a directory.`, { details: { option: 'dataCopy', path: options.dataCopy } });
   const ids = process.getuid?.() === 0 ? { uid: owner.uid, gid: owner.gid } : undefined;
   const scratch = await mkdtemp(join(options.scratchDirectory ?? tmpdir(), 'pgsb-drill-'));
   const inPlace = options.inPlace === true;

@@ -2,12 +2,12 @@
 // (valid exposition syntax, one HELP/TYPE per family, the values the report holds), and the hard
 // --timeout: a store that accepts connections and never answers gives `pgsb_up 0`, exit 0.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { backupInfo, FilesystemSummaryStore, infoMetrics, infoMetricsDown, openWalArchive, quoteForShell } from '../../src/index.js';
+import { backupInfo, drillMetrics, FilesystemSummaryStore, infoMetrics, infoMetricsDown, openWalArchive, quoteForShell } from '../../src/index.js';
 import { run, type CommandResult } from '../harness/os-user.js';
 import { PGSB_PROGRAM } from '../harness/wal-archive.js';
 import { fillDirectory, segmentNames, writeSummaries } from './fixtures.js';
@@ -88,6 +88,20 @@ describe('info as Prometheus metrics', () => {
     assert.deepEqual(down.get('pgsb_up'), [{ labels: '', value: 0 }]);
     assert.deepEqual(down.get('pgsb_error_info'), [{ labels: '{code="ABORTED"}', value: 1 }]);
     assert.match(infoMetricsDown('A"B\\C\nD'), /code="A\\"B\\\\C\\nD"/);
+  });
+
+  test('drill metrics: a drill that failed before it had a report is success 0 with its code; the CLI writes the file on failure too', async () => {
+    const failed = parse(drillMetrics('nightly', undefined, 'NOT_FOUND', { now: new Date(1_800_000_000_000) }));
+    assert.deepEqual(failed.get('pgsb_drill_success'), [{ labels: '{id="nightly"}', value: 0 }]);
+    assert.deepEqual(failed.get('pgsb_drill_timestamp_seconds'), [{ labels: '{id="nightly"}', value: 1_800_000_000 }]);
+    assert.deepEqual(failed.get('pgsb_drill_error_info'), [{ labels: '{id="nightly",code="NOT_FOUND"}', value: 1 }]);
+    const file = join(work, 'drill.prom');
+    const r = await run('sh', ['-c', [PGSB_PROGRAM, ...['drill', '--id', 'no-such-backup', '--store', storeDir, '--pgdata', join(work, 'no-copy'), '--bin-dir', '/nonexistent', '--metrics-file', file].map(quoteForShell)].join(' ')], { cwd: work });
+    assert.equal(r.code, 2, explain(r));
+    assert.match(r.stderr, /INVALID_OPTION: The data copy .* cannot be read: ENOENT/);
+    const metrics = await readFile(file, 'utf8');
+    assert.match(metrics, /^pgsb_drill_success\{id="no-such-backup"\} 0$/m);
+    assert.match(metrics, /^pgsb_drill_error_info\{id="no-such-backup",code="INVALID_OPTION"\} 1$/m);
   });
 
   describe('through the CLI', () => {

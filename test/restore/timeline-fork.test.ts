@@ -221,7 +221,13 @@ for (const MAJOR of MAJORS) {
       assert.equal(one.code, 0, one.out);
       assert.deepEqual(one.json.removedSummaries, ['B']);
       assert.deepEqual(await store.list(), ['C']);
-      await drill('C', [rows(['on-2', 'after-C'])]);
+      // The last drill also leaves its outcome for node_exporter.
+      const metricsFile = join(work, 'drill.prom');
+      await drill('C', [rows(['on-2', 'after-C'])], ['--metrics-file', metricsFile]);
+      const metrics = await readFile(metricsFile, 'utf8');
+      assert.match(metrics, /^pgsb_drill_success\{id="C"\} 1$/m);
+      assert.match(metrics, /^pgsb_drill_checks_failed\{id="C"\} 0$/m);
+      assert.ok(Math.abs(Number(/^pgsb_drill_timestamp_seconds\{id="C"\} (\S+)$/m.exec(metrics)?.[1]) - Date.now() / 1000) < 600, metrics);
     });
   });
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parseDuration } from '../duration.js';
-import { BackupError, drill, openStore } from '../../index.js';
+import { BackupError, drill, drillMetrics, type DrillReport, isBackupError, openStore } from '../../index.js';
 import { recoveryTargetFlags, RECOVERY_TARGET_OPTIONS, targetTimelineFlag, timelineLine } from '../restore-flags.js';
 import { COMMON_OPTIONS, lines, required, requiredId, strings, text, type Command } from '../command-kit.js';
 import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption, encryptionSettings } from '../encryption-flags.js';
@@ -33,6 +33,9 @@ when recovery ended and every check passed; exit 7 (DRILL_FAILED) otherwise.
   --keep                  leave the scratch copy (its path is printed)
   --in-place              drill COPY itself (it is left restored and promoted)
   --timeout DURATION      how long recovery may take (default 10m)
+  --metrics-file FILE     also write the outcome as Prometheus gauges (pgsb_drill_success, its time,
+                          durations) to FILE, replaced atomically, pass or fail: a textfile for
+                          node_exporter (alert on restores not drilled for days)
 ${ENCRYPTION_HELP}`,
   options: {
     ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS,
@@ -48,6 +51,7 @@ ${ENCRYPTION_HELP}`,
     keep: { type: 'boolean' },
     'in-place': { type: 'boolean' },
     timeout: { type: 'string' },
+    'metrics-file': { type: 'string' },
   },
   async run(values, { progress }) {
     const id = requiredId(values);
@@ -66,6 +70,13 @@ ${ENCRYPTION_HELP}`,
       binDir = `/usr/lib/postgresql/${major}/bin`;
       if (!existsSync(join(binDir, 'pg_ctl'))) throw new BackupError('INVALID_OPTION', `No pg_ctl in ${binDir} for PostgreSQL ${major}: give --bin-dir.`, { details: { option: 'bin-dir' } });
     }
+    const metricsFile = text(values, 'metrics-file');
+    const writeMetrics = async (report: DrillReport | undefined, code?: string): Promise<void> => {
+      if (metricsFile === undefined) return;
+      // Through a temp file and a rename: the collector never reads half a file.
+      const { writeFileDurable } = await import('../../util/durable-fs.js');
+      await writeFileDurable(metricsFile, drillMetrics(id, report, code), 0o644);
+    };
     const report = await drill({
       id,
       store,
@@ -82,7 +93,11 @@ ${ENCRYPTION_HELP}`,
       inPlace: values['in-place'] === true,
       ...(timeout !== undefined ? { timeoutMs: parseDuration(timeout, 'timeout') } : {}),
       onProgress: (p) => progress.update({ phase: 'replay', message: p.message, elapsedMs: p.elapsedMs }),
+    }).catch(async (error: unknown) => {
+      await writeMetrics(undefined, isBackupError(error) ? error.code : 'ERROR');
+      throw error;
     });
+    await writeMetrics(report);
     const { log, ok: _ok, ...json } = report;
     const out = lines(
       `drill ${id}: ${report.ok ? 'PASSED' : 'FAILED'}`,
