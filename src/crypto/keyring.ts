@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, open } from 'node:fs/promises';
+import { constants, open, readFile, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { inspect } from 'node:util';
 import { BackupError } from '../errors.js';
-import { createFileDurable, fsyncDirectory, writeFileDurable } from '../util/durable-fs.js';
+import { createFileDurable, fsyncDirectory, replaceFileKeepingOwner } from '../util/durable-fs.js';
 
 /** Bytes of a key-encryption key: AES-256. */
 export const KEY_BYTES = 32;
@@ -230,7 +230,7 @@ export async function encryptionFrom(settings: EncryptionSettings = {}, env: Nod
 /**
  * `keys generate`: writes a new key to `path` (mode 0600, never over an existing file) or, with
  * `append`, adds it as the newest key of an existing key file (checked as {@link readKeyFile}
- * checks it, then replaced atomically). Resolves with the new key's id; the key itself is only
+ * checks it, then replaced atomically, its comments and owner kept). Resolves with the new key's id; the key itself is only
  * ever in the file.
  * @throws BackupError `ALREADY_EXISTS` (the file exists, no `append`), `KEY_FILE_INSECURE`, `INVALID_KEY`, `INVALID_OPTION`.
  */
@@ -238,9 +238,12 @@ export async function writeNewKey(path: string, { append = false }: { readonly a
   const text = generateKeyText();
   const id = keyIdOf(Buffer.from(text.trim(), 'base64'));
   if (append) {
-    const keys = await readKeyFile(path);
-    const lines = keys.map((key) => key.toString('base64')).join('\n');
-    await writeFileDurable(path, `${lines}\n${text}`, 0o600);
+    // The file a symlink names is the one changed; its owner stays (the server user reads it).
+    const target = await realpath(path);
+    await readKeyFile(target);
+    const raw = await readFile(target);
+    const before = raw.length === KEY_BYTES ? `${raw.toString('base64')}\n` : raw.toString('utf8').replace(/\n?$/, '\n');
+    await replaceFileKeepingOwner(target, before + text);
     return id;
   }
   try {

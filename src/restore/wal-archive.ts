@@ -11,7 +11,7 @@ import type { CallOptions } from '../sinks/contract.js';
 import type { StaleTempOptions, WalArchive, WalArchiveFile, WritableWalArchive } from '../sinks/wal-archive-contract.js';
 import { parseStoreUrl } from '../stores/store-url.js';
 import { throwIfAborted } from '../util/abort.js';
-import { fsyncDirectory, readFileIfExists, writeFileDurable } from '../util/durable-fs.js';
+import { fsyncDirectory, readFileIfExists, replaceFileKeepingOwner } from '../util/durable-fs.js';
 
 // The contract lives with the other storage contracts (sinks/), so stores/ can implement it.
 export type { StaleTempOptions, WalArchive, WalArchiveFile, WritableWalArchive } from '../sinks/wal-archive-contract.js';
@@ -196,11 +196,11 @@ export class FilesystemWalArchive implements WalArchive {
     return true;
   }
 
-  /** `keys rewrap`: replaces a file through a temp file, fsync and rename (atomic), then fsyncs the directory. */
+  /** `keys rewrap`: replaces a file through a temp file, fsync and rename (atomic), keeping its mode and owner. */
   async replaceFile(name: string, body: Buffer, options: CallOptions = {}): Promise<void> {
     assertPlainName(name);
     throwIfAborted(options.signal);
-    await writeFileDurable(join(this.directory, name), body, 0o640);
+    await replaceFileKeepingOwner(join(this.directory, name), body);
   }
 
   /** Removes (or with `dryRun` lists) the temp files of crashed pushes: {@link isStaleArchiveTemp}. */

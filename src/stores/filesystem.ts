@@ -11,7 +11,7 @@ import { assertBackupId, isValidBackupId } from '../summary/backup-id.js';
 import { decodeSummary, encodeSummary, SUMMARY_JSON } from '../summary/encoding.js';
 import type { BackupSummary } from '../summary/summary.js';
 import { throwIfAborted } from '../util/abort.js';
-import { createFileDurable, fsyncDirectory, mkdirPrivate, readFileIfExists, writeFileDurable } from '../util/durable-fs.js';
+import { createFileDurable, fsyncDirectory, mkdirPrivate, readFileIfExists, replaceFileKeepingOwner } from '../util/durable-fs.js';
 
 /** Options of {@link FilesystemSummaryStore}. */
 export interface FilesystemSummaryStoreOptions {
@@ -167,7 +167,7 @@ export class FilesystemSummaryStore implements SummarySink, LabelStore {
           return names;
         },
         read: (name) => readFileIfExists(join(this.#directory, name)),
-        replace: (name, body) => writeFileDurable(join(this.#directory, name), body),
+        replace: (name, body) => replaceFileKeepingOwner(join(this.#directory, name), body),
       },
       options,
     );

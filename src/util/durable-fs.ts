@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { chown, mkdir, open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** fsync a directory, so a rename or create inside it survives a crash. */
@@ -52,4 +52,24 @@ export async function readFileIfExists(path: string): Promise<Buffer | undefined
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+}
+
+/**
+ * Replaces the existing file `path` with `body` atomically (temp file, fsync, rename, directory
+ * fsync), keeping its mode and, when we are root, its owner: a file the server user owns stays
+ * readable by it. A symlink is followed: the file it names is replaced.
+ */
+export async function replaceFileKeepingOwner(path: string, body: Buffer | string): Promise<void> {
+  const target = await realpath(path);
+  const before = await stat(target);
+  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await createFileDurable(temp, body, before.mode & 0o777);
+    if (process.getuid?.() === 0) await chown(temp, before.uid, before.gid);
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await fsyncDirectory(dirname(target));
 }

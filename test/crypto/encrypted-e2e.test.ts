@@ -6,13 +6,15 @@
 // envelope does not depend on the major; these two also cover the async pusher and the prefetcher.
 import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { archivePushCommand, drill, EncryptedWalArchive, FilesystemSummaryStore, isSealed, Keyring, openWalArchive, prepareRestore, verifyWal, type LabelStore, type SummarySink } from '../../src/index.js';
+import { archivePushCommand, drill, EncryptedWalArchive, FilesystemSummaryStore, isSealed, Keyring, openWalArchive, prepareRestore, quoteForShell, verifyWal, writeNewKey, type LabelStore, type SummarySink } from '../../src/index.js';
+import { run } from '../harness/os-user.js';
+import { HEADER } from './fixtures.js';
 import { S3SummaryStore, S3WalArchive } from '../../src/stores/s3.js';
 import { chownToServerUser, TestCluster, takeSplitBackup, testMajors, untarDataDirectory } from '../harness/index.js';
 import { TestS3Server } from '../harness/s3-server.js';
@@ -29,6 +31,8 @@ const CASES: readonly Case[] = [
   { major: 15, target: 'directory', compress: 'gzip', async: true },
   { major: 18, target: 's3', compress: 'none', async: false },
 ];
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -160,6 +164,50 @@ describe('encrypted WAL archive and summaries on real servers: backup under pgbe
         });
         assert.equal(drilled.ok, true, drilled.log.slice(-2000));
         assert.ok(drilled.walFilesReplayed >= 1);
+        if (!s3) {
+          // Rotation on the live server: key 2 appended to the key file archive_command reads; new
+          // segments use it. A restore then needs both keys; after rewrap the file holds key 2
+          // alone and a drill still restores, every old payload byte unchanged.
+          const secondId = await writeNewKey(keyFile, { append: true });
+          await source.query('CREATE TABLE after_rotation AS SELECT generate_series(1, 1000) AS i');
+          const [switched] = await source.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f');
+          await waitUntil(`${switched!.f} archived`, async () => (await readdir(walDir)).some((n) => n.startsWith(switched!.f)));
+          const before = new Map([...(await filesUnder(walDir))].filter(([n]) => !n.startsWith('.')));
+          const keyIds = new Set([...before.values()].map((b) => b.toString('latin1', 11, 27)));
+          assert.deepEqual([...keyIds].sort(), [keyring.newestId, secondId].sort(), 'the archive holds objects under both keys');
+          const both = await Keyring.fromFiles([keyFile]);
+          const rotated = await untarDataDirectory(tarball, await mkdtemp(join(work, 'rotated-')));
+          await prepareRestore({ id, store, pgdata: rotated, walArchive: url, archiveProgram: program, archive: new EncryptedWalArchive(inner, { keyring: both }), encryptionKeyFiles: [keyFile] });
+          restored = await TestCluster.start({ major: c.major, existingDataDir: rotated, name: `crypto-e2e-rotated${c.major}`, archive: false, settings: { archive_mode: 'off' } });
+          await waitUntil('recovery ends', async () => !(await restored!.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r'))[0]!.r);
+          assert.deepEqual(await restored.query('SELECT count(*)::int AS n FROM after_rotation'), [{ n: 1000 }], 'WAL under key 2 replayed too');
+          await restored.destroy();
+          restored = undefined;
+          const rewrap = await run('sh', ['-c', `${program} keys rewrap --wal-archive ${quoteForShell(walDir)} --store ${quoteForShell(join(work, 'summaries'))} --encryption-key-file ${quoteForShell(keyFile)} --json`]);
+          assert.equal(rewrap.code, 0, rewrap.stdout + rewrap.stderr);
+          const onlySecond = join(keys, 'second-only.key');
+          await writeFile(onlySecond, (await readFile(keyFile, 'utf8')).trim().split('\n').at(-1)! + '\n', { mode: 0o600 });
+          await chownToServerUser(onlySecond);
+          assert.deepEqual((await Keyring.fromFiles([onlySecond])).ids, [secondId]);
+          const after = await filesUnder(walDir);
+          for (const [name, body] of before) assert.equal(sha256(after.get(name)!.subarray(HEADER)), sha256(body.subarray(HEADER)), `${name}: payload unchanged`);
+          if (process.getuid?.() === 0) {
+            const { statSync } = await import('node:fs');
+            for (const name of before.keys()) assert.equal(statSync(join(walDir, name)).uid, statSync(walDir).uid, `${name}: still the server user's`);
+          }
+          const retired = await drill({
+            id,
+            store: new FilesystemSummaryStore({ directory: join(work, 'summaries'), encryption: { keyring: await Keyring.fromFiles([onlySecond]) } }),
+            dataCopy: await untarDataDirectory(tarball, await mkdtemp(join(work, 'retired-'))),
+            walArchive: url,
+            archiveProgram: program,
+            encryptionKeyFiles: [onlySecond],
+            binDir: source.binDir,
+            checkSql: ['SELECT count(*) = 1000 FROM after_rotation'],
+          });
+          assert.equal(retired.ok, true, retired.log.slice(-2000));
+        }
+
         // Without the key, restore refuses before it changes anything.
         const keyless = await untarDataDirectory(tarball, await mkdtemp(join(work, 'keyless-')));
         await assert.rejects(

@@ -3,7 +3,8 @@
 // key files, and rotation by re-wrapping headers only.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstatSync, statSync } from 'node:fs';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -211,12 +212,23 @@ describe('key files and sources', () => {
   test('writeNewKey: 0600, never over a file; --append adds the newest key and keeps the old', async () => {
     const path = join(dir, 'generated');
     const first = await writeNewKey(path);
-    assert.equal(((await import('node:fs')).statSync(path).mode & 0o777), 0o600);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
     await rejectsCode(writeNewKey(path), 'ALREADY_EXISTS');
     const second = await writeNewKey(path, { append: true });
     const ring = await Keyring.fromFiles([path]);
     assert.deepEqual(ring.ids, [first, second]);
     assert.ok(!(await readFile(path, 'utf8')).includes(first), 'the file holds keys, not ids');
+    // Through a symlink: the file it names gets the key, its comments and owner stay.
+    const commented = await keyFile('commented', `# wal key, rotate yearly\n${key1.toString('base64')}\n`);
+    if (process.getuid?.() === 0) await chown(commented, 4242, 4343);
+    await symlink(commented, join(dir, 'via-link'));
+    const third = await writeNewKey(join(dir, 'via-link'), { append: true });
+    assert.match(await readFile(commented, 'utf8'), /^# wal key, rotate yearly\n/);
+    assert.deepEqual((await Keyring.fromFiles([commented])).ids, [keyIdOf(key1), third]);
+    const st = statSync(commented);
+    assert.equal(st.mode & 0o777, 0o600);
+    if (process.getuid?.() === 0) assert.deepEqual([st.uid, st.gid], [4242, 4343], 'the server user still owns it');
+    assert.ok(lstatSync(join(dir, 'via-link')).isSymbolicLink());
     await chmod(path, 0o644);
     await rejectsCode(writeNewKey(path, { append: true }), 'KEY_FILE_INSECURE');
   });
