@@ -30,6 +30,8 @@ export interface BenchRow {
   readonly baseline?: number[];
   /** Ratio target (with a baseline) or an absolute maximum (without). */
   readonly target: number;
+  /** Without a baseline: the figure is this percentile of `ours` (99: p99) instead of its median. */
+  readonly percentile?: number;
   readonly note?: string;
 }
 
@@ -49,6 +51,12 @@ export const median = (xs: number[]): number => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
+/** The `p`th percentile of `xs`, nearest rank: the smallest value with at least p % of `xs` at or below it. */
+export const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+};
+
 /** Milliseconds `fn` takes. */
 export async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t = performance.now();
@@ -61,6 +69,13 @@ export const CLI_MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 
 /** Environment assignments that let a CLI started by PostgreSQL (archive/restore_command) reach s3rver. */
 export const S3RVER_ENV = `AWS_ACCESS_KEY_ID=${S3RVER_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${S3RVER_CREDENTIALS.secretAccessKey} AWS_REGION=us-east-1`;
+
+/** archivePushCommand's --async line without its shell fast path `[ ... ] ||`: the Node path alone (the line before issue 20). */
+export function nodePathOnly(line: string): string {
+  const rest = line.replace(/^\[ .* \] \|\| /, '');
+  if (rest === line) throw new Error(`no shell fast path in ${line}`);
+  return rest;
+}
 
 /** The compiled CLI with `args`, its holders' runtime directory `runtimeDir`. */
 export function cli(runtimeDir: string, args: string[], env: NodeJS.ProcessEnv): Promise<CommandResult> {

@@ -6,6 +6,7 @@ import { FilesystemSummaryStore, FilesystemWalArchive } from '../src/index.js';
 import type { LabelStore, WalArchive } from '../src/index.js';
 import { S3SummaryStore, S3WalArchive } from '../src/stores/s3.js';
 import { TestS3Server } from '../test/harness/s3-server.js';
+import { s3ArchiveUrl } from '../test/harness/wal-archive.js';
 import { fillBucket, fillDirectory, segmentNames, writeSummaries } from '../test/lifecycle/fixtures.js';
 
 export const SUMMARIES = 1000;
@@ -14,6 +15,9 @@ export const SEGMENTS = 10_000;
 export interface Catalogue {
   readonly store: LabelStore;
   readonly archive: WalArchive;
+  /** The same store and archive as the CLI's --store and --wal-archive (S3: s3rver's credentials come from the environment). */
+  readonly storeUrl: string;
+  readonly archiveUrl: string;
 }
 
 let built: Promise<{ fs: Catalogue; s3: Catalogue; cleanup: () => Promise<void> }> | undefined;
@@ -32,8 +36,8 @@ export function lifecycleFixture(work: string): Promise<{ fs: Catalogue; s3: Cat
     await writeSummaries(s3Store, SUMMARIES);
     await fillBucket(server.storeOptions('wal'), names, '');
     return {
-      fs: { store: fsStore, archive: new FilesystemWalArchive({ directory: fsArchive }) },
-      s3: { store: s3Store, archive: new S3WalArchive(server.storeOptions('wal')) },
+      fs: { store: fsStore, archive: new FilesystemWalArchive({ directory: fsArchive }), storeUrl: join(work, 'catalogue', 'summaries'), archiveUrl: fsArchive },
+      s3: { store: s3Store, archive: new S3WalArchive(server.storeOptions('wal')), storeUrl: s3ArchiveUrl(server, 'summaries'), archiveUrl: s3ArchiveUrl(server, 'wal') },
       cleanup: () => server.destroy(),
     };
   })();

@@ -5,8 +5,12 @@
 // process, as the tests run it). Each gets a fresh cluster; the figure is the .ready
 // backlog sampled every 500 ms (does it pile up?), the note the segments archived per second and
 // the drain time after the load stops. Uses the compiled CLI (dist/): what users run.
+// The --async lines start with archivePushCommand's shell fast path (issue 20); the "Node path only"
+// lines are the same command without it (what --async was before), run in the same bench for the
+// comparison. For every --async line the CLI is started through a wrapper that counts its starts,
+// so the note says how many archive_command calls started Node (the rest were answered by the shell).
 // Alone: `npm run build && node --import tsx bench/rows/8-archive-throughput.ts`.
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -15,7 +19,7 @@ import { archivePushCommand } from '../../src/index.js';
 import { chownToServerUser, run, runOk, TestCluster } from '../../test/harness/index.js';
 import { TestS3Server } from '../../test/harness/s3-server.js';
 import { confString, s3ArchiveUrl } from '../../test/harness/wal-archive.js';
-import { BULK_WAL_SCRIPT, CLI_MAIN, MAJOR, median, S3RVER_ENV, type BenchRow } from '../harness.js';
+import { BULK_WAL_SCRIPT, CLI_MAIN, MAJOR, median, nodePathOnly, S3RVER_ENV, type BenchRow } from '../harness.js';
 
 const DIST_PROGRAM = `${process.execPath} ${CLI_MAIN}`;
 const S3_PROGRAM = `${S3RVER_ENV} ${DIST_PROGRAM}`;
@@ -48,12 +52,36 @@ export async function ensurePgBackRest(): Promise<{ version: string } | { skippe
   return after ? { version: after } : { skipped: `apt-get install -y pgbackrest failed (exit ${r.code}): ${r.stderr.trim().split('\n').at(-1) ?? ''}` };
 }
 
+/** Where a counted program appends a line per start. */
+const STARTS = 'cli-starts';
+
+/**
+ * The compiled CLI through a wrapper in `base` that appends a line to `base/cli-starts` and execs
+ * it (a few ms of sh on a ~200 ms Node start), with `env` assignments first.
+ */
+async function countedProgram(base: string, env = ''): Promise<string> {
+  const wrapper = join(base, 'pgsb-counted');
+  await writeFile(wrapper, `#!/bin/sh\necho >> ${join(base, STARTS)}\nexec ${DIST_PROGRAM} "$@"\n`, { mode: 0o755 });
+  await writeFile(join(base, STARTS), '');
+  return `${env ? `${env} ` : ''}${wrapper}`;
+}
+
+async function startCount(base: string): Promise<number | undefined> {
+  const text = await readFile(join(base, STARTS), 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : text.split('\n').length - 1;
+}
+
 const MODES: Mode[] = [
   { name: 'cp + sync', command: async (dir) => `test ! -f ${dir}/%f && cp %p ${dir}/%f && sync ${dir}/%f` },
   { name: 'archive-push (sync)', command: async (dir) => archivePushCommand(dir, { program: DIST_PROGRAM }) },
-  { name: 'archive-push --async', command: async (dir) => archivePushCommand(dir, { program: DIST_PROGRAM, async: true }) },
+  { name: 'archive-push --async', command: async (dir, base) => archivePushCommand(dir, { program: await countedProgram(base), async: true }) },
+  { name: 'archive-push --async, Node path only', command: async (dir, base) => nodePathOnly(archivePushCommand(dir, { program: await countedProgram(base), async: true })) },
   { name: 'archive-push (sync) to s3rver', command: async (_dir, _base, s3) => archivePushCommand(s3ArchiveUrl(await s3(), 'sync'), { program: S3_PROGRAM }) },
-  { name: 'archive-push --async to s3rver', command: async (_dir, _base, s3) => archivePushCommand(s3ArchiveUrl(await s3(), 'async'), { program: S3_PROGRAM, async: true }) },
+  { name: 'archive-push --async to s3rver', command: async (_dir, base, s3) => archivePushCommand(s3ArchiveUrl(await s3(), 'async'), { program: await countedProgram(base, S3RVER_ENV), async: true }) },
+  {
+    name: 'archive-push --async to s3rver, Node path only',
+    command: async (_dir, base, s3) => nodePathOnly(archivePushCommand(s3ArchiveUrl(await s3(), 'async-node'), { program: await countedProgram(base, S3RVER_ENV), async: true })),
+  },
   {
     name: 'pgBackRest archive-push (async, posix repo)',
     command: async (dir, base) => {
@@ -102,6 +130,7 @@ export async function archiveThroughput(major = MAJOR, seconds = 20): Promise<Be
       let cluster: TestCluster | undefined;
       try {
         const command = await mode.command(dir, base, startS3);
+        await chownToServerUser(base);
         cluster = await TestCluster.start({ major, name: 'bench-archive', settings: { archive_command: confString('true'), max_wal_size: "'1GB'", synchronous_commit: 'off' } });
         if (mode.name.startsWith('pgBackRest')) {
           const conf = join(base, 'pgbackrest.conf');
@@ -119,7 +148,8 @@ export async function archiveThroughput(major = MAJOR, seconds = 20): Promise<Be
         await cluster.query('SELECT pg_switch_wal()');
         // Let the backlog of the load phase drain first, so every mode starts from zero.
         for (let i = 0; i < 600 && (await readyCount(cluster)) > 0; i++) await delay(100);
-        const startCount = await archivedCount(cluster);
+        const startArchived = await archivedCount(cluster);
+        const startStarts = await startCount(base);
         const began = performance.now();
         const load = cluster.client('pgbench', ['-n', '-c', '2', '-T', String(seconds), '-f', script, 'postgres']).then((r) => {
           if (r.code !== 0) throw new Error(`pgbench: ${r.stderr}`);
@@ -133,17 +163,19 @@ export async function archiveThroughput(major = MAJOR, seconds = 20): Promise<Be
         }
         await load;
         const loadSeconds = (performance.now() - began) / 1000;
-        const duringLoad = (await archivedCount(cluster)) - startCount;
+        const duringLoad = (await archivedCount(cluster)) - startArchived;
         const drainBegan = performance.now();
         for (let i = 0; i < 1200 && (await readyCount(cluster)) > 0; i++) await delay(100);
         const drain = (performance.now() - drainBegan) / 1000;
-        const total = (await archivedCount(cluster)) - startCount;
+        const total = (await archivedCount(cluster)) - startArchived;
+        const endStarts = await startCount(base);
+        const starts = startStarts !== undefined && endStarts !== undefined ? `; ${endStarts - startStarts} CLI starts for these ${total} segments` : '';
         rows.push({
           name: `archiving under a pgbench write load (-c 2, ${seconds} s): ${mode.name}`,
           unit: '.ready',
           ours: backlog,
           target: 4,
-          note: `${mode.name.startsWith('pgBackRest') && 'version' in pgBackRest ? `${pgBackRest.version}; ` : ''}${(duringLoad / loadSeconds).toFixed(1)} segments/s archived during the load (${total} in all, ${(total / loadSeconds).toFixed(1)}/s written); backlog at the end ${backlog[backlog.length - 1] ?? 0}, max ${Math.max(...backlog)}, drained ${drain.toFixed(1)} s after`,
+          note: `${mode.name.startsWith('pgBackRest') && 'version' in pgBackRest ? `${pgBackRest.version}; ` : ''}${(duringLoad / loadSeconds).toFixed(1)} segments/s archived during the load (${total} in all, ${(total / loadSeconds).toFixed(1)}/s written); backlog at the end ${backlog[backlog.length - 1] ?? 0}, max ${Math.max(...backlog)}, drained ${drain.toFixed(1)} s after${starts}`,
         });
       } finally {
         await cluster?.destroy();
