@@ -72,9 +72,10 @@ export const S3RVER_ENV = `AWS_ACCESS_KEY_ID=${S3RVER_CREDENTIALS.accessKeyId} A
 
 /** archivePushCommand's --async line without its shell fast path `[ ... ] ||`: the Node path alone (the line before issue 20). */
 export function nodePathOnly(line: string): string {
-  const rest = line.replace(/^\[ .* \] \|\| /, '');
-  if (rest === line) throw new Error(`no shell fast path in ${line}`);
-  return rest;
+  // The command is what follows the shell parts' last `||`.
+  const at = line.lastIndexOf(' || ');
+  if (at < 0) throw new Error(`no shell fast path in ${line}`);
+  return line.slice(at + 4);
 }
 
 /** The compiled CLI with `args`, its holders' runtime directory `runtimeDir`. */

@@ -91,14 +91,16 @@ const QUEUE_HIT = '[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/
  * without starting Node when the background pusher has already stored this very file: the pusher
  * leaves `<spool>/<segment>.stored`, a hard link to the segment it stored, and
  * `[ <spool>/%f.stored -ef "%p" ]` (same device and inode; POSIX `test`, dash and bash) is true
- * only for that file. Anything else (not pushed yet, another file under that name) falls through to
+ * only for that file. While a pusher runs (`<spool>/pusher.lock`), the shell looks again every
+ * 50 ms for up to a second, since PostgreSQL asks as soon as the segment is ready. Anything else
+ * (no pusher, not stored within the second, another file under that name) falls through to
  * archive-push, which waits for the pusher or starts one.
  * @throws BackupError `INVALID_URL`, `INVALID_OPTION`.
  *
  * @example
  * ```ts
  * archivePushCommand('/var/backups/wal', { async: true });
- * // '[ pg_wal/pgsb-archive-push/%f.stored -ef "%p" ] || pg-split-backup archive-push %p --archive /var/backups/wal --async'
+ * // '[ pg_wal/pgsb-archive-push/%f.stored -ef "%p" ] || { [ -f pg_wal/pgsb-archive-push/pusher.lock ] && for i in 1 2 … 20; do sleep 0.05; [ … ] && exit 0; done; false; } || pg-split-backup archive-push %p --archive /var/backups/wal --async'
  * ```
  */
 export function archivePushCommand(archiveUrl: string, options: ArchiveCommandLineOptions = {}): string {
@@ -113,9 +115,17 @@ export function archivePushCommand(archiveUrl: string, options: ArchiveCommandLi
   const line = [`${program(options)} archive-push %p --archive ${archiveWord(archiveUrl)}${encryptionFlags(options)}`, ...flags].join(' ');
   if (options.async !== true) return line;
   // The pusher has stored this very file (the marker is a hard link to it): answered by the shell.
-  const marker = percentSafe(quoteForShell(`${spool ?? 'pg_wal/pgsb-archive-push'}/`)) + '%f.stored';
-  return `[ ${marker} -ef "%p" ] || ${line}`;
+  // PostgreSQL asks as soon as a segment is ready, when a running pusher has only just begun on
+  // it: while one runs (its lock is there), the shell waits up to a second for the marker before
+  // starting Node (a `sleep` that takes no fraction only makes that wait short).
+  const dir = percentSafe(quoteForShell(`${spool ?? 'pg_wal/pgsb-archive-push'}/`));
+  const hit = `[ ${dir}%f.stored -ef "%p" ]`;
+  const wait = `{ [ -f ${dir}pusher.lock ] && for i in ${Array.from({ length: FAST_PATH_WAITS }, (_, i) => i + 1).join(' ')}; do sleep 0.05; ${hit} && exit 0; done; false; }`;
+  return `${hit} || ${wait} || ${line}`;
 }
+
+/** How many 50 ms looks the shell takes for the marker while a pusher runs: a second. */
+const FAST_PATH_WAITS = 20;
 
 /** A word as PostgreSQL's %-substitution must see it: a literal `%` doubled. */
 function percentSafe(word: string): string {

@@ -77,6 +77,32 @@ for (const shell of ['dash', 'bash']) {
       await rm(join(spool(), `${SEGMENT}.stored`));
     });
 
+    test('while a pusher runs (its lock is there) the shell waits up to a second for the marker; without one it does not wait', async () => {
+      const line = archivePushCommand('/wal', { program, async: true });
+      await rm(argvLog, { force: true });
+      await writeFile(join(spool(), 'pusher.lock'), '{}');
+      try {
+        // The marker appears 300 ms after the call, as a running pusher's store would make it.
+        const later = run(shell, ['-c', `sleep 0.3; ln ${quoteForShell(join(pgdata, 'pg_wal', SEGMENT))} ${quoteForShell(join(spool(), `${SEGMENT}.stored`))}`]);
+        const r = await runLine(line);
+        await later;
+        assert.equal(r.code, 0, explain(r));
+        assert.equal((await calls()).length, 0, 'answered by the shell once the marker came');
+        await rm(join(spool(), `${SEGMENT}.stored`));
+        // A pusher that never stores it: after the wait, the command runs.
+        const began = Date.now();
+        const slow = await runLine(line);
+        assert.equal(slow.code, 7, explain(slow));
+        assert.ok(Date.now() - began >= 900, 'it waited');
+      } finally {
+        await rm(join(spool(), 'pusher.lock'), { force: true });
+      }
+      await rm(argvLog, { force: true });
+      const none = await runLine(line);
+      assert.equal(none.code, 7, explain(none));
+      assert.equal((await calls()).length, 1);
+    });
+
     test('awkward archive, key file and spool paths reach the command word for word, and the fast path finds the spool', async () => {
       const archive = join(work, AWKWARD, 'wal');
       const keyFile = join(work, AWKWARD, 'key');
