@@ -1,10 +1,11 @@
-import type { ArchiverState } from '../postgres/archiver-state.js';
+import type { ArchiverState } from '../postgres/archiver-facts.js';
 import { readArchiverState } from '../postgres/archiver-state.js';
-import { connect, type ConnectionOptions } from '../postgres/connect.js';
+import { connect } from '../postgres/connect.js';
+import type { ConnectionOptions } from '../postgres/connection-config.js';
 import { closeClient } from '../postgres/held-backup.js';
 import type { CallOptions } from '../sinks/contract.js';
 
-export type { ArchiverState } from '../postgres/archiver-state.js';
+export type { ArchiverState } from '../postgres/archiver-facts.js';
 
 /**
  * The server's archiver: the segment being written, the last one archived, the lag between them in

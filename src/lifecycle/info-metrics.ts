@@ -1,6 +1,6 @@
 // `info --format prometheus`: the report as the Prometheus text format (0.0.4), for node_exporter's
 // textfile collector. Every series is a gauge; timestamps are Unix seconds.
-import type { ArchiverState } from '../postgres/archiver-state.js';
+import type { ArchiverState } from '../postgres/archiver-facts.js';
 import type { BackupInfoReport } from './info.js';
 import { MetricsText } from './metrics-text.js';
 

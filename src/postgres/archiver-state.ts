@@ -1,25 +1,8 @@
 import type pg from 'pg';
 import { parseWalFileName } from '../summary/wal-file.js';
+import type { ArchiverState } from './archiver-facts.js';
 
-/** The archiver as the server reports it: what `info --dbname` turns into lag metrics. */
-export interface ArchiverState {
-  readonly systemIdentifier: string;
-  readonly inRecovery: boolean;
-  /** The segment being written now (`undefined` on a standby, which cannot tell). */
-  readonly currentWalFile?: string;
-  readonly lastArchivedWal?: string;
-  readonly lastArchivedAt?: Date;
-  /** Failed archive_command runs since the statistics were reset. */
-  readonly failedCount: number;
-  readonly lastFailedWal?: string;
-  readonly lastFailedAt?: Date;
-  /**
-   * Completed segments not archived yet: from after the last archived one to before the one being
-   * written (0 when archiving keeps up; `undefined` when it cannot be told: a standby, nothing
-   * archived yet, or another timeline).
-   */
-  readonly lagSegments?: number;
-}
+export type { ArchiverState } from './archiver-facts.js';
 
 /** One round trip: pg_stat_archiver, the current segment, the cluster. */
 export async function readArchiverState(client: pg.Client): Promise<ArchiverState> {
