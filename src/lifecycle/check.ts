@@ -22,7 +22,10 @@ export interface CheckOptions extends CallOptions {
   /** The server: a `postgresql://` URI, a database name (PG* env and ~/.pgpass fill in the rest), or a config object. */
   readonly connection: ConnectionOptions;
   /** The summary store the backups go to. */
-  readonly store: LabelStore & { probeWrite?(options?: CallOptions): Promise<void> };
+  readonly store: LabelStore & {
+    /** Writes, reads back and removes a probe object (never a summary); the shipped stores have it. */
+    probeWrite?(options?: CallOptions): Promise<void>;
+  };
   /** The WAL archive archive_command writes to (opened with its keys, when encrypted). */
   readonly walArchive: WalArchive;
   /** The archive's URL as archive_command names it, to check the command points at it. */
@@ -50,7 +53,14 @@ export interface CheckReport {
   /** The checks, in the order they ran. */
   readonly checks: readonly CheckResult[];
   /** The server, once connected. */
-  readonly server?: { readonly serverVersion: number; readonly systemIdentifier: string; readonly inRecovery: boolean };
+  readonly server?: {
+    /** `server_version_num`. */
+    readonly serverVersion: number;
+    /** The cluster's system identifier. */
+    readonly systemIdentifier: string;
+    /** A standby. */
+    readonly inRecovery: boolean;
+  };
   /** The segment switched to and read back from the archive. */
   readonly walFile?: string;
   /** How long the segment took to reach the archive, ms. */
