@@ -15,6 +15,7 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clien
 import { archivePushCommand, drill, EncryptedWalArchive, FilesystemSummaryStore, isSealed, Keyring, openWalArchive, prepareRestore, quoteForShell, verifyWal, writeNewKey, type LabelStore, type SummarySink } from '../../src/index.js';
 import { run } from '../harness/os-user.js';
 import { HEADER } from './fixtures.js';
+import { contentSnapshot } from '../bad-input/cases.js';
 import { S3SummaryStore, S3WalArchive } from '../../src/stores/s3.js';
 import { chownToServerUser, TestCluster, takeSplitBackup, testMajors, untarDataDirectory } from '../harness/index.js';
 import { TestS3Server } from '../harness/s3-server.js';
@@ -208,14 +209,19 @@ describe('encrypted WAL archive and summaries on real servers: backup under pgbe
           assert.equal(retired.ok, true, retired.log.slice(-2000));
         }
 
-        // Without the key, restore refuses before it changes anything.
+        // Without the key, restore refuses before it changes anything, byte for byte: a keyless
+        // store (the summary cannot be read), and a keyed store with a keyless archive (the start
+        // segment cannot be opened: refused before cp could be chosen or anything written).
         const keyless = await untarDataDirectory(tarball, await mkdtemp(join(work, 'keyless-')));
-        await assert.rejects(
-          prepareRestore({ id, store: s3 ? new S3SummaryStore(s3.storeOptions(`pg${c.major}/summaries`)) : new FilesystemSummaryStore({ directory: join(work, 'summaries') }), pgdata: keyless, walArchive: url }),
-          (error: Error & { code?: string }) => error.code === 'ENCRYPTION_KEY_MISSING',
-        );
-        assert.deepEqual(await readdir(join(keyless, 'pg_wal')).then((n) => n.filter((f) => f === 'backup_label')), []);
-        await assert.rejects(readFile(join(keyless, 'backup_label')), { code: 'ENOENT' });
+        const untouched = await contentSnapshot(keyless);
+        const keylessStore = s3 ? new S3SummaryStore(s3.storeOptions(`pg${c.major}/summaries`)) : new FilesystemSummaryStore({ directory: join(work, 'summaries') });
+        for (const attempt of [{ store: keylessStore }, { store, archive: new EncryptedWalArchive(inner) }]) {
+          await assert.rejects(
+            prepareRestore({ id, pgdata: keyless, walArchive: url, ...attempt }),
+            (error: Error & { code?: string }) => error.code === 'ENCRYPTION_KEY_MISSING',
+          );
+          assert.deepEqual(await contentSnapshot(keyless), untouched, 'a refusal changes nothing');
+        }
       } finally {
         await restored?.destroy();
         await source?.destroy();
