@@ -5,7 +5,7 @@
 // Node once per file, and a hit should cost little more than that). The queue is cleared when recovery ends (no recovery.signal, standby.signal or
 // recovery.conf left in the data directory) or when nobody has asked for a while.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BackupError } from '../errors.js';
 import type { ArchiveGetResult } from '../restore/archive-get.js';
@@ -48,6 +48,13 @@ const LOG = 'prefetcher.log';
 const WANTED = 'wanted';
 /** `<segment>.answer`: the prefetcher's `<nonce> missing|failed` for a segment archive-get asked it for. */
 const ANSWER = '.answer';
+/**
+ * `<file>.missing`: a look at the archive that began at `t` found nothing; its mtime is
+ * `t + MISS_VALID_MS`, until when restore_command's shell part answers "no such file" from it.
+ */
+const MISSING = '.missing';
+/** Longer than a look again (1 s after the last one ends) takes on a healthy store, so the answer does not lapse between looks. */
+const MISS_VALID_MS = 2000;
 const SEGMENT = /^[0-9A-F]{24}$/;
 /** What archive-get asks for: a segment, `.partial`, `.backup` or `.history` file (assertArchivableName's names). */
 const WAL_NAME = /^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$/;
@@ -196,7 +203,10 @@ const later = (a: string | undefined, b: string): string => (a === undefined || 
  *
  * Recovery takes queued segments without asking (restore_command's shell part renames
  * `pg_wal/pgsb-prefetch/%f` when it is there): a queued segment that is gone, and that this
- * prefetcher did not remove, was taken, and moves the window like a request.
+ * prefetcher did not remove, was taken, and moves the window like a request. A look that finds
+ * nothing leaves `<file>.missing`, which the shell part answers "no such file" from for 2 s after
+ * the look began; the window's misses are looked at again every second, so at the end of the
+ * archive (a standby waiting for its primary) the shell answers while this process lives.
  * @returns false when another prefetcher holds the lock.
  */
 export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: string) => void = () => undefined): Promise<boolean> {
@@ -230,8 +240,12 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
         let outcome: 'stored' | 'missing' | 'failed';
         try {
           const found = await findStoredWal(archive, name);
-          if (found === undefined) outcome = 'missing';
-          else {
+          // Before the download: from now on the shell's known-miss answer is gone.
+          if (found !== undefined) await rm(join(queue, name + MISSING), { force: true });
+          if (found === undefined) {
+            outcome = 'missing';
+            await markMissing(queue, name, startedAt + MISS_VALID_MS).catch((e: Error) => log(`${name}.missing: ${e.message}`));
+          } else {
             const body = await decompressWal(found.body, found.compression, found.storedAs);
             if (segmentSize === undefined && SEGMENT.test(name) && isSegmentSize(body.length)) segmentSize = body.length;
             await writeWholeFile(join(queue, name), body, { fsync: true });
@@ -242,6 +256,8 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
         } catch (error) {
           log(`${name}: ${(error as Error).message}`);
           outcome = 'failed';
+          // A store in trouble says nothing about the file: archive-get looks, and reports why.
+          await rm(join(queue, name + MISSING), { force: true }).catch(() => undefined);
         }
         if (outcome === 'stored') missingUntil.delete(name);
         else missingUntil.set(name, Date.now() + 1000);
@@ -317,8 +333,17 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
   }
 }
 
-/** The WAL file a queue entry is about: itself, or the file an `.answer` answers for. */
-const walFileOf = (name: string): string => (name.endsWith(ANSWER) ? name.slice(0, -ANSWER.length) : name);
+/** The WAL file a queue entry is about: itself, or the file an `.answer` or `.missing` is about. */
+const walFileOf = (name: string): string => name.replace(/\.(?:answer|missing)$/, '');
+
+/** Leaves `<name>.missing` valid until `until` (its mtime), put in place whole with that mtime: the shell never sees it younger. */
+async function markMissing(queue: string, name: string, until: number): Promise<void> {
+  if (until <= Date.now()) return; // the look took longer than the answer may live
+  const temp = join(queue, `.${name}${MISSING}.${randomBytes(4).toString('hex')}`);
+  await writeFile(temp, '');
+  await utimes(temp, until / 1000, until / 1000);
+  await rename(temp, join(queue, name + MISSING));
+}
 
 /** Removes the queued files and answers (and, at exit, the request and temp files too). */
 async function clearQueue(queue: string, all: boolean): Promise<void> {

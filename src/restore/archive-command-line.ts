@@ -59,7 +59,8 @@ function program(options: ArchiveCommandLineOptions): string {
  * doubled for PostgreSQL's substitution; put the line in postgresql.conf in single quotes with
  * `'` doubled (as recovery-config's `quoteConfValue` does). When archive-get prefetches (an `s3://`
  * archive, or `prefetch` >= 1), the line starts with a shell test and `mv` of `pg_wal/pgsb-prefetch/%f`: a queued segment is a
- * shell `mv`, not a Node start.
+ * shell `mv`, not a Node start; so is a miss the running prefetcher has just seen
+ * (`pg_wal/pgsb-prefetch/%f.missing`, valid until its mtime: exit 1, as archive-get's `WAL_NOT_FOUND`).
  * @throws BackupError `INVALID_URL`.
  *
  * @example
@@ -67,14 +68,14 @@ function program(options: ArchiveCommandLineOptions): string {
  * archiveGetCommand('/var/backups/wal');
  * // 'pg-split-backup archive-get %f %p --archive /var/backups/wal'
  * archiveGetCommand('s3://wal/prod?region=eu-west-1');
- * // `[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/%f "%p" 2>/dev/null || pg-split-backup archive-get %f %p --archive 's3://wal/prod?region=eu-west-1'`
+ * // `[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/%f "%p" 2>/dev/null || { [ -f pg_wal/pgsb-prefetch/%f.missing ] && … exit 1; … } || pg-split-backup archive-get %f %p --archive 's3://wal/prod?region=eu-west-1'`
  * ```
  */
 export function archiveGetCommand(archiveUrl: string, options: ArchiveCommandLineOptions = {}): string {
   const prefetch = options.prefetch === undefined ? '' : ` --prefetch ${Math.trunc(options.prefetch)}`;
   const line = `${program(options)} archive-get %f %p --archive ${archiveWord(archiveUrl)}${prefetch}${encryptionFlags(options)}`;
   const prefetches = options.prefetch === undefined ? parseStoreUrl(archiveUrl).kind === 's3' : options.prefetch >= 1;
-  return prefetches ? `${QUEUE_HIT} || ${line}` : line;
+  return prefetches ? `${QUEUE_HIT} || ${KNOWN_MISS} || ${line}` : line;
 }
 
 /**
@@ -84,6 +85,20 @@ export function archiveGetCommand(archiveUrl: string, options: ArchiveCommandLin
  * before its name appears. Anything else (not queued, taken meanwhile) falls through to archive-get.
  */
 const QUEUE_HIT = '[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/%f "%p" 2>/dev/null';
+
+/**
+ * A miss answered without starting Node (exit 1: "no such file", as archive-get's `WAL_NOT_FOUND`).
+ * The running prefetcher leaves `%f.missing` when a look at the archive found nothing, its mtime
+ * set to that look's start plus a few seconds: the answer's expiry. The shell compares it with a
+ * file it makes now (`test -nt`: nanoseconds in dash and bash; a shell or file system with whole
+ * seconds only shortens the validity), so a marker of a prefetcher that died or hangs stops
+ * answering by itself, and a segment archived since is at most that old news (the prefetcher
+ * removes the marker when it finds the file). Anything else falls through to archive-get.
+ */
+const KNOWN_MISS =
+  '{ [ -f pg_wal/pgsb-prefetch/%f.missing ] && : > pg_wal/pgsb-prefetch/.now.$$ && ' +
+  'if [ pg_wal/pgsb-prefetch/%f.missing -nt pg_wal/pgsb-prefetch/.now.$$ ]; then rm -f pg_wal/pgsb-prefetch/.now.$$; exit 1; fi; ' +
+  'rm -f pg_wal/pgsb-prefetch/.now.$$; false; }';
 
 /**
  * The `archive_command` that stores WAL in `archiveUrl` with `pg-split-backup archive-push`, quoted

@@ -120,7 +120,7 @@ describe('archive-push as archive_command, archive-get as restore_command, on re
         if (s3) {
           // archive-get prefetches from S3 by default; the queue is cleared once recovery has ended.
           const queue = join(pgdata, 'pg_wal', 'pgsb-prefetch');
-          await waitUntil('the prefetch queue is cleared', async () => (await readdir(queue).catch(() => [] as string[])).every((n) => !/^[0-9A-F]{24}$|lock$/.test(n)), 10_000);
+          await waitUntil('the prefetch queue is cleared', async () => (await readdir(queue).catch(() => [] as string[])).every((n) => !/^[0-9A-F]{24}$|\.missing$|lock$/.test(n)), 10_000);
           const prefetcherLog = await readFile(join(queue, 'prefetcher.log'), 'utf8');
           assert.match(prefetcherLog, /recovery has ended/);
           // PostgreSQL took what the prefetcher queued (by the line's shell part, or archive-get).

@@ -1,17 +1,18 @@
 // The shell parts of the lines archive-config prints: archive-push --async answers from the
-// pusher's hard-link marker without starting Node, and only for the very file stored. Run with dash
+// pusher's hard-link marker without starting Node, and only for the very file stored; archive-get
+// with prefetch from the queue and from a miss marker that has not expired. Run with dash
 // and with bash, after PostgreSQL's %-substitution; the words the line hands on (archive URL, key
 // file, spool dir with spaces, quotes, backslashes and %) reach the program exactly. Then a real
 // server's configuration parser reads the printed line and archives through it.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, copyFile, link, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { archiveGet, archivePushCommand, Keyring, quoteConfValue, quoteForShell } from '../../src/index.js';
+import { archiveGet, archiveGetCommand, archivePushCommand, Keyring, quoteConfValue, quoteForShell } from '../../src/index.js';
 import { chownToServerUser, smokeMajor, TestCluster } from '../harness/index.js';
 import { run, type CommandResult } from '../harness/os-user.js';
 import { PGSB_PROGRAM } from '../harness/wal-archive.js';
@@ -117,6 +118,41 @@ for (const shell of ['dash', 'bash']) {
       const hit = await runLine(line);
       assert.equal(hit.code, 0, explain(hit));
       assert.equal((await calls()).length, 1);
+    });
+
+    test("archive-get's line: a queued file is moved; a miss marker answers exit 1 without the command until its mtime; expired, absent or beside a queued file it does not", async () => {
+      const line = archiveGetCommand('/wal', { program, prefetch: 2 });
+      const queue = join(pgdata, 'pg_wal', 'pgsb-prefetch');
+      const target = join(pgdata, 'pg_wal', 'RECOVERYXLOG');
+      await mkdir(queue, { recursive: true });
+      const restore = (): Promise<CommandResult> => run(shell, ['-c', substitute(line, 'pg_wal/RECOVERYXLOG', SEGMENT)], { cwd: pgdata });
+      /** A marker valid until `offsetMs` from now (negative: expired). */
+      const mark = async (offsetMs: number): Promise<void> => {
+        const marker = join(queue, `${SEGMENT}.missing`);
+        await writeFile(marker, '');
+        const until = (Date.now() + offsetMs) / 1000;
+        await utimes(marker, until, until);
+      };
+      await rm(argvLog, { force: true });
+      let r = await restore();
+      assert.equal(r.code, 7, `no marker: the command runs\n${explain(r)}`);
+      await mark(5000);
+      r = await restore();
+      assert.equal(r.code, 1, `a valid marker: "no such file"\n${explain(r)}`);
+      assert.equal((await calls()).length, 1, 'answered by the shell');
+      await mark(-50);
+      r = await restore();
+      assert.equal(r.code, 7, `an expired marker (a prefetcher gone): the command runs\n${explain(r)}`);
+      await mark(5000);
+      await writeFile(join(queue, SEGMENT), 'queued segment');
+      r = await restore();
+      assert.equal(r.code, 0, `queued and marked: the queued file wins\n${explain(r)}`);
+      assert.equal(await readFile(target, 'utf8'), 'queued segment');
+      assert.equal((await calls()).length, 2);
+      assert.deepEqual((await readdir(queue)).sort(), [`${SEGMENT}.missing`], "the shell's own clock files are gone");
+      await rm(queue, { recursive: true });
+      r = await restore();
+      assert.equal(r.code, 7, `no queue directory: the command runs\n${explain(r)}`);
     });
   });
 }

@@ -230,8 +230,11 @@ describe('the CLI as PostgreSQL runs it', () => {
 
   test('archiveGetCommand / archivePushCommand quote the URL for sh and double % for PostgreSQL', () => {
     const url = s3ArchiveUrl(s3, 'it%27s');
-    const hit = '[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/%f "%p" 2>/dev/null || ';
-    assert.equal(archiveGetCommand(url), `${hit}pg-split-backup archive-get %f %p --archive '${url.replace(/%/g, '%%')}'`, 'S3 prefetches: a queued segment is a shell mv');
+    const q = 'pg_wal/pgsb-prefetch';
+    const hit =
+      `[ -f ${q}/%f ] && mv -f ${q}/%f "%p" 2>/dev/null || ` +
+      `{ [ -f ${q}/%f.missing ] && : > ${q}/.now.$$ && if [ ${q}/%f.missing -nt ${q}/.now.$$ ]; then rm -f ${q}/.now.$$; exit 1; fi; rm -f ${q}/.now.$$; false; } || `;
+    assert.equal(archiveGetCommand(url), `${hit}pg-split-backup archive-get %f %p --archive '${url.replace(/%/g, '%%')}'`, 'S3 prefetches: a queued segment is a shell mv, a known miss a shell exit 1');
     assert.equal(archiveGetCommand(url, { prefetch: 0 }), `pg-split-backup archive-get %f %p --archive '${url.replace(/%/g, '%%')}' --prefetch 0`);
     assert.equal(archiveGetCommand('/var/lib/wal', { prefetch: 4 }), `${hit}pg-split-backup archive-get %f %p --archive /var/lib/wal --prefetch 4`);
     assert.equal(archiveGetCommand('/var/lib/wal'), 'pg-split-backup archive-get %f %p --archive /var/lib/wal');
@@ -410,5 +413,44 @@ describe('archive-get --prefetch', () => {
     await rm(join(pgdata, 'recovery.signal'));
     await until('the prefetcher to exit', async () => !(await readdir(queue)).includes('prefetcher.lock'));
     assert.match(await readFile(join(queue, 'prefetcher.log'), 'utf8'), /^.*5 files queued, 4 taken from the queue, 2 asked for by archive-get$/m, 'seg 2-5 and the history file; 2, 3, 4 taken by sh');
+  });
+
+  test("a running prefetcher's misses are answered by restore_command's shell part, kept fresh while it looks again, withdrawn once archived, cleared when it exits", async () => {
+    const dir = join(work, 'prefetch-miss-archive');
+    const pgdata = join(work, 'prefetch-miss-pgdata');
+    const src = join(work, 'prefetch-miss-src');
+    for (const d of [dir, join(pgdata, 'pg_wal'), src]) await mkdir(d, { recursive: true });
+    await writeFile(join(pgdata, 'recovery.signal'), '');
+    const bodies = new Map<string, Buffer>();
+    for (const n of [1, 2, 3]) {
+      const { path, body } = await walFile(src, seg(n));
+      bodies.set(seg(n), body);
+      if (n < 3) await archivePush(path, { archive: dir });
+    }
+    // `program` exits 42: only the shell part can answer 0 (queued) or 1 (a known miss).
+    const line = archiveGetCommand(dir, { prefetch: 2, program: "sh -c 'exit 42'" });
+    const restore = (name: string): Promise<CommandResult> =>
+      run('sh', ['-c', line.replace(/%f/g, name).replace(/%p/g, 'pg_wal/RECOVERYXLOG').replace(/%%/g, '%')], { cwd: pgdata });
+    const args = ['archive-get', seg(1), 'pg_wal/RECOVERYXLOG', '--archive', dir, '--prefetch', '2'];
+    assert.equal((await run('sh', ['-c', [PGSB_PROGRAM, ...args.map(quoteForShell)].join(' ')], { cwd: pgdata })).code, 0, 'the first call starts the prefetcher');
+    const queue = join(pgdata, 'pg_wal', 'pgsb-prefetch');
+    const marker = join(queue, `${seg(3)}.missing`);
+    const validUntil = async (): Promise<number> => (await stat(marker).catch(() => undefined))?.mtimeMs ?? 0;
+    await until('the prefetcher to queue 2 and mark 3 missing', async () => (await readdir(queue)).includes(seg(2)) && (await validUntil()) > Date.now());
+    const first = await validUntil();
+    assert.ok(first <= Date.now() + 2000, 'valid for at most 2 s from the look');
+    assert.equal((await restore(seg(3))).code, 1, 'a known miss: "no such file" without archive-get');
+    await until('the prefetcher to look again and renew the answer', async () => (await validUntil()) > first);
+    assert.equal((await restore(seg(2))).code, 0, 'queued: taken by mv');
+    await archivePush(join(src, seg(3)), { archive: dir });
+    await until('the prefetcher to find 3 and queue it', async () => (await readdir(queue)).includes(seg(3)));
+    assert.equal(await validUntil(), 0, 'the miss was withdrawn before the segment was fetched, not left to expire');
+    assert.equal((await restore(seg(3))).code, 0);
+    assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(bodies.get(seg(3))!));
+    await until('the window to move on: 4 and 5 marked missing', async () => (await readdir(queue)).filter((n) => n.endsWith('.missing')).length === 2);
+    await rm(join(pgdata, 'recovery.signal'));
+    await until('the prefetcher to exit', async () => !(await readdir(queue)).includes('prefetcher.lock'));
+    assert.deepEqual((await readdir(queue)).filter((n) => n !== 'prefetcher.log'), [], 'no marker, queued file or temp file left');
+    assert.equal((await restore(seg(4))).code, 42, 'after it: archive-get runs');
   });
 });
