@@ -26,6 +26,13 @@ export function parseDuration(text: string, option: string): number {
   }
 }
 
+/** {@link parseDuration}, refusing `0` (at least 1 ms). @throws BackupError `INVALID_OPTION` naming `option`. */
+export function positiveDuration(text: string, option: string): number {
+  const ms = parseDuration(text, option);
+  if (ms < 1) throw new BackupError('INVALID_OPTION', `--${option} must be longer than 0.`, { details: { option } });
+  return ms;
+}
+
 /** A short human form of a duration: `2h 05m`, `3m 07s`, `42s`. */
 export function formatDuration(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));

@@ -20,6 +20,8 @@ export interface ArchiveCommandLineOptions {
    * the shell fast path looks there too. @default 'pg_wal/pgsb-archive-push'
    */
   readonly spoolDirectory?: string;
+  /** archive-push `--async` only: `--idle <ms>ms`, how long a pusher the line starts stays after its last segment. @default archive-push's own: 2000 */
+  readonly pusherIdleMs?: number;
   /** `--encryption-key-file PATH` for each (paths, never keys; the server's OS user must be able to read them, mode 0600). */
   readonly encryptionKeyFiles?: readonly string[];
   /** `--require-encryption`. @default false */
@@ -122,10 +124,14 @@ export function archivePushCommand(archiveUrl: string, options: ArchiveCommandLi
   const spool = options.spoolDirectory;
   if (spool !== undefined && (spool === '' || /[\r\n\0]/.test(spool))) throw new BackupError('INVALID_OPTION', 'spoolDirectory must be one line.', { details: { option: 'spoolDirectory' } });
   if (spool !== undefined && options.async !== true) throw new BackupError('INVALID_OPTION', 'spoolDirectory goes with async.', { details: { option: 'spoolDirectory' } });
+  const idle = options.pusherIdleMs;
+  if (idle !== undefined && (!Number.isInteger(idle) || idle < 1)) throw new BackupError('INVALID_OPTION', `pusherIdleMs must be a positive integer, got ${String(idle)}.`, { details: { option: 'pusherIdleMs' } });
+  if (idle !== undefined && options.async !== true) throw new BackupError('INVALID_OPTION', 'pusherIdleMs goes with async.', { details: { option: 'pusherIdleMs' } });
   const flags = [
     options.compress && options.compress !== 'none' ? `--compress ${options.compress}` : '',
     options.async ? '--async' : '',
     spool !== undefined ? `--spool-dir ${percentSafe(quoteForShell(spool))}` : '',
+    idle !== undefined ? `--idle ${idle}ms` : '',
   ].filter(Boolean);
   const line = [`${program(options)} archive-push %p --archive ${archiveWord(archiveUrl)}${encryptionFlags(options)}`, ...flags].join(' ');
   if (options.async !== true) return line;

@@ -157,6 +157,33 @@ for (const shell of ['dash', 'bash']) {
   });
 }
 
+test('archive-push --async --idle D: the pusher it starts stays D after its last segment, then exits; the printed line carries it', async () => {
+  const pgdata = await mkdtemp(join(work, 'idle-'));
+  const wal = join(pgdata, 'archive');
+  await mkdir(join(pgdata, 'pg_wal', 'archive_status'), { recursive: true });
+  await mkdir(wal);
+  await writeFile(join(pgdata, 'pg_wal', SEGMENT), Buffer.alloc(1024 * 1024, 3));
+  await writeFile(join(pgdata, 'pg_wal', 'archive_status', `${SEGMENT}.ready`), '');
+  const line = archivePushCommand(wal, { program: PGSB_PROGRAM, async: true, pusherIdleMs: 6000 });
+  assert.match(line, / --async --idle 6000ms$/);
+  const r = await run('sh', ['-c', substitute(line, `pg_wal/${SEGMENT}`, SEGMENT)], { cwd: pgdata });
+  assert.equal(r.code, 0, explain(r));
+  const lock = join(pgdata, 'pg_wal', 'pgsb-archive-push', 'pusher.lock');
+  const alive = async (): Promise<boolean> => {
+    const pid = existsSync(lock) ? (JSON.parse(await readFile(lock, 'utf8')) as { pid: number }).pid : undefined;
+    try {
+      return pid !== undefined && process.kill(pid, 0);
+    } catch {
+      return false;
+    }
+  };
+  await delay(3000); // past the default 2 s
+  assert.ok(await alive(), 'still there 3 s after its only segment');
+  for (let i = 0; i < 300 && (await alive()); i++) await delay(100);
+  assert.equal(await alive(), false, 'gone once idle for 6 s');
+  assert.deepEqual((await readdir(wal)).filter((n) => n === SEGMENT), [SEGMENT]);
+});
+
 describe('the printed lines through a real server configuration parser', () => {
   const MAJOR = smokeMajor();
   test(`PostgreSQL ${MAJOR}: archive-config's archive_command with awkward paths and a key file archives every segment encrypted; most are answered by the shell`, async () => {
