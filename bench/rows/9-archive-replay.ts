@@ -1,20 +1,31 @@
-// Bench row: replay of the same WAL from s3rver through archive-get, with and without prefetch.
-// A backup is taken, pgbench writes for a while (the WAL to replay), the archive (filled by cp) is
-// copied into s3rver with archivePush, and the backup is restored twice from the same tarball:
-// restore_command `archive-get --prefetch 0`, then the default (8). The figure is the ratio of the
-// time from start to the end of recovery. Uses the compiled CLI (dist/).
+// Bench rows: replay of the same WAL from s3rver by a real PostgreSQL recovery (restore_command),
+// through our archive-get with and without prefetch, and through pgBackRest's archive-get async.
+// A backup is taken, pgbench writes for a while (the WAL to replay), and the archived files (by cp)
+// are pushed into two repositories on one s3rver served over TLS (pgBackRest's S3 driver speaks
+// only HTTPS; a self-signed certificate made with openssl): ours with archivePush, pgBackRest's with
+// its archive-push (stanza-create against the source first; compress-type=none on both sides). The
+// backup is then restored from the same tarball `rounds` times per line, interleaved: the line
+// archiveGetCommand writes with --prefetch 0, the same with the default (8), and pgBackRest
+// archive-get with archive-async=y, archive-get-queue-max=128MiB (8 segments) and process-max=4
+// (our 4 parallel downloads). Only restore_command differs between them (the same copy and
+// recovery settings; pgBackRest gets --pg1-path and a fresh --spool-path on its line). The figures
+// are ratios of the median times from start to the end of recovery. Uses the compiled CLI (dist/).
+// pgBackRest comes from bench/rows/8's ensurePgBackRest (Debian's package when root with apt-get).
 // Alone: `npm run build && node --openssl-legacy-provider --import tsx bench/rows/9-archive-replay.ts`.
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { S3Client } from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
 import { archiveGetCommand, archivePush, FilesystemSummaryStore, prepareRestore, quoteForShell } from '../../src/index.js';
 import { S3WalArchive } from '../../src/stores/s3.js';
-import { runOk, TestCluster, takeSplitBackup, untarDataDirectory } from '../../test/harness/index.js';
-import { TestS3Server } from '../../test/harness/s3-server.js';
-import { s3ArchiveUrl } from '../../test/harness/wal-archive.js';
+import { chownToServerUser, freePort, runOk, TestCluster, takeSplitBackup, untarDataDirectory } from '../../test/harness/index.js';
+import { S3RVER_CREDENTIALS } from '../../test/harness/s3-server.js';
 import { BULK_WAL_SCRIPT, CLI_MAIN, MAJOR, median, S3RVER_ENV, type BenchRow } from '../harness.js';
+import { ensurePgBackRest } from './8-archive-throughput.js';
 
 
 /** One restore_command call as the trace wrapper logged it. */
@@ -27,13 +38,15 @@ interface Call {
 }
 
 // Wraps the restore_command to log each call: start and end (ns), exit code, whether the queue
-// held the file. Called as `trace.sh LOG %f 'LINE'`, LINE being the restore_command (run by sh, as
-// PostgreSQL runs it). sh's own start-up (a few ms) is inside the figure, as it is for PostgreSQL.
+// held the file. Called as `trace.sh LOG QUEUE %f 'LINE'`, QUEUE being the directory the tool
+// prefetches into (ours: pg_wal/pgsb-prefetch; pgBackRest: its spool's archive/<stanza>/in) and
+// LINE the restore_command (run by sh, as PostgreSQL runs it). sh's own start-up (a few ms) is
+// inside the figure, as it is for PostgreSQL; the wrapper's cost is the same for both tools.
 const TRACE_WRAPPER = `#!/bin/sh
-log=$1; f=$2
-q=0; [ -f pg_wal/pgsb-prefetch/$f ] && q=1
+log=$1; f=$3
+q=0; [ -f "$2/$f" ] && q=1
 s=$(date +%s%N)
-sh -c "$3"
+sh -c "$4"
 c=$?
 echo "$f $s $(date +%s%N) $c $q" >> "$log"
 exit $c
@@ -95,10 +108,62 @@ export async function startupCosts(main = CLI_MAIN): Promise<{ node: number; cli
   }
 }
 
-export async function archiveReplay(major = MAJOR, loadSeconds = 15): Promise<BenchRow[]> {
+/** s3rver over TLS (pgBackRest's S3 driver speaks only HTTPS): a self-signed certificate for 127.0.0.1 made with openssl. */
+interface TlsS3rver {
+  readonly endpoint: string;
+  readonly port: number;
+  /** The certificate (PEM), for clients that check it (ours, through NODE_EXTRA_CA_CERTS). */
+  readonly certFile: string;
+  readonly cert: Buffer;
+  close(): Promise<void>;
+}
+
+async function startTlsS3rver(dir: string, bucket: string): Promise<TlsS3rver> {
+  const keyFile = join(dir, 'key.pem');
+  const certFile = join(dir, 'cert.pem');
+  await runOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+  await chmod(certFile, 0o644);
+  const [key, cert] = [await readFile(keyFile), await readFile(certFile)];
+  const port = await freePort();
+  // key and cert are s3rver options the harness's type declaration leaves out: passed as a variable.
+  const options = { address: '127.0.0.1', port, silent: true, directory: join(dir, 's3'), configureBuckets: [{ name: bucket }], key, cert };
+  const server = new S3rver(options);
+  await server.run();
+  return { endpoint: `https://127.0.0.1:${port}`, port, certFile, cert, close: () => server.close() };
+}
+
+/** The pgBackRest side: a stanza `bench` in an S3 repository on `s3`, archive-get async with a queue of 8 segments and 4 processes. */
+async function pgBackRestRepo(base: string, s3: TlsS3rver, source: TestCluster): Promise<{ conf: string; push(file: string): Promise<void>; restoreCommand(pgdata: string, spool: string): string }> {
+  const conf = join(base, 'pgbackrest.conf');
+  await mkdir(join(base, 'lock'), { recursive: true });
+  await writeFile(
+    conf,
+    `[global]\nrepo1-type=s3\nrepo1-path=/pgbackrest\nrepo1-s3-bucket=wal\nrepo1-s3-endpoint=127.0.0.1\nrepo1-storage-port=${s3.port}\n` +
+      `repo1-s3-region=us-east-1\nrepo1-s3-key=${S3RVER_CREDENTIALS.accessKeyId}\nrepo1-s3-key-secret=${S3RVER_CREDENTIALS.secretAccessKey}\n` +
+      `repo1-s3-uri-style=path\nrepo1-storage-verify-tls=n\nlock-path=${base}/lock\nlog-path=${base}\nlog-level-file=off\nlog-level-console=warn\n` +
+      `spool-path=${base}/spool\narchive-async=y\narchive-get-queue-max=128MiB\nprocess-max=4\ncompress-type=none\n\n[bench]\npg1-path=${source.dataDir}\n`,
+  );
+  await chownToServerUser(base);
+  const pgbackrest = (args: string[]): Promise<unknown> => runOk('pgbackrest', [`--config=${conf}`, '--stanza=bench', ...args], { asServer: true });
+  await pgbackrest([`--pg1-port=${source.port}`, `--pg1-socket-path=${source.socketDir}`, `--pg1-user=${source.user}`, 'stanza-create']);
+  return {
+    conf,
+    // Pushed one by one, synchronously (async push reads pg_wal/archive_status, these are copies).
+    push: async (file) => void (await pgbackrest(['--no-archive-async', 'archive-push', file])),
+    restoreCommand: (pgdata, spool) => `pgbackrest --config=${conf} --stanza=bench --pg1-path=${pgdata} --spool-path=${spool} archive-get %f "%p"`,
+  };
+}
+
+const PGBACKREST = 'pgBackRest';
+
+/** `values` as "median (min-max)" with `digits` decimals. */
+const spread = (values: number[], digits = 1): string => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)})`;
+
+export async function archiveReplay(major = MAJOR, loadSeconds = Number(process.env.PGSB_BENCH_REPLAY_SECONDS ?? 25), rounds = Number(process.env.PGSB_BENCH_REPLAY_ROUNDS ?? 3)): Promise<BenchRow[]> {
   const work = await mkdtemp(join(tmpdir(), 'pgsb-bench-replay-'));
   await chmod(work, 0o755);
-  const s3 = await TestS3Server.start('wal');
+  const pgBackRest = await ensurePgBackRest();
+  const s3 = await startTlsS3rver(work, 'wal');
   const source = await TestCluster.start({ major, name: 'bench-replay', settings: { synchronous_commit: 'off', max_wal_size: "'1GB'" } });
   try {
     const init = await source.client('pgbench', ['-i', '-q', '-s', '10', 'postgres']);
@@ -106,6 +171,9 @@ export async function archiveReplay(major = MAJOR, loadSeconds = 15): Promise<Be
     const store = new FilesystemSummaryStore({ directory: join(work, 'summaries') });
     const tarball = join(work, 'data.tar');
     const summary = await takeSplitBackup(source, { id: 'replay', sinks: [store], tarball, spoolDirectory: join(work, 'spool') });
+    const pgbrBase = join(work, 'pgbackrest');
+    await mkdir(pgbrBase);
+    const repo = 'version' in pgBackRest ? await pgBackRestRepo(pgbrBase, s3, source) : undefined;
     // WAL to replay: ~2.5 MB per transaction (plain pgbench makes too little here to matter).
     await source.query('CREATE TABLE bulk (id int, pad text)');
     const script = join(work, 'bulk.sql');
@@ -114,65 +182,109 @@ export async function archiveReplay(major = MAJOR, loadSeconds = 15): Promise<Be
     if (load.code !== 0) throw new Error(load.stderr);
     await source.query('SELECT pg_switch_wal()');
     for (let i = 0; i < 300 && (await readdir(join(source.dataDir, 'pg_wal', 'archive_status'))).some((n) => n.endsWith('.ready')); i++) await delay(100);
-    const archive = new S3WalArchive(s3.storeOptions('replay'));
+    // The same files (archived by cp) into both repositories on the one s3rver: ours in-process, pgBackRest's with its archive-push.
+    const client = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS, requestHandler: { httpsAgent: new Agent({ ca: s3.cert }) } });
+    const archive = new S3WalArchive({ bucket: 'wal', prefix: 'replay', client });
     const names = (await readdir(source.archiveDir)).filter((n) => n >= summary.startWalFile || n.endsWith('.history'));
     for (const name of names) await archivePush(join(source.archiveDir, name), { archive });
-    const url = s3ArchiveUrl(s3, 'replay');
-    const times: Record<string, number> = {};
-    const traces: Record<string, string> = {};
+    client.destroy();
+    for (const name of names) await repo?.push(join(source.archiveDir, name));
+    const url = `s3://wal/replay?endpoint=${s3.endpoint}&forcePathStyle=true&region=us-east-1`;
     const wrapper = join(work, 'trace.sh');
     await writeFile(wrapper, TRACE_WRAPPER, { mode: 0o755 });
     // PGSB_BENCH_REPLAY_BEFORE=/path/to/other/dist/cli/main.js: the same replays with that build too,
     // interleaved with this one's, so before and after are measured in one run on one load.
     const builds: [string, string][] = [['this build', CLI_MAIN]];
     if (process.env.PGSB_BENCH_REPLAY_BEFORE) builds.push(['before', process.env.PGSB_BENCH_REPLAY_BEFORE]);
-    const runs: [string, string, number][] = [];
-    for (const prefetch of [0, 8]) for (const [build, main] of builds) runs.push([build, main, prefetch]);
-    for (const [build, main, prefetch] of runs) {
-      const label = `${build} ${prefetch}`;
-      const pgdata = await untarDataDirectory(tarball, await mkdtemp(join(work, 'r-')));
-      await chmod(join(pgdata, '..'), 0o755);
-      const trace = join(work, `trace-${runs.findIndex((r) => r[0] === build && r[2] === prefetch)}.log`);
-      await writeFile(trace, '', { mode: 0o666 });
-      await chmod(trace, 0o666);
-      const line = archiveGetCommand(url, { program: `${S3RVER_ENV} ${process.execPath} ${main}`, prefetch });
-      await prepareRestore({ id: 'replay', store, pgdata, restoreCommand: `${wrapper} ${trace} %f ${quoteForShell(line)}` });
-      const began = performance.now();
-      const restored = await TestCluster.start({ major, existingDataDir: pgdata, name: 'bench-replayed', archive: false, settings: { archive_mode: 'off' } });
-      try {
-        for (;;) {
-          const [row] = await restored.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
-          if (!row!.r) break;
-          await delay(50);
-        }
-        times[label] = performance.now() - began;
-      } finally {
-        await restored.destroy();
+    // One round: each build without prefetch and with the default (8), then pgBackRest; `rounds` of them, interleaved.
+    type Run = { readonly label: string; restoreCommand(pgdata: string, spool: string): string; readonly queue: (spool: string) => string };
+    const round: Run[] = [];
+    for (const prefetch of [0, 8]) {
+      for (const [build, main] of builds) {
+        // The line archiveGetCommand writes (its shell parts first), the CLI reaching s3rver over TLS with its certificate.
+        const line = archiveGetCommand(url, { program: `NODE_EXTRA_CA_CERTS=${s3.certFile} ${S3RVER_ENV} ${process.execPath} ${main}`, ...(prefetch === 8 ? {} : { prefetch }) });
+        round.push({ label: `${build} ${prefetch}`, restoreCommand: () => line, queue: () => 'pg_wal/pgsb-prefetch' });
       }
-      traces[label] = describeCalls(await readTrace(trace));
-      await rm(join(pgdata, '..'), { recursive: true, force: true });
     }
-    const segments = names.filter((n) => /^[0-9A-F]{24}$/.test(n)).length;
+    if (repo) round.push({ label: PGBACKREST, restoreCommand: repo.restoreCommand, queue: (spool) => join(spool, 'archive', 'bench', 'in') });
+    const times: Record<string, number[]> = {};
+    const traces: Record<string, { ms: number; calls: string }[]> = {};
+    let n = 0;
+    for (let r = 0; r < rounds; r++) {
+      for (const run of round) {
+        const parent = await mkdtemp(join(work, 'r-'));
+        const pgdata = await untarDataDirectory(tarball, parent);
+        const spool = join(parent, 'pgbackrest-spool');
+        await mkdir(spool);
+        await chownToServerUser(spool);
+        const trace = join(work, `trace-${n++}.log`);
+        await writeFile(trace, '', { mode: 0o666 });
+        await chmod(trace, 0o666);
+        // Only restore_command differs between the runs: the same copy, the same recovery settings.
+        const line = run.restoreCommand(pgdata, spool);
+        await prepareRestore({ id: 'replay', store, pgdata, restoreCommand: `${wrapper} ${trace} ${run.queue(spool)} %f ${quoteForShell(line)}` });
+        const began = performance.now();
+        const restored = await TestCluster.start({ major, existingDataDir: pgdata, name: 'bench-replayed', archive: false, settings: { archive_mode: 'off' } });
+        let ms: number;
+        try {
+          for (;;) {
+            const [row] = await restored.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+            if (!row!.r) break;
+            await delay(50);
+          }
+          ms = performance.now() - began;
+        } finally {
+          await restored.destroy();
+        }
+        (times[run.label] ??= []).push(ms);
+        (traces[run.label] ??= []).push({ ms, calls: describeCalls(await readTrace(trace)) });
+        await rm(parent, { recursive: true, force: true });
+      }
+    }
+    const segments = names.filter((name) => /^[0-9A-F]{24}$/.test(name)).length;
+    // The calls of the run whose time is the median (the upper one of an even count).
+    const medianCalls = (label: string): string => {
+      const runs = [...traces[label]!].sort((a, b) => a.ms - b.ms);
+      return runs[runs.length >> 1]!.calls;
+    };
+    const seconds = (label: string): string => `${spread(times[label]!.map((ms) => ms / 1000))} s`;
+    const perSecond = (label: string): string => `${spread(times[label]!.map((ms) => segments / (ms / 1000)))} segments/s`;
     const rows: BenchRow[] = [];
     for (const [build, main] of builds) {
       const startup = await startupCosts(main);
-      const without = times[`${build} 0`]!;
-      const withPrefetch = times[`${build} 8`]!;
+      const [without, withPrefetch] = [`${build} 0`, `${build} 8`];
       rows.push({
-        name: `replay of ${segments} segments from s3rver through archive-get (${build}): with prefetch vs without`,
+        name: `replay of ${segments} segments from s3rver (TLS) through archive-get (${build}): with prefetch vs without`,
         unit: 'ms',
-        ours: [withPrefetch],
-        baseline: [without],
+        ours: times[withPrefetch]!,
+        baseline: times[without]!,
         target: 0.5,
         note:
-          `${(without / 1000).toFixed(1)} s without (${traces[`${build} 0`]}), ${(withPrefetch / 1000).toFixed(1)} s with (${traces[`${build} 8`]}), start to the end of recovery; ` +
+          `${rounds} runs each, start to the end of recovery: ${seconds(without)} without (median run: ${medianCalls(without)}), ${seconds(withPrefetch)} with (median run: ${medianCalls(withPrefetch)}); ` +
           `node -e 0 takes ${startup.node.toFixed(0)} ms, the CLI's --version ${startup.cli.toFixed(0)} ms, a queue hit ${startup.hit.toFixed(1)} ms (${startup.nodeHit.toFixed(0)} ms through archive-get)`,
+      });
+    }
+    const name = `replay of ${segments} segments from s3rver (TLS) by PostgreSQL recovery: ours (archiveGetCommand's line, prefetch 8) vs pgBackRest archive-get async (queue 128MiB, process-max 4)`;
+    if ('skipped' in pgBackRest) {
+      console.error(`bench row 9: pgBackRest comparison skipped: ${pgBackRest.skipped}`);
+      rows.push({ name, unit: 'ms', ours: times['this build 8']!, target: Infinity, note: `SKIPPED: ${pgBackRest.skipped}` });
+    } else {
+      rows.push({
+        name,
+        unit: 'ms',
+        ours: times['this build 8']!,
+        baseline: times[PGBACKREST]!,
+        target: 1,
+        note:
+          `${pgBackRest.version}, compress-type=none, the same copy with only restore_command differing; ${rounds} runs each, interleaved: ` +
+          `ours ${seconds('this build 8')}, ${perSecond('this build 8')}; pgBackRest ${seconds(PGBACKREST)}, ${perSecond(PGBACKREST)}; ` +
+          `median runs: ours ${medianCalls('this build 8')}; pgBackRest ${medianCalls(PGBACKREST)}`,
       });
     }
     return rows;
   } finally {
     await source.destroy();
-    await s3.destroy();
+    await s3.close();
     await rm(work, { recursive: true, force: true });
   }
 }
@@ -180,7 +292,7 @@ export async function archiveReplay(major = MAJOR, loadSeconds = 15): Promise<Be
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.env.PGSB_BENCH_STARTUP_ONLY) {
   for (const main of process.env.PGSB_BENCH_STARTUP_ONLY.split(',')) console.log(main, await startupCosts(main));
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const row of await archiveReplay(MAJOR, Number(process.env.PGSB_BENCH_REPLAY_SECONDS ?? 15))) {
-    console.log(`${row.name}: ${row.note}; ratio ${(row.ours[0]! / row.baseline![0]!).toFixed(2)}`);
+  for (const row of await archiveReplay()) {
+    console.log(`${row.name}: ${row.note}${row.baseline ? `; ratio of medians ${(median(row.ours) / median(row.baseline)).toFixed(2)}` : ''}`);
   }
 }
