@@ -21,6 +21,10 @@
 // 12. archive-push encrypted vs plain (issue 19): CLI sync and --async, in-process; directory and S3.
 // 13. One archive_command call as PostgreSQL runs it (sh -c from the data directory), p50 and p99:
 //     the --async line's shell fast path hit, its Node path hit, sh alone, cp + sync (issue 20).
+// 14. A synthetic archiver loop (pgarch.c's: oldest .ready, one call at a time, .done on exit 0) over
+//     200 prepared segments marked .ready at 20/s and all at once: ours --async (directory, s3rver)
+//     vs pgBackRest async vs cp + sync (issue 20).
+// 15. check on a healthy server: the compiled CLI's vs pgbackrest check, each on its own server (issue 20).
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +44,8 @@ import { infoRows } from './rows/10-info.js';
 import { expireDryRunRows } from './rows/11-expire-dry-run.js';
 import { archiveEncryption } from './rows/12-archive-encryption.js';
 import { archiveFastPath } from './rows/13-archive-fast-path.js';
+import { archiverLoop } from './rows/14-archiver-loop.js';
+import { checkHealthy } from './rows/15-check.js';
 
 /** `PGSB_BENCH_ONLY=3,5`: just those rows (default: all). */
 const ONLY = new Set((process.env.PGSB_BENCH_ONLY ?? '').split(',').filter(Boolean).map(Number));
@@ -59,6 +65,8 @@ const ROWS: readonly (readonly [number, (ctx: BenchContext) => Promise<BenchRow[
   [9, () => archiveReplay()],
   [12, archiveEncryption],
   [13, archiveFastPath],
+  [14, () => archiverLoop()],
+  [15, checkHealthy],
 ];
 
 async function main(): Promise<void> {

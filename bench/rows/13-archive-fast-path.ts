@@ -45,7 +45,7 @@ const DIST_PROGRAM = `${process.execPath} ${CLI_MAIN}`;
 const SPOOL = join('pg_wal', 'pgsb-archive-push');
 
 /** Segment `i` of timeline 1, named as the server names 16 MiB segments. */
-const segmentName = (i: number): string => `00000001${(i >> 8).toString(16).toUpperCase().padStart(8, '0')}${(i & 0xff).toString(16).toUpperCase().padStart(8, '0')}`;
+export const segmentName = (i: number): string => `00000001${(i >> 8).toString(16).toUpperCase().padStart(8, '0')}${(i & 0xff).toString(16).toUpperCase().padStart(8, '0')}`;
 
 /** The line as PostgreSQL hands it to sh for `walFile` (%p relative to the data directory). */
 export function substitute(line: string, walFile: string): string {
@@ -75,10 +75,10 @@ async function acknowledge(pgdata: string, walFile: string): Promise<void> {
   await writeFile(join(pgdata, SPOOL, `${walFile}.ok`), JSON.stringify({ ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, storedAs: walFile, written: true }));
 }
 
-/** `sh -c line` from `cwd`: exit code and ms from spawn to exit. */
-async function call(command: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{ ms: number; code: number | null; output: string }> {
+/** `sh -c line` from `cwd` (as the server user when `asServer` and root, as PostgreSQL runs it): exit code and ms from spawn to exit. */
+export async function call(command: string, cwd: string, env: NodeJS.ProcessEnv, asServer = false): Promise<{ ms: number; code: number | null; output: string }> {
   const t = performance.now();
-  const r = await run('/bin/sh', ['-c', command], { cwd, env });
+  const r = await run('/bin/sh', ['-c', command], { cwd, env, asServer });
   return { ms: performance.now() - t, code: r.code, output: `${r.stdout}${r.stderr}` };
 }
 

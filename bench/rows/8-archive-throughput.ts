@@ -59,14 +59,15 @@ const STARTS = 'cli-starts';
  * The compiled CLI through a wrapper in `base` that appends a line to `base/cli-starts` and execs
  * it (a few ms of sh on a ~200 ms Node start), with `env` assignments first.
  */
-async function countedProgram(base: string, env = ''): Promise<string> {
+export async function countedProgram(base: string, env = ''): Promise<string> {
   const wrapper = join(base, 'pgsb-counted');
   await writeFile(wrapper, `#!/bin/sh\necho >> ${join(base, STARTS)}\nexec ${DIST_PROGRAM} "$@"\n`, { mode: 0o755 });
   await writeFile(join(base, STARTS), '');
   return `${env ? `${env} ` : ''}${wrapper}`;
 }
 
-async function startCount(base: string): Promise<number | undefined> {
+/** How many times the program from {@link countedProgram} in `base` started (undefined: never made there). */
+export async function startCount(base: string): Promise<number | undefined> {
   const text = await readFile(join(base, STARTS), 'utf8').catch(() => undefined);
   return text === undefined ? undefined : text.split('\n').length - 1;
 }
