@@ -77,6 +77,8 @@ export const ErrorCode = {
   SYSTEM_ID_MISMATCH: 'SYSTEM_ID_MISMATCH',
   /** `check`: at least one check failed; `details.checks` gives each with its own code. */
   CHECK_FAILED: 'CHECK_FAILED',
+  /** `info --data-directory`: `pg_wal/archive_status` or the archive-push spool could not be read (permissions, I/O). Nothing was changed. */
+  ARCHIVE_QUEUE_UNREADABLE: 'ARCHIVE_QUEUE_UNREADABLE',
 } as const;
 
 /** One of the stable {@link ErrorCode} values. */

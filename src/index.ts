@@ -54,6 +54,8 @@ export type { FilesystemWalArchiveOptions, OpenWalArchiveOptions, StaleTempOptio
 export { archivePush, assertArchivableName } from './restore/archive-push.js';
 export { archivePushAsync } from './agent/archive-pusher.js';
 export type { ArchivePushAsyncOptions } from './agent/archive-pusher.js';
+export { readArchivePushQueue } from './agent/archive-push-queue.js';
+export type { ArchivePushQueue, ArchivePushQueueOptions } from './agent/archive-push-queue.js';
 export { archiveGetPrefetched } from './agent/wal-prefetch.js';
 export type { ArchiveGetPrefetchOptions, ArchiveGetPrefetchResult } from './agent/wal-prefetch.js';
 export type { ArchivePushOptions, ArchivePushResult } from './restore/archive-push.js';

@@ -51,7 +51,7 @@ export interface PusherConfig extends EncryptionSettings {
 }
 
 /** What an acknowledgement file says: the segment file it was stored from, and where. */
-interface Ack {
+export interface Ack {
   readonly ino: number;
   readonly size: number;
   readonly mtimeMs: number;
@@ -59,15 +59,20 @@ interface Ack {
   readonly written: boolean;
 }
 
-const ACK = '.ok';
+/** `<segment>.ok`: the acknowledgement (an `Ack` as JSON), written once the segment is stored. */
+export const ACK = '.ok';
 /**
  * `<segment>.stored`: a hard link to the segment file the pusher stored, for archive_command's
  * shell fast path (`[ <spool>/%f.stored -ef %p ]`: same inode, no Node start). Written after the
  * `.ok` acknowledgement, removed with it.
  */
 export const STORED_MARKER = '.stored';
-const ERROR = '.error';
-const LOCK = 'pusher.lock';
+/** `<segment>.error`: the failure of its last push (`{ code, message }`), until the command for it reads it. */
+export const ERROR = '.error';
+/** The lock naming the one live pusher of a spool. */
+export const LOCK = 'pusher.lock';
+/** Where the spool is, relative to the data directory, unless `spoolDirectory` says otherwise. */
+export const DEFAULT_SPOOL_DIRECTORY = join('pg_wal', 'pgsb-archive-push');
 const LOG = 'pusher.log';
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
@@ -83,7 +88,7 @@ export function pusherConfig(options: ArchivePushAsyncOptions): PusherConfig {
     archive: options.archive,
     compress: assertWalCompression(options.compress ?? 'none'),
     dataDirectory,
-    spoolDirectory: resolve(dataDirectory, options.spoolDirectory ?? join('pg_wal', 'pgsb-archive-push')),
+    spoolDirectory: resolve(dataDirectory, options.spoolDirectory ?? DEFAULT_SPOOL_DIRECTORY),
     parallel: positiveInteger('parallel', options.parallel, 4),
     maxQueue: positiveInteger('maxQueue', options.maxQueue, 32),
     idleMs: positiveInteger('idleMs', options.idleMs, 2000),
@@ -121,7 +126,7 @@ async function linkStoredMarker(path: string, marker: string, stored: Pick<Ack, 
 }
 
 /** The acknowledgement of `walFile` if it names the file at `path` as it is now. */
-async function matchingAck(spool: string, walFile: string, path: string): Promise<Ack | undefined> {
+export async function matchingAck(spool: string, walFile: string, path: string): Promise<Ack | undefined> {
   const text = (await readFileIfExists(join(spool, walFile + ACK)))?.toString('utf8');
   if (text === undefined) return undefined;
   let ack: Ack;
@@ -197,7 +202,7 @@ function pusherError(walFile: string, text: string): BackupError {
 }
 
 /** `.ready` files in PostgreSQL's order: timeline history files first, then by name (pgarch.c). */
-async function readyFiles(dataDirectory: string): Promise<string[]> {
+export async function readyFiles(dataDirectory: string): Promise<string[]> {
   const names = (await readdir(join(dataDirectory, 'pg_wal', 'archive_status'))).filter((n) => n.endsWith('.ready')).map((n) => n.slice(0, -'.ready'.length));
   return names.sort((a, b) => Number(b.endsWith('.history')) - Number(a.endsWith('.history')) || (a < b ? -1 : a > b ? 1 : 0));
 }

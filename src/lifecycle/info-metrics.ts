@@ -1,6 +1,7 @@
 // `info --format prometheus`: the report as the Prometheus text format (0.0.4), for node_exporter's
 // textfile collector. Every series is a gauge; timestamps are Unix seconds.
 import type { ArchiverState } from '../postgres/archiver-facts.js';
+import type { ArchivePushQueue } from './archive-push-facts.js';
 import type { BackupInfoReport } from './info.js';
 import { MetricsText } from './metrics-text.js';
 
@@ -12,9 +13,15 @@ export interface InfoMetricsOptions {
   readonly durationMs?: number;
   /** The server's archiver (`readArchiverStatus`): archive lag and failures, labelled with its cluster. */
   readonly archiver?: ArchiverState;
+  /**
+   * The archive-push --async pusher's queue on this host (`readArchivePushQueue`): files ready,
+   * stored ahead, still to push and since when, recorded failures, whether a pusher runs;
+   * labelled with its cluster.
+   */
+  readonly archivePush?: ArchivePushQueue;
 }
 
-const UP_HELP = '1 when the store (and the archive and server, when given) answered in time.';
+const UP_HELP = '1 when the store (and the archive, server and data directory, when given) answered in time.';
 const DURATION_HELP = 'How long reading the store and the archive took.';
 
 const seconds = (iso: string): number => Date.parse(iso) / 1000;
@@ -22,9 +29,11 @@ const seconds = (iso: string): number => Date.parse(iso) / 1000;
 /**
  * The metrics of an info report: per cluster the number of backups and of restorable ones, the
  * last backup's time and age, the recoverable window's start and end (with the timeline it ends
- * on), backups whose WAL has a hole; per archive timeline its segments, bytes and gaps; and
+ * on), backups whose WAL has a hole; per archive timeline its segments, bytes and gaps; with
+ * `archiver` the server's archive lag, with `archivePush` the async pusher's queue; and
  * `pgsb_up 1`. Alert on `pgsb_up == 0`, a growing `pgsb_last_backup_age_seconds`,
- * `pgsb_recoverable_window_end_age_seconds` (archiving stalled) and `pgsb_wal_archive_gaps > 0`.
+ * `pgsb_recoverable_window_end_age_seconds` (archiving stalled), `pgsb_wal_archive_gaps > 0` and
+ * `pgsb_archive_push_oldest_pending_age_seconds` (the pusher falls behind or fails).
  */
 export function infoMetrics(report: BackupInfoReport, options: InfoMetricsOptions = {}): string {
   const now = (options.now ?? new Date()).getTime() / 1000;
@@ -67,6 +76,20 @@ export function infoMetrics(report: BackupInfoReport, options: InfoMetricsOption
     add('pgsb_archive_failed_count', 'archive_command failures since the statistics were reset (pg_stat_archiver.failed_count).', archiver.failedCount, labels);
     if (archiver.lastArchivedAt !== undefined) add('pgsb_archive_last_archived_age_seconds', 'Seconds since the server last archived a file.', now - archiver.lastArchivedAt.getTime() / 1000, labels);
     if (archiver.lastFailedAt !== undefined) add('pgsb_archive_last_failed_timestamp_seconds', 'When archive_command last failed.', archiver.lastFailedAt.getTime() / 1000, labels);
+  }
+  const queue = options.archivePush;
+  if (queue !== undefined) {
+    const labels = { system_identifier: queue.systemIdentifier };
+    add('pgsb_archive_push_ready_segments', 'Files PostgreSQL still has to archive (.ready in pg_wal/archive_status), stored ahead or not.', queue.ready, labels);
+    add('pgsb_archive_push_stored_ahead_segments', 'Ready files the async pusher has stored already: archive_command answers them at once.', queue.storedAhead, labels);
+    add('pgsb_archive_push_queue_segments', 'Ready files not stored yet: the async pusher\'s queue.', queue.pending, labels);
+    add('pgsb_archive_push_oldest_pending_age_seconds', 'Seconds since the oldest file not stored yet became ready (0 when none waits).', queue.oldestPendingSince === undefined ? 0 : Math.max(0, now - queue.oldestPendingSince.getTime() / 1000), labels);
+    add('pgsb_archive_push_failed_segments', 'Files not stored yet whose last push failed (the pusher recorded an error).', queue.failed, labels);
+    if (queue.lastFailedAt !== undefined) {
+      add('pgsb_archive_push_last_failure_timestamp_seconds', 'When the pusher recorded the newest of those failures.', queue.lastFailedAt.getTime() / 1000, labels);
+      add('pgsb_archive_push_last_failure_info', 'The newest failure\'s error code (WAL_CONFLICT: another server archives here; ARCHIVE_FAILED: the archive is down).', 1, { ...labels, code: queue.lastFailedCode ?? 'ARCHIVE_FAILED' });
+    }
+    add('pgsb_archive_push_pusher_running', '1 while an async pusher runs (its lock names a live process); it exits when idle.', queue.pusherRunning ? 1 : 0, labels);
   }
   for (const t of report.archive?.timelines ?? []) {
     const labels = { timeline: t.timeline };

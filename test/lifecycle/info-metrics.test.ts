@@ -10,34 +10,10 @@ import { after, before, describe, test } from 'node:test';
 import { backupInfo, drillMetrics, FilesystemSummaryStore, infoMetrics, infoMetricsDown, openWalArchive, quoteForShell } from '../../src/index.js';
 import { run, type CommandResult } from '../harness/os-user.js';
 import { PGSB_PROGRAM } from '../harness/wal-archive.js';
+import { parseExposition as parse } from './exposition.js';
 import { fillDirectory, segmentNames, writeSummaries } from './fixtures.js';
 
 const explain = (r: CommandResult): string => `exit ${r.code ?? r.signal}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-const SAMPLE = /^([a-z_]+)(\{(?:[a-z_]+="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+]+|NaN)$/;
-
-/** Parses the text format strictly: every line a HELP, a TYPE or a sample of the family just declared. */
-function parse(text: string): Map<string, { labels: string; value: number }[]> {
-  const families = new Map<string, { labels: string; value: number }[]>();
-  let current: string | undefined;
-  for (const line of text.trimEnd().split('\n')) {
-    const help = /^# HELP ([a-z_]+) \S/.exec(line);
-    if (help) {
-      assert.ok(!families.has(help[1]!), `${help[1]} declared twice`);
-      families.set(help[1]!, []);
-      current = help[1];
-      continue;
-    }
-    if (line.startsWith('# TYPE ')) {
-      assert.equal(line, `# TYPE ${current} gauge`);
-      continue;
-    }
-    const m = SAMPLE.exec(line);
-    assert.ok(m, `not a sample line: ${JSON.stringify(line)}`);
-    assert.equal(m[1], current, `${m[1]} outside its family`);
-    families.get(current!)!.push({ labels: m[2] ?? '', value: Number(m[3]) });
-  }
-  return families;
-}
 
 let work: string;
 let storeDir: string;

@@ -1,4 +1,4 @@
-import { type ArchiverState, BackupError, backupInfo, type BackupInfoReport, readArchiverStatus, infoMetrics, infoMetricsDown, isBackupError, openStore, openWalArchive, type RecoverableWindow } from '../../index.js';
+import { type ArchivePushQueue, type ArchiverState, BackupError, backupInfo, type BackupInfoReport, readArchiverStatus, infoMetrics, infoMetricsDown, isBackupError, openStore, openWalArchive, readArchivePushQueue, type RecoverableWindow } from '../../index.js';
 import { parseDuration } from '../duration.js';
 import { COMMON_OPTIONS, lines, required, text, type Command } from '../command-kit.js';
 import { ENCRYPTION_HELP, ENCRYPTION_OPTIONS, encryptionOption } from '../encryption-flags.js';
@@ -86,7 +86,7 @@ async function withDeadline<T>(read: (signal: AbortSignal | undefined) => Promis
 export const info: Command = {
   name: 'info',
   summary: 'every backup in a store, and with an archive what can be restored (the recoverable window)',
-  usage: 'pg-split-backup info --store URL [--wal-archive URL] [--format text|prometheus [--dbname URI]] [--timeout D] [--json]',
+  usage: 'pg-split-backup info --store URL [--wal-archive URL] [--format text|prometheus [--dbname URI] [--data-directory DIR [--spool-dir DIR]]] [--timeout D] [--json]',
   details: `Lists every backup in the store oldest first, per cluster (system identifier): ID, start and stop
 time, LSN and WAL file, timeline, server version, primary or standby, self-contained (--include-wal)
 or not, summary size. With --wal-archive: whether each backup's WAL is all there (as verify), the
@@ -104,10 +104,18 @@ it. One listing of the store and one of the archive; the summaries are read in p
   --dbname URI        prometheus: also the server's archiver (archive lag in segments, failures,
                       last archived), read from pg_stat_archiver; a server that does not answer
                       makes pgsb_up 0 as a store does
+  --data-directory DIR
+                      prometheus, on the database host: also the archive-push --async pusher's
+                      queue, read without changing anything: files ready (pg_wal/archive_status),
+                      stored ahead, still to push and the oldest one's age, failures the pusher
+                      recorded, whether a pusher runs. Run as the data directory's owner; a
+                      directory that cannot be read makes pgsb_up 0
+  --spool-dir DIR     the pusher's spool as archive-push --async --spool-dir gives it (relative to
+                      the data directory, or absolute; default pg_wal/pgsb-archive-push)
   --timeout D         give up after D (e.g. 30s): prometheus prints pgsb_up 0 (and exits 0, so
                       the file is replaced); text and JSON fail with ABORTED. Default: no limit
 ${ENCRYPTION_HELP}`,
-  options: { ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS, store: { type: 'string' }, 'wal-archive': { type: 'string' }, format: { type: 'string' }, timeout: { type: 'string' }, dbname: { type: 'string' } },
+  options: { ...COMMON_OPTIONS, ...ENCRYPTION_OPTIONS, store: { type: 'string' }, 'wal-archive': { type: 'string' }, format: { type: 'string' }, timeout: { type: 'string' }, dbname: { type: 'string' }, 'data-directory': { type: 'string' }, 'spool-dir': { type: 'string' } },
   async run(values) {
     const format = text(values, 'format') ?? 'text';
     if (format !== 'text' && format !== 'prometheus') throw new BackupError('INVALID_OPTION', `--format takes text or prometheus, got ${JSON.stringify(format)}.`, { details: { option: 'format' } });
@@ -119,6 +127,10 @@ ${ENCRYPTION_HELP}`,
     const archiveUrl = text(values, 'wal-archive');
     const dbname = text(values, 'dbname');
     if (dbname !== undefined && format !== 'prometheus') throw new BackupError('INVALID_OPTION', '--dbname goes with --format prometheus.', { details: { option: 'dbname' } });
+    const dataDirectory = text(values, 'data-directory');
+    const spoolDirectory = text(values, 'spool-dir');
+    if (spoolDirectory !== undefined && dataDirectory === undefined) throw new BackupError('INVALID_OPTION', '--spool-dir goes with --data-directory (it is relative to the data directory).', { details: { option: 'spool-dir' } });
+    if (dataDirectory !== undefined && format !== 'prometheus') throw new BackupError('INVALID_OPTION', '--data-directory goes with --format prometheus.', { details: { option: 'data-directory' } });
     const startedAt = Date.now();
     const read = async (signal: AbortSignal | undefined): Promise<BackupInfoReport> => {
       const store = await openStore(storeUrl, encryption);
@@ -127,17 +139,22 @@ ${ENCRYPTION_HELP}`,
     };
     let report: BackupInfoReport;
     let archiver: ArchiverState | undefined;
+    let archivePush: ArchivePushQueue | undefined;
     try {
-      [report, archiver] = await withDeadline(
-        (signal) => Promise.all([read(signal), dbname === undefined ? undefined : readArchiverStatus(/^postgres(ql)?:\/\//.test(dbname) ? dbname : { database: dbname }, signal ? { signal } : {})]),
-        timeoutMs,
-      );
+      [report, archiver, archivePush] = await withDeadline((signal) => {
+        const call = signal ? { signal } : {};
+        return Promise.all([
+          read(signal),
+          dbname === undefined ? undefined : readArchiverStatus(/^postgres(ql)?:\/\//.test(dbname) ? dbname : { database: dbname }, call),
+          dataDirectory === undefined ? undefined : readArchivePushQueue(dataDirectory, { ...call, ...(spoolDirectory !== undefined ? { spoolDirectory } : {}) }),
+        ]);
+      }, timeoutMs);
     } catch (error) {
       // A textfile collector needs the file replaced with pgsb_up 0, not left stale.
       if (format !== 'prometheus' || (isBackupError(error) && USAGE_CODES.has(error.code))) throw error;
       return { json: {}, text: infoMetricsDown(isBackupError(error) ? error.code : 'ERROR', { durationMs: Date.now() - startedAt }).trimEnd() };
     }
-    if (format === 'prometheus') return { json: {}, text: infoMetrics(report, { durationMs: Date.now() - startedAt, ...(archiver ? { archiver } : {}) }).trimEnd() };
+    if (format === 'prometheus') return { json: {}, text: infoMetrics(report, { durationMs: Date.now() - startedAt, ...(archiver ? { archiver } : {}), ...(archivePush ? { archivePush } : {}) }).trimEnd() };
     return { json: { ok: true, ...report }, text: infoText(report) };
   },
 };
