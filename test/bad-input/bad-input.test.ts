@@ -59,6 +59,16 @@ async function cli(args: string[], options: Parameters<CliSandbox['run']>[1] = {
   return fromCli(await f.box.run([...args, '--json'], options));
 }
 
+/**
+ * `--format prometheus` excludes `--json`: the code from stderr (`pg-split-backup CMD: CODE: message`),
+ * and the message must be `why`, not some other refusal.
+ */
+async function prometheus(args: string[], why: RegExp): Promise<Outcome> {
+  const run = await f.box.run([...args, '--format', 'prometheus']);
+  assert.match(run.stderr, why, explain(run));
+  return { code: /^pg-split-backup [a-z-]+: ([A-Z_]+): /m.exec(run.stderr)?.[1], exit: run.code, text: explain(run) };
+}
+
 /** The CLI's own entry point in-process, for input argv cannot carry (a NUL byte). */
 async function cliInProcess(args: string[]): Promise<Outcome> {
   let stdout = '';
@@ -287,6 +297,14 @@ add('none', 'show: `--encryption-key-file` that holds no key', 'INVALID_KEY', 2,
 add('none', 'keys rewrap: neither `--store` nor `--wal-archive`', 'INVALID_OPTION', 2, async () => cli(['keys', 'rewrap', '--encryption-key-file', await outsideKeyFile(0o600)]));
 add('none', 'post: an ID never started', 'NOT_FOUND', 3, () => cli(['post', '--id', 'never-started']));
 add('none', 'abort: an ID never started', 'NOT_FOUND', 3, () => cli(['abort', '--id', 'never-started']));
+
+// --- info --data-directory (the async pusher's queue): prometheus only, and a data directory.
+add('none', 'info: `--data-directory` without `--format prometheus`', 'INVALID_OPTION', 2, () => cli(['info', '--store', sink(), '--data-directory', f.box.base]));
+add('none', 'info: `--spool-dir` without `--data-directory`', 'INVALID_OPTION', 2, () => prometheus(['info', '--store', sink(), '--spool-dir', 'spool'], /--spool-dir goes with --data-directory/));
+add('none', 'info: `--data-directory` that does not exist', 'INVALID_OPTION', 2, () => prometheus(['info', '--store', sink(), '--data-directory', join(f.box.base, 'no-such-data')], /does not exist/));
+add('none', 'info: `--data-directory` that is not a data directory (no `pg_wal/archive_status`)', 'INVALID_OPTION', 2, () =>
+  prometheus(['info', '--store', sink(), '--data-directory', sink()], /is not a PostgreSQL data directory: it has no .*pg_wal\/archive_status/),
+);
 
 /** A key file outside the watched sandbox (making it is not a change the refusal made). */
 async function outsideKeyFile(mode: number, content = `${Buffer.alloc(32, 7).toString('base64')}\n`): Promise<string> {
