@@ -326,21 +326,25 @@ describe('archive-get --prefetch', () => {
     }
     assert.fail(`waited 30 s for ${what}`);
   }
-
-  test('queue hits; a miss while the prefetcher runs is answered by it: WAL_NOT_FOUND from a look after the request, the file once archived; cleared when recovery ends', async () => {
-    const dir = join(work, 'prefetch-archive');
-    const pgdata = join(work, 'prefetch-pgdata');
-    await mkdir(dir, { recursive: true });
-    await mkdir(join(pgdata, 'pg_wal'), { recursive: true });
+  /** A data directory in recovery, and an archive holding the segments `archived` of `written` (all their bodies kept). */
+  async function recovering(name: string, written: number[], archived: (n: number) => boolean): Promise<{ dir: string; pgdata: string; src: string; queue: string; bodies: Map<string, Buffer> }> {
+    const [dir, pgdata, src] = ['archive', 'pgdata', 'src'].map((d) => join(work, `${name}-${d}`)) as [string, string, string];
+    for (const d of [dir, join(pgdata, 'pg_wal'), src]) await mkdir(d, { recursive: true });
     await writeFile(join(pgdata, 'recovery.signal'), '');
-    const src = join(work, 'prefetch-src');
-    await mkdir(src);
     const bodies = new Map<string, Buffer>();
-    for (const n of [1, 2, 3, 4]) {
+    for (const n of written) {
       const { path, body } = await walFile(src, seg(n));
       bodies.set(seg(n), body);
-      if (n < 4) await archivePush(path, { archive: dir });
+      if (archived(n)) await archivePush(path, { archive: dir });
     }
+    return { dir, pgdata, src, queue: join(pgdata, 'pg_wal', 'pgsb-prefetch'), bodies };
+  }
+  /** restore_command as PostgreSQL would run it for `name`, with its substitutions made. */
+  const restoreThrough = (line: string, pgdata: string, name: string): Promise<CommandResult> =>
+    run('sh', ['-c', line.replace(/%f/g, name).replace(/%p/g, 'pg_wal/RECOVERYXLOG').replace(/%%/g, '%')], { cwd: pgdata });
+
+  test('queue hits; a miss while the prefetcher runs is answered by it: WAL_NOT_FOUND from a look after the request, the file once archived; cleared when recovery ends', async () => {
+    const { dir, pgdata, src, queue, bodies } = await recovering('prefetch', [1, 2, 3, 4], (n) => n < 4);
     // Through the CLI, as PostgreSQL runs it (the prefetcher it starts needs tsx by absolute URL).
     const get = async (name: string): Promise<{ fromQueue: boolean }> => {
       const args = ['archive-get', name, 'pg_wal/RECOVERYXLOG', '--archive', dir, '--prefetch', '2', '--json'];
@@ -349,7 +353,6 @@ describe('archive-get --prefetch', () => {
       if (!out.ok) throw new BackupError(out.error!.code as never, explain(r));
       return out;
     };
-    const queue = join(pgdata, 'pg_wal', 'pgsb-prefetch');
     const first = await get(seg(1));
     assert.equal(first.fromQueue, false, 'the first call fetches itself and starts the prefetcher');
     await until('the prefetcher to queue the next two', async () => (await readdir(queue)).includes(seg(3)));
@@ -369,25 +372,13 @@ describe('archive-get --prefetch', () => {
   });
 
   test("restore_command's shell part takes a queued segment without Node; the prefetcher follows what was taken; history files go through it too", async () => {
-    const dir = join(work, 'prefetch-hit-archive');
-    const pgdata = join(work, 'prefetch-hit-pgdata');
-    const src = join(work, 'prefetch-hit-src');
-    for (const d of [dir, join(pgdata, 'pg_wal'), src]) await mkdir(d, { recursive: true });
-    await writeFile(join(pgdata, 'recovery.signal'), '');
-    const bodies = new Map<string, Buffer>();
-    for (const n of [1, 2, 3, 4, 5]) {
-      const { path, body } = await walFile(src, seg(n));
-      bodies.set(seg(n), body);
-      await archivePush(path, { archive: dir });
-    }
+    const { dir, pgdata, src, queue, bodies } = await recovering('prefetch-hit', [1, 2, 3, 4, 5], () => true);
     await writeFile(join(src, '00000002.history'), '1\t0/3000000\tno recovery target specified\n');
     await archivePush(join(src, '00000002.history'), { archive: dir });
     // The line PostgreSQL would run, with its substitutions made; `program` exits 42, so only the
     // shell part can succeed.
     const line = archiveGetCommand(dir, { prefetch: 2, program: "sh -c 'exit 42'" });
-    const restore = (name: string): Promise<CommandResult> =>
-      run('sh', ['-c', line.replace(/%f/g, name).replace(/%p/g, 'pg_wal/RECOVERYXLOG').replace(/%%/g, '%')], { cwd: pgdata });
-    const queue = join(pgdata, 'pg_wal', 'pgsb-prefetch');
+    const restore = (name: string): Promise<CommandResult> => restoreThrough(line, pgdata, name);
     await mkdir(queue, { recursive: true });
     await writeFile(join(queue, seg(1)), bodies.get(seg(1))!);
     assert.equal((await restore(seg(1))).code, 0, 'queued: taken by mv');
@@ -416,24 +407,12 @@ describe('archive-get --prefetch', () => {
   });
 
   test("a running prefetcher's misses are answered by restore_command's shell part, kept fresh while it looks again, withdrawn once archived, cleared when it exits", async () => {
-    const dir = join(work, 'prefetch-miss-archive');
-    const pgdata = join(work, 'prefetch-miss-pgdata');
-    const src = join(work, 'prefetch-miss-src');
-    for (const d of [dir, join(pgdata, 'pg_wal'), src]) await mkdir(d, { recursive: true });
-    await writeFile(join(pgdata, 'recovery.signal'), '');
-    const bodies = new Map<string, Buffer>();
-    for (const n of [1, 2, 3]) {
-      const { path, body } = await walFile(src, seg(n));
-      bodies.set(seg(n), body);
-      if (n < 3) await archivePush(path, { archive: dir });
-    }
+    const { dir, pgdata, src, queue, bodies } = await recovering('prefetch-miss', [1, 2, 3], (n) => n < 3);
     // `program` exits 42: only the shell part can answer 0 (queued) or 1 (a known miss).
     const line = archiveGetCommand(dir, { prefetch: 2, program: "sh -c 'exit 42'" });
-    const restore = (name: string): Promise<CommandResult> =>
-      run('sh', ['-c', line.replace(/%f/g, name).replace(/%p/g, 'pg_wal/RECOVERYXLOG').replace(/%%/g, '%')], { cwd: pgdata });
+    const restore = (name: string): Promise<CommandResult> => restoreThrough(line, pgdata, name);
     const args = ['archive-get', seg(1), 'pg_wal/RECOVERYXLOG', '--archive', dir, '--prefetch', '2'];
     assert.equal((await run('sh', ['-c', [PGSB_PROGRAM, ...args.map(quoteForShell)].join(' ')], { cwd: pgdata })).code, 0, 'the first call starts the prefetcher');
-    const queue = join(pgdata, 'pg_wal', 'pgsb-prefetch');
     const marker = join(queue, `${seg(3)}.missing`);
     const validUntil = async (): Promise<number> => (await stat(marker).catch(() => undefined))?.mtimeMs ?? 0;
     await until('the prefetcher to queue 2 and mark 3 missing', async () => (await readdir(queue)).includes(seg(2)) && (await validUntil()) > Date.now());
