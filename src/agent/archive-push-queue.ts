@@ -7,7 +7,6 @@ import { BackupError, isBackupError } from '../errors.js';
 import type { ArchivePushQueue } from '../lifecycle/archive-push-facts.js';
 import type { CallOptions } from '../sinks/contract.js';
 import { throwIfAborted } from '../util/abort.js';
-import { readFileIfExists } from '../util/durable-fs.js';
 import { mapLimit } from '../util/map-limit.js';
 import { ACK, DEFAULT_SPOOL_DIRECTORY, ERROR, LOCK, matchingAck, readyFiles, STORED_MARKER } from './archive-pusher.js';
 import { readSpoolLock } from './spool-process.js';
@@ -111,7 +110,7 @@ export async function readArchivePushQueue(dataDirectory: string, options: Archi
       PARALLEL,
       async ({ walFile }) => {
         const path = join(spool, walFile + ERROR);
-        const [text, st] = await Promise.all([readOrUndefined(path, (p) => readFileIfExists(p)), readOrUndefined(path, stat)]);
+        const [text, st] = await Promise.all([readOrUndefined(path, (p) => readFile(p)), readOrUndefined(path, stat)]);
         return text === undefined || st === undefined ? undefined : { walFile, code: errorCode(text.toString('utf8')), at: st.mtime };
       },
       signal,
