@@ -137,9 +137,26 @@ export function assertRecoveryTarget(target: RecoveryTarget, stopLsn?: string): 
   }
 }
 
+/**
+ * PostgreSQL 10-12 build restore_command in a MAXPGPATH buffer (xlogarchive.c) and cut it
+ * silently at 1023 bytes: a cut line can be valid shell that reads another archive. Checked with
+ * the longest substitutions (`%f` a `.backup` file name, `%p` `pg_wal/RECOVERYHISTORY`).
+ */
+function assertRestoreCommandFits(command: string, major: number): void {
+  if (major > 12) return;
+  const longest = command.replace(/%([fpr%])/g, (_, c: string) => ({ f: 'F'.repeat(40), p: 'pg_wal/RECOVERYHISTORY', r: 'F'.repeat(24), '%': '%' })[c] ?? '');
+  const bytes = Buffer.byteLength(longest);
+  if (bytes > 1023) {
+    throw new BackupError('INVALID_OPTION', `restore_command would be ${bytes} bytes once PostgreSQL fills in %f and %p; PostgreSQL ${major} cuts it at 1023. Use a shorter program path, archive URL or key file path.`, {
+      details: { option: 'restoreCommand', bytes },
+    });
+  }
+}
+
 /** The `name = 'value'` lines for the settings, in a stable order. */
 export function recoveryLines(settings: RecoverySettings, major: number): string[] {
   const lines: string[] = [];
+  if (settings.restoreCommand !== undefined) assertRestoreCommandFits(settings.restoreCommand, major);
   if (settings.restoreCommand !== undefined) lines.push(`restore_command = ${quoteConfValue(settings.restoreCommand)}`);
   const target = settings.target;
   if (target !== undefined) {

@@ -169,6 +169,15 @@ describe('recovery settings', () => {
     assert.throws(() => recoveryLines({ targetTimeline: 'current' }, 11), (e: unknown) => isBackupError(e, 'INVALID_OPTION'));
   });
 
+  test('a restore_command PostgreSQL 10-12 would cut at 1023 bytes is refused there, with %f and %p at their longest; 13+ take it', () => {
+    const fits = `cp /wal/%f %p # ${'x'.repeat(1023 - 'cp /wal/ pg_wal/RECOVERYHISTORY # '.length - 40)}`;
+    assert.ok(recoveryLines({ restoreCommand: fits }, 12).some((l) => l.startsWith('restore_command')));
+    assert.throws(() => recoveryLines({ restoreCommand: `${fits}x` }, 12), (e: unknown) => isBackupError(e, 'INVALID_OPTION') && /1023/.test((e as Error).message));
+    assert.throws(() => recoveryLines({ restoreCommand: 'cp /wal/%f %p ' + '%%'.repeat(1010) }, 10), (e: unknown) => isBackupError(e, 'INVALID_OPTION'));
+    assert.ok(recoveryLines({ restoreCommand: 'cp /wal/%f %p ' + '%%'.repeat(500) }, 10).length > 0, '%% is one byte');
+    assert.ok(recoveryLines({ restoreCommand: `${fits}${'x'.repeat(2000)}` }, 13).length > 0);
+  });
+
   test('history files parse as PostgreSQL writes them', () => {
     assert.deepEqual(parseTimelineHistory('1\t0/4000100\tat restore point "fork"\n'), [{ parent: 1, switchpoint: '0/4000100' }]);
     assert.equal(parseTimelineHistory('1 nonsense\n'), undefined);
