@@ -55,6 +55,13 @@ const ANSWER = '.answer';
 const MISSING = '.missing';
 /** Longer than a look again (1 s after the last one ends) takes on a healthy store, so the answer does not lapse between looks. */
 const MISS_VALID_MS = 2000;
+/**
+ * `<file>.fetching`: a look and download began at `t`; its mtime is `t + FETCH_VALID_MS`, until
+ * when restore_command's shell part waits for the file rather than start archive-get.
+ */
+const FETCHING = '.fetching';
+/** Well over a 16 MiB download from a healthy store; a longer one falls through to archive-get, which waits for it too. */
+const FETCH_VALID_MS = 5000;
 const SEGMENT = /^[0-9A-F]{24}$/;
 /** What archive-get asks for: a segment, `.partial`, `.backup` or `.history` file (assertArchivableName's names). */
 const WAL_NAME = /^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$/;
@@ -239,12 +246,14 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
       const job = (async () => {
         let outcome: 'stored' | 'missing' | 'failed';
         try {
+          // The shell waits for what is on its way; each outcome below is in place before the marker goes.
+          await markUntil(queue, name + FETCHING, startedAt + FETCH_VALID_MS).catch((e: Error) => log(`${name}${FETCHING}: ${e.message}`));
           const found = await findStoredWal(archive, name);
           // Before the download: from now on the shell's known-miss answer is gone.
           if (found !== undefined) await rm(join(queue, name + MISSING), { force: true });
           if (found === undefined) {
             outcome = 'missing';
-            await markMissing(queue, name, startedAt + MISS_VALID_MS).catch((e: Error) => log(`${name}.missing: ${e.message}`));
+            await markUntil(queue, name + MISSING, startedAt + MISS_VALID_MS).catch((e: Error) => log(`${name}${MISSING}: ${e.message}`));
           } else {
             const body = await decompressWal(found.body, found.compression, found.storedAs);
             if (segmentSize === undefined && SEGMENT.test(name) && isSegmentSize(body.length)) segmentSize = body.length;
@@ -259,6 +268,7 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
           // A store in trouble says nothing about the file: archive-get looks, and reports why.
           await rm(join(queue, name + MISSING), { force: true }).catch(() => undefined);
         }
+        await rm(join(queue, name + FETCHING), { force: true }).catch(() => undefined);
         if (outcome === 'stored') missingUntil.delete(name);
         else missingUntil.set(name, Date.now() + 1000);
         if (need?.name !== name) return;
@@ -333,16 +343,16 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
   }
 }
 
-/** The WAL file a queue entry is about: itself, or the file an `.answer` or `.missing` is about. */
-const walFileOf = (name: string): string => name.replace(/\.(?:answer|missing)$/, '');
+/** The WAL file a queue entry is about: itself, or the file an `.answer`, `.missing` or `.fetching` is about. */
+const walFileOf = (name: string): string => name.replace(/\.(?:answer|missing|fetching)$/, '');
 
-/** Leaves `<name>.missing` valid until `until` (its mtime), put in place whole with that mtime: the shell never sees it younger. */
-async function markMissing(queue: string, name: string, until: number): Promise<void> {
+/** Leaves the marker `name` valid until `until` (its mtime), put in place whole with that mtime: the shell never sees it younger. */
+async function markUntil(queue: string, name: string, until: number): Promise<void> {
   if (until <= Date.now()) return; // the look took longer than the answer may live
-  const temp = join(queue, `.${name}${MISSING}.${randomBytes(4).toString('hex')}`);
+  const temp = join(queue, `.${name}.${randomBytes(4).toString('hex')}`);
   await writeFile(temp, '');
   await utimes(temp, until / 1000, until / 1000);
-  await rename(temp, join(queue, name + MISSING));
+  await rename(temp, join(queue, name));
 }
 
 /** Removes the queued files and answers (and, at exit, the request and temp files too). */

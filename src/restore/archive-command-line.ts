@@ -61,7 +61,8 @@ function program(options: ArchiveCommandLineOptions): string {
  * doubled for PostgreSQL's substitution; put the line in postgresql.conf in single quotes with
  * `'` doubled (as recovery-config's `quoteConfValue` does). When archive-get prefetches (an `s3://`
  * archive, or `prefetch` >= 1), the line starts with a shell test and `mv` of `pg_wal/pgsb-prefetch/%f`: a queued segment is a
- * shell `mv`, not a Node start; so is a miss the running prefetcher has just seen
+ * shell `mv`, not a Node start; so is a segment the prefetcher is downloading (the shell waits for it
+ * while `pg_wal/pgsb-prefetch/%f.fetching` is valid), and a miss the running prefetcher has just seen
  * (`pg_wal/pgsb-prefetch/%f.missing`, valid until its mtime: exit 1, as archive-get's `WAL_NOT_FOUND`).
  * @throws BackupError `INVALID_URL`.
  *
@@ -70,15 +71,33 @@ function program(options: ArchiveCommandLineOptions): string {
  * archiveGetCommand('/var/backups/wal');
  * // 'pg-split-backup archive-get %f %p --archive /var/backups/wal'
  * archiveGetCommand('s3://wal/prod?region=eu-west-1');
- * // `[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/%f "%p" 2>/dev/null || { [ -f pg_wal/pgsb-prefetch/%f.missing ] && … exit 1; … } || pg-split-backup archive-get %f %p --archive 's3://wal/prod?region=eu-west-1'`
+ * // `q=pg_wal/pgsb-prefetch/%f n=…; { [ -f $q.fetching ] && { while … do sleep 0.02 || break; done; …; }; [ -f $q ] && mv -f $q "%p" 2>/dev/null; } || { [ -f $q.missing ] && … exit 1; … } || pg-split-backup archive-get %f %p --archive 's3://wal/prod?region=eu-west-1'`
  * ```
  */
 export function archiveGetCommand(archiveUrl: string, options: ArchiveCommandLineOptions = {}): string {
   const prefetch = options.prefetch === undefined ? '' : ` --prefetch ${Math.trunc(options.prefetch)}`;
   const line = `${program(options)} archive-get %f %p --archive ${archiveWord(archiveUrl)}${prefetch}${encryptionFlags(options)}`;
   const prefetches = options.prefetch === undefined ? parseStoreUrl(archiveUrl).kind === 's3' : options.prefetch >= 1;
-  return prefetches ? `${QUEUE_HIT} || ${KNOWN_MISS} || ${line}` : line;
+  return prefetches ? `${NAMES}; { ${IN_FLIGHT_WAIT}; ${QUEUE_HIT}; } || ${KNOWN_MISS} || ${line}` : line;
 }
+
+/**
+ * The shell parts' names: `$q` is the queued file, `$n` the shell's clock file. PostgreSQL 10-12
+ * cut restore_command at 1023 bytes (xlogarchive.c's `xlogRestoreCmd[MAXPGPATH]`), so the parts
+ * name the queue once; `%f` is a WAL file name (no blanks or quotes), safe unquoted.
+ */
+const NAMES = 'q=pg_wal/pgsb-prefetch/%f n=pg_wal/pgsb-prefetch/.now.$$';
+
+/**
+ * A segment the prefetcher is downloading right now: recovery often asks for it a moment before it
+ * lands. The prefetcher leaves `%f.fetching` while it looks and downloads, its mtime set to the
+ * look's start plus a few seconds; while that marker is there and younger than now, and the file is
+ * not queued, the shell looks again every 20 ms, so the file is then taken by {@link QUEUE_HIT}
+ * (or answered by {@link KNOWN_MISS}) rather than by a Node start that would wait for the same
+ * download. The prefetcher takes the marker away after it queued the file or left `%f.missing`;
+ * the marker of one that died expires by itself. A `sleep` that takes no fraction ends the wait.
+ */
+const IN_FLIGHT_WAIT = '[ -f $q.fetching ] && { while [ ! -f $q ] && [ -f $q.fetching ] && : > $n && [ $q.fetching -nt $n ]; do sleep 0.02 || break; done; rm -f $n; }';
 
 /**
  * A segment the prefetcher has queued, taken without starting Node: PostgreSQL runs restore_command
@@ -86,7 +105,7 @@ export function archiveGetCommand(archiveUrl: string, options: ArchiveCommandLin
  * system of `%p`, so `mv` is a rename (whole or nothing), and a queued file is whole and fsynced
  * before its name appears. Anything else (not queued, taken meanwhile) falls through to archive-get.
  */
-const QUEUE_HIT = '[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/%f "%p" 2>/dev/null';
+const QUEUE_HIT = '[ -f $q ] && mv -f $q "%p" 2>/dev/null';
 
 /**
  * A miss answered without starting Node (exit 1: "no such file", as archive-get's `WAL_NOT_FOUND`).
@@ -97,10 +116,7 @@ const QUEUE_HIT = '[ -f pg_wal/pgsb-prefetch/%f ] && mv -f pg_wal/pgsb-prefetch/
  * answering by itself, and a segment archived since is at most that old news (the prefetcher
  * removes the marker when it finds the file). Anything else falls through to archive-get.
  */
-const KNOWN_MISS =
-  '{ [ -f pg_wal/pgsb-prefetch/%f.missing ] && : > pg_wal/pgsb-prefetch/.now.$$ && ' +
-  'if [ pg_wal/pgsb-prefetch/%f.missing -nt pg_wal/pgsb-prefetch/.now.$$ ]; then rm -f pg_wal/pgsb-prefetch/.now.$$; exit 1; fi; ' +
-  'rm -f pg_wal/pgsb-prefetch/.now.$$; false; }';
+const KNOWN_MISS = '{ [ -f $q.missing ] && : > $n && if [ $q.missing -nt $n ]; then rm -f $n; exit 1; fi; rm -f $n; false; }';
 
 /**
  * The `archive_command` that stores WAL in `archiveUrl` with `pg-split-backup archive-push`, quoted

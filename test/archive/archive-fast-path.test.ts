@@ -154,6 +154,41 @@ for (const shell of ['dash', 'bash']) {
       r = await restore();
       assert.equal(r.code, 7, `no queue directory: the command runs\n${explain(r)}`);
     });
+
+    test("archive-get's line: while a valid .fetching marker is there the shell waits for the prefetcher's outcome (the file, or a miss marker); gone without one, or expired, the command runs", async () => {
+      const line = archiveGetCommand('/wal', { program, prefetch: 2 });
+      const queue = join(pgdata, 'pg_wal', 'pgsb-prefetch');
+      const target = join(pgdata, 'pg_wal', 'RECOVERYXLOG');
+      await rm(queue, { recursive: true, force: true });
+      await mkdir(queue, { recursive: true });
+      const restore = (): Promise<CommandResult> => run(shell, ['-c', substitute(line, 'pg_wal/RECOVERYXLOG', SEGMENT)], { cwd: pgdata });
+      const markAt = async (suffix: string, offsetMs: number): Promise<void> => {
+        const marker = join(queue, SEGMENT + suffix);
+        await writeFile(marker, '');
+        const until = (Date.now() + offsetMs) / 1000;
+        await utimes(marker, until, until);
+      };
+      /** After `ms`, does what the prefetcher does when its look ends: the outcome in place, then the marker away. */
+      const later = (ms: number, outcome: () => Promise<void>): Promise<void> => delay(ms).then(outcome).then(() => rm(join(queue, SEGMENT + '.fetching')));
+      await rm(argvLog, { force: true });
+      await markAt('.fetching', 5000);
+      let [r] = await Promise.all([restore(), later(300, () => writeFile(join(queue, SEGMENT), 'fetched segment'))]);
+      assert.equal(r.code, 0, `the download landed while the shell waited: moved\n${explain(r)}`);
+      assert.equal(await readFile(target, 'utf8'), 'fetched segment');
+      await markAt('.fetching', 5000);
+      [r] = await Promise.all([restore(), later(300, () => markAt('.missing', 2000))]);
+      assert.equal(r.code, 1, `the look found nothing while the shell waited: "no such file"\n${explain(r)}`);
+      assert.equal((await calls()).length, 0, 'both answered by the shell');
+      await rm(join(queue, SEGMENT + '.missing'));
+      await markAt('.fetching', 5000);
+      [r] = await Promise.all([restore(), later(300, async () => undefined)]);
+      assert.equal(r.code, 7, `the look failed (marker gone, no outcome): the command runs\n${explain(r)}`);
+      await markAt('.fetching', -50);
+      r = await restore();
+      assert.equal(r.code, 7, `an expired marker (a prefetcher gone): the command runs\n${explain(r)}`);
+      assert.equal((await calls()).length, 2);
+      assert.deepEqual((await readdir(queue)).sort(), [`${SEGMENT}.fetching`], "the shell's own clock files are gone");
+    });
   });
 }
 

@@ -230,11 +230,14 @@ describe('the CLI as PostgreSQL runs it', () => {
 
   test('archiveGetCommand / archivePushCommand quote the URL for sh and double % for PostgreSQL', () => {
     const url = s3ArchiveUrl(s3, 'it%27s');
-    const q = 'pg_wal/pgsb-prefetch';
     const hit =
-      `[ -f ${q}/%f ] && mv -f ${q}/%f "%p" 2>/dev/null || ` +
-      `{ [ -f ${q}/%f.missing ] && : > ${q}/.now.$$ && if [ ${q}/%f.missing -nt ${q}/.now.$$ ]; then rm -f ${q}/.now.$$; exit 1; fi; rm -f ${q}/.now.$$; false; } || `;
-    assert.equal(archiveGetCommand(url), `${hit}pg-split-backup archive-get %f %p --archive '${url.replace(/%/g, '%%')}'`, 'S3 prefetches: a queued segment is a shell mv, a known miss a shell exit 1');
+      'q=pg_wal/pgsb-prefetch/%f n=pg_wal/pgsb-prefetch/.now.$$; ' +
+      '{ [ -f $q.fetching ] && { while [ ! -f $q ] && [ -f $q.fetching ] && : > $n && [ $q.fetching -nt $n ]; do sleep 0.02 || break; done; rm -f $n; }; ' +
+      '[ -f $q ] && mv -f $q "%p" 2>/dev/null; } || ' +
+      '{ [ -f $q.missing ] && : > $n && if [ $q.missing -nt $n ]; then rm -f $n; exit 1; fi; rm -f $n; false; } || ';
+    assert.equal(archiveGetCommand(url), `${hit}pg-split-backup archive-get %f %p --archive '${url.replace(/%/g, '%%')}'`, 'S3 prefetches: a download under way is waited for, a queued segment is a shell mv, a known miss a shell exit 1');
+    // PostgreSQL 10-12 cut restore_command at 1023 bytes (MAXPGPATH): the shell parts leave room for the program, URL and flags.
+    assert.ok(hit.length < 400, `the shell parts take ${hit.length} bytes`);
     assert.equal(archiveGetCommand(url, { prefetch: 0 }), `pg-split-backup archive-get %f %p --archive '${url.replace(/%/g, '%%')}' --prefetch 0`);
     assert.equal(archiveGetCommand('/var/lib/wal', { prefetch: 4 }), `${hit}pg-split-backup archive-get %f %p --archive /var/lib/wal --prefetch 4`);
     assert.equal(archiveGetCommand('/var/lib/wal'), 'pg-split-backup archive-get %f %p --archive /var/lib/wal');
