@@ -213,7 +213,13 @@ const later = (a: string | undefined, b: string): string => (a === undefined || 
  * prefetcher did not remove, was taken, and moves the window like a request. A look that finds
  * nothing leaves `<file>.missing`, which the shell part answers "no such file" from for 2 s after
  * the look began; the window's misses are looked at again every second, so at the end of the
- * archive (a standby waiting for its primary) the shell answers while this process lives.
+ * archive (a standby waiting for its primary) the shell answers while this process lives. The
+ * history files recovery asks for when it ends (the timeline's and the next one's) are looked at
+ * like the window, and at the end of the archive the last segment is queued once more, since
+ * recovery reads it again as it ends. While a file is looked at and downloaded, `<file>.fetching`
+ * (valid 5 s) makes the shell wait for the outcome instead of starting archive-get. Before recovery
+ * has asked for a segment, the window begins at backup_label's start segment; before a segment's
+ * size is known, names are guessed for 16 MiB.
  * @returns false when another prefetcher holds the lock.
  */
 export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: string) => void = () => undefined): Promise<boolean> {
@@ -226,10 +232,16 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
     // What a prefetcher that died left is fetched again rather than trusted.
     await clearQueue(queue, false);
     let segmentSize = config.segmentSize;
+    // Recovery from a backup begins at backup_label's start segment: fetched before it is asked for.
+    const startsAt = await labelStartSegment(config.dataDirectory);
     let lastWanted = '';
     let lastRequestAt = Date.now();
     /** The last segment recovery asked for or took. */
     let position: string | undefined;
+    /** The last segment queued again at the end of the archive (once per position). */
+    let refetched: string | undefined;
+    /** History files recovery took: not queued again. */
+    const takenOnce = new Set<string>();
     /** Queued by us and not removed by us: gone from the directory means taken. */
     const queued = new Set<string>();
     const counts = { stored: 0, taken: 0, asked: 0 };
@@ -296,6 +308,7 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
         if (present.has(name) || !queued.delete(name)) continue;
         counts.taken += 1;
         if (SEGMENT.test(name)) taken = later(taken, name);
+        else takenOnce.add(name);
       }
       if (line !== lastWanted) {
         lastWanted = line;
@@ -313,12 +326,23 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
         log(`no request for ${Math.round(config.idleMs / 1000)} s: clearing the queue`);
         break;
       }
-      const window: string[] = [];
-      if (position !== undefined && segmentSize !== undefined) {
-        for (let name = nextSegmentName(position, segmentSize); window.length < config.prefetch; name = nextSegmentName(name, segmentSize)) window.push(name);
+      // Until the size is known, names are guessed for the default 16 MiB: they differ only where a
+      // larger or smaller size crosses a log file, and a wrong name costs a look, never a wrong file.
+      const size = segmentSize ?? DEFAULT_SEGMENT_SIZE;
+      const window: string[] = position === undefined && startsAt !== undefined ? [startsAt] : [];
+      const from = position ?? window[0];
+      if (from !== undefined) {
+        for (let name = nextSegmentName(from, size); window.length < config.prefetch; name = nextSegmentName(name, size)) window.push(name);
       }
-      // Kept: the window, and what the last request named (its file or answer may still be on its way to archive-get).
-      const keep = new Set([...window, ...(position === undefined ? [] : [position]), lastWanted.split(' ')[0] ?? '']);
+      const extras = position === undefined ? [] : endOfRecoveryFiles(position).filter((name) => !takenOnce.has(name));
+      // At the end of the archive (the next segment known missing) recovery asks for its last one
+      // again when it ends (to begin the new timeline): queued once more, that is a shell mv too.
+      if (position !== undefined && window[0] !== undefined && missingUntil.has(window[0]) && refetched !== position && !present.has(position) && !inFlight.has(position)) {
+        refetched = position;
+        extras.push(position);
+      }
+      // Kept: the window, the end-of-recovery files, and what the last request named (its file or answer may still be on its way to archive-get).
+      const keep = new Set([...window, ...extras, ...(position === undefined ? [] : [position]), lastWanted.split(' ')[0] ?? '']);
       // A file queued since the listing is not in it: it is judged at the next turn.
       for (const name of listing) {
         const file = walFileOf(name);
@@ -328,7 +352,7 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
       // archive-get's at its next look.
       if (need && present.has(need.name)) need = undefined;
       if (need && !inFlight.has(need.name)) fetch(need.name);
-      for (const name of window) {
+      for (const name of [...window, ...extras]) {
         if (inFlight.size >= config.parallel) break;
         if (!present.has(name) && !inFlight.has(name) && (missingUntil.get(name) ?? 0) < Date.now()) fetch(name);
       }
@@ -341,6 +365,26 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
   } finally {
     await rm(join(queue, LOCK), { force: true });
   }
+}
+
+/**
+ * The history files recovery on `segment`'s timeline T asks for when it ends: T+1's (is the new
+ * timeline free?) and T's (copied into the new timeline's history; asked for on timeline 1 too).
+ * Looked at like the window, so the shell answers them, mostly "no such file", from the queue.
+ */
+function endOfRecoveryFiles(segment: string): string[] {
+  const timeline = parseInt(segment.slice(0, 8), 16);
+  const history = (tl: number): string => `${tl.toString(16).toUpperCase().padStart(8, '0')}.history`;
+  return timeline >= 0xffffffff ? [history(timeline)] : [history(timeline), history(timeline + 1)];
+}
+
+/** The default WAL segment size: the window's names before the real size is learnt. */
+const DEFAULT_SEGMENT_SIZE = 16 << 20;
+
+/** backup_label's start segment (`START WAL LOCATION: 0/A000028 (file 00000001000000000000000A)`), if the data directory has one. */
+async function labelStartSegment(dataDirectory: string): Promise<string | undefined> {
+  const label = await readFileIfExists(join(dataDirectory, 'backup_label')).catch(() => undefined);
+  return label === undefined ? undefined : /^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$/m.exec(label.toString('utf8'))?.[1];
 }
 
 /** The WAL file a queue entry is about: itself, or the file an `.answer`, `.missing` or `.fetching` is about. */

@@ -395,18 +395,34 @@ describe('archive-get --prefetch', () => {
     };
     assert.equal((await get(seg(1))).fromQueue, false, 'the first call starts the prefetcher and fetches itself');
     await until('the prefetcher to queue 2 and 3', async () => (await readdir(queue)).filter((n) => n === seg(2) || n === seg(3)).length === 2);
+    // While it downloads, `.fetching` makes the shell wait; once the file is queued the marker goes.
+    await until('the .fetching markers of 2 and 3 to go', async () => !(await readdir(queue)).some((n) => n === `${seg(2)}.fetching` || n === `${seg(3)}.fetching`));
     // Taken as the shell part takes them: nobody tells the prefetcher, which must see it.
     for (const n of [2, 3]) assert.equal((await restore(seg(n))).code, 0);
     await until('the prefetcher to queue 4 and 5 after what was taken', async () => (await readdir(queue)).filter((n) => n === seg(4) || n === seg(5)).length === 2);
     assert.equal((await restore(seg(4))).code, 0);
     assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(bodies.get(seg(4))!));
     const history = await get('00000002.history');
-    assert.equal(history.fromQueue, true, 'a history file through the running prefetcher');
+    assert.equal(history.fromQueue, true, 'the next timeline\'s history file, which recovery asks for as it ends, is queued ahead');
     assert.equal(await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'), 'utf8'), await readFile(join(src, '00000002.history'), 'utf8'));
     assert.equal((await get('00000003.history')).error?.code, 'WAL_NOT_FOUND');
     await rm(join(pgdata, 'recovery.signal'));
     await until('the prefetcher to exit', async () => !(await readdir(queue)).includes('prefetcher.lock'));
-    assert.match(await readFile(join(queue, 'prefetcher.log'), 'utf8'), /^.*5 files queued, 4 taken from the queue, 2 asked for by archive-get$/m, 'seg 2-5 and the history file; 2, 3, 4 taken by sh');
+    assert.match(await readFile(join(queue, 'prefetcher.log'), 'utf8'), /^.*5 files queued, 4 taken from the queue, 1 asked for by archive-get$/m, 'seg 2-5 and 00000002.history; 2, 3, 4 taken by sh, the history file by archive-get; 00000003.history asked');
+  });
+
+  test("the prefetcher begins at backup_label's start segment, before recovery asks for a segment", async () => {
+    const { dir, pgdata, queue, bodies } = await recovering('prefetch-label', [1, 2, 3], () => true);
+    await writeFile(join(pgdata, 'backup_label'), `START WAL LOCATION: 0/1000028 (file ${seg(1)})\nCHECKPOINT LOCATION: 0/1000060\nLABEL: x\n`);
+    const line = archiveGetCommand(dir, { prefetch: 2, program: "sh -c 'exit 42'" });
+    const args = ['archive-get', '00000002.history', 'pg_wal/RECOVERYHISTORY', '--archive', dir, '--prefetch', '2'];
+    // Recovery's first call is for the next timeline's history file: not archived, and it starts the prefetcher.
+    assert.equal((await run('sh', ['-c', [PGSB_PROGRAM, ...args.map(quoteForShell)].join(' ')], { cwd: pgdata })).code, 1);
+    await until('the prefetcher to queue the start segment and the next', async () => (await readdir(queue)).filter((n) => n === seg(1) || n === seg(2)).length === 2);
+    assert.equal((await restoreThrough(line, pgdata, seg(1))).code, 0, 'the start segment: a shell mv');
+    assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(bodies.get(seg(1))!));
+    await rm(join(pgdata, 'recovery.signal'));
+    await until('the prefetcher to exit', async () => !(await readdir(queue)).includes('prefetcher.lock'));
   });
 
   test("a running prefetcher's misses are answered by restore_command's shell part, kept fresh while it looks again, withdrawn once archived, cleared when it exits", async () => {
@@ -424,12 +440,17 @@ describe('archive-get --prefetch', () => {
     assert.equal((await restore(seg(3))).code, 1, 'a known miss: "no such file" without archive-get');
     await until('the prefetcher to look again and renew the answer', async () => (await validUntil()) > first);
     assert.equal((await restore(seg(2))).code, 0, 'queued: taken by mv');
+    // 3 is not archived: 2 is the end of the archive, which recovery reads again as it ends.
+    await until('the last segment to be queued once more', async () => (await readdir(queue)).includes(seg(2)));
+    assert.equal((await restore(seg(2))).code, 0, 'asked again: a shell mv again');
+    assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(bodies.get(seg(2))!));
     await archivePush(join(src, seg(3)), { archive: dir });
     await until('the prefetcher to find 3 and queue it', async () => (await readdir(queue)).includes(seg(3)));
     assert.equal(await validUntil(), 0, 'the miss was withdrawn before the segment was fetched, not left to expire');
     assert.equal((await restore(seg(3))).code, 0);
     assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(bodies.get(seg(3))!));
-    await until('the window to move on: 4 and 5 marked missing', async () => (await readdir(queue)).filter((n) => n.endsWith('.missing')).length === 2);
+    await until('the window to move on: 4 and 5 marked missing', async () => (await readdir(queue)).filter((n) => n === `${seg(4)}.missing` || n === `${seg(5)}.missing`).length === 2);
+    assert.ok((await readdir(queue)).includes('00000001.history.missing'), "this timeline's history file, asked for as recovery ends, looked at too");
     await rm(join(pgdata, 'recovery.signal'));
     await until('the prefetcher to exit', async () => !(await readdir(queue)).includes('prefetcher.lock'));
     assert.deepEqual((await readdir(queue)).filter((n) => n !== 'prefetcher.log'), [], 'no marker, queued file or temp file left');
