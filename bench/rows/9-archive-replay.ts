@@ -12,6 +12,9 @@
 // are ratios of the median times from start to the end of recovery. Uses the compiled CLI (dist/).
 // pgBackRest comes from bench/rows/8's ensurePgBackRest (Debian's package when root with apt-get).
 // Alone: `npm run build && node --openssl-legacy-provider --import tsx bench/rows/9-archive-replay.ts`.
+// To look into one line: PGSB_BENCH_REPLAY_LINES=8,pgbackrest (some of 0, 8, pgbackrest; prints
+// times and calls, no rows) and PGSB_BENCH_REPLAY_TRACE_DIR=DIR (each run's call trace and
+// prefetcher.log kept there).
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -199,14 +202,15 @@ export async function archiveReplay(major = MAJOR, loadSeconds = Number(process.
     // One round: each build without prefetch and with the default (8), then pgBackRest; `rounds` of them, interleaved.
     type Run = { readonly label: string; restoreCommand(pgdata: string, spool: string): string; readonly queue: (spool: string) => string };
     const round: Run[] = [];
-    for (const prefetch of [0, 8]) {
+    const only = process.env.PGSB_BENCH_REPLAY_LINES?.split(',');
+    for (const prefetch of [0, 8].filter((p) => only === undefined || only.includes(String(p)))) {
       for (const [build, main] of builds) {
         // The line archiveGetCommand writes (its shell parts first), the CLI reaching s3rver over TLS with its certificate.
         const line = archiveGetCommand(url, { program: `NODE_EXTRA_CA_CERTS=${s3.certFile} ${S3RVER_ENV} ${process.execPath} ${main}`, ...(prefetch === 8 ? {} : { prefetch }) });
         round.push({ label: `${build} ${prefetch}`, restoreCommand: () => line, queue: () => 'pg_wal/pgsb-prefetch' });
       }
     }
-    if (repo) round.push({ label: PGBACKREST, restoreCommand: repo.restoreCommand, queue: (spool) => join(spool, 'archive', 'bench', 'in') });
+    if (repo && (only === undefined || only.includes('pgbackrest'))) round.push({ label: PGBACKREST, restoreCommand: repo.restoreCommand, queue: (spool) => join(spool, 'archive', 'bench', 'in') });
     const times: Record<string, number[]> = {};
     const traces: Record<string, { ms: number; calls: string }[]> = {};
     let n = 0;
@@ -236,10 +240,22 @@ export async function archiveReplay(major = MAJOR, loadSeconds = Number(process.
         } finally {
           await restored.destroy();
         }
+        if (process.env.PGSB_BENCH_REPLAY_TRACE_DIR) {
+          const keep = join(process.env.PGSB_BENCH_REPLAY_TRACE_DIR, `${n - 1}-${run.label.replace(/\W+/g, '_')}`);
+          await mkdir(keep, { recursive: true });
+          await writeFile(join(keep, 'trace.log'), await readFile(trace));
+          await writeFile(join(keep, 'prefetcher.log'), await readFile(join(pgdata, 'pg_wal', 'pgsb-prefetch', 'prefetcher.log')).catch(() => ''));
+          await writeFile(join(keep, 'ms'), String(ms));
+        }
         (times[run.label] ??= []).push(ms);
         (traces[run.label] ??= []).push({ ms, calls: describeCalls(await readTrace(trace)) });
         await rm(parent, { recursive: true, force: true });
       }
+    }
+    if (only !== undefined) {
+      // An experiment on some lines only: their times and calls, no rows.
+      for (const [label, ms] of Object.entries(times)) console.error(`${label}: ${ms.map((x) => (x / 1000).toFixed(1)).join(' ')} s; ${traces[label]!.map((t) => t.calls).join(' | ')}`);
+      return [];
     }
     const segments = names.filter((name) => /^[0-9A-F]{24}$/.test(name)).length;
     // The calls of the run whose time is the median (the upper one of an even count).
