@@ -13,6 +13,8 @@ import { encryptionFrom, type EncryptionSettings } from '../crypto/keyring.js';
 import { assertArchivableName, writeWholeFile } from '../restore/archive-files.js';
 import { sleep } from '../util/abort.js';
 import { readFileIfExists } from '../util/durable-fs.js';
+import { parseBackupLabel } from '../summary/backup-label.js';
+import { timelineHistoryFileName } from '../summary/wal-file.js';
 import type { CallOptions } from '../sinks/contract.js';
 import { isRunning } from './state/process.js';
 import { readSpoolLock, startDetached, takeSpoolLock } from './spool-process.js';
@@ -374,17 +376,20 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
  */
 function endOfRecoveryFiles(segment: string): string[] {
   const timeline = parseInt(segment.slice(0, 8), 16);
-  const history = (tl: number): string => `${tl.toString(16).toUpperCase().padStart(8, '0')}.history`;
-  return timeline >= 0xffffffff ? [history(timeline)] : [history(timeline), history(timeline + 1)];
+  return (timeline < 0xffffffff ? [timeline, timeline + 1] : [timeline]).map(timelineHistoryFileName);
 }
 
 /** The default WAL segment size: the window's names before the real size is learnt. */
 const DEFAULT_SEGMENT_SIZE = 16 << 20;
 
-/** backup_label's start segment (`START WAL LOCATION: 0/A000028 (file 00000001000000000000000A)`), if the data directory has one. */
+/** backup_label's start segment, if the data directory has a backup_label that parses (only a hint: fetched early, never trusted). */
 async function labelStartSegment(dataDirectory: string): Promise<string | undefined> {
-  const label = await readFileIfExists(join(dataDirectory, 'backup_label')).catch(() => undefined);
-  return label === undefined ? undefined : /^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$/m.exec(label.toString('utf8'))?.[1];
+  try {
+    const label = await readFileIfExists(join(dataDirectory, 'backup_label'));
+    return label === undefined ? undefined : parseBackupLabel(label.toString('utf8')).startWalFile;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The WAL file a queue entry is about: itself, or the file an `.answer`, `.missing` or `.fetching` is about. */

@@ -156,8 +156,10 @@ function assertRestoreCommandFits(command: string, major: number): void {
 /** The `name = 'value'` lines for the settings, in a stable order. */
 export function recoveryLines(settings: RecoverySettings, major: number): string[] {
   const lines: string[] = [];
-  if (settings.restoreCommand !== undefined) assertRestoreCommandFits(settings.restoreCommand, major);
-  if (settings.restoreCommand !== undefined) lines.push(`restore_command = ${quoteConfValue(settings.restoreCommand)}`);
+  if (settings.restoreCommand !== undefined) {
+    assertRestoreCommandFits(settings.restoreCommand, major);
+    lines.push(`restore_command = ${quoteConfValue(settings.restoreCommand)}`);
+  }
   const target = settings.target;
   if (target !== undefined) {
     if ('time' in target) lines.push(`recovery_target_time = ${quoteConfValue(target.time)}`);

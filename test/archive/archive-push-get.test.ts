@@ -413,7 +413,7 @@ describe('archive-get --prefetch', () => {
 
   test("the prefetcher begins at backup_label's start segment, before recovery asks for a segment", async () => {
     const { dir, pgdata, queue, bodies } = await recovering('prefetch-label', [1, 2, 3], () => true);
-    await writeFile(join(pgdata, 'backup_label'), `START WAL LOCATION: 0/1000028 (file ${seg(1)})\nCHECKPOINT LOCATION: 0/1000060\nLABEL: x\n`);
+    await writeFile(join(pgdata, 'backup_label'), `START WAL LOCATION: 0/1000028 (file ${seg(1)})\nCHECKPOINT LOCATION: 0/1000060\nBACKUP METHOD: streamed\nBACKUP FROM: primary\nSTART TIME: 2026-12-07 02:00:00 UTC\nLABEL: x\nSTART TIMELINE: 1\n`);
     const line = archiveGetCommand(dir, { prefetch: 2, program: "sh -c 'exit 42'" });
     const args = ['archive-get', '00000002.history', 'pg_wal/RECOVERYHISTORY', '--archive', dir, '--prefetch', '2'];
     // Recovery's first call is for the next timeline's history file: not archived, and it starts the prefetcher.
