@@ -17,6 +17,7 @@ import { parseBackupLabel } from '../summary/backup-label.js';
 import { timelineHistoryFileName } from '../summary/wal-file.js';
 import type { CallOptions } from '../sinks/contract.js';
 import { isRunning } from './state/process.js';
+import { FetchPacer } from './fetch-pacer.js';
 import { readSpoolLock, startDetached, takeSpoolLock } from './spool-process.js';
 
 /** Options of {@link archiveGetPrefetched}. */
@@ -249,6 +250,7 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
     const counts = { stored: 0, taken: 0, asked: 0 };
     const missingUntil = new Map<string, number>(); // not in the archive yet: look again later
     const inFlight = new Map<string, Promise<void>>();
+    const pacer = new FetchPacer(config.parallel);
     // The file archive-get is waiting for (it was not queued), and when we read that request.
     let need: { name: string; nonce: string; seenAt: number } | undefined;
     const remove = async (name: string): Promise<void> => {
@@ -257,6 +259,7 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
     };
     const fetch = (name: string): void => {
       const startedAt = Date.now();
+      pacer.started(startedAt);
       const job = (async () => {
         let outcome: 'stored' | 'missing' | 'failed';
         try {
@@ -272,6 +275,7 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
             const body = await decompressWal(found.body, found.compression, found.storedAs);
             if (segmentSize === undefined && SEGMENT.test(name) && isSegmentSize(body.length)) segmentSize = body.length;
             await writeWholeFile(join(queue, name), body, { fsync: true });
+            pacer.downloaded(Date.now() - startedAt);
             queued.add(name);
             counts.stored += 1;
             outcome = 'stored';
@@ -354,8 +358,9 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
       // archive-get's at its next look.
       if (need && present.has(need.name)) need = undefined;
       if (need && !inFlight.has(need.name)) fetch(need.name);
+      // In order (the nearest first), and spaced so that they land in turn (FetchPacer).
       for (const name of [...window, ...extras]) {
-        if (inFlight.size >= config.parallel) break;
+        if (inFlight.size >= config.parallel || !pacer.mayStart(Date.now(), inFlight.size)) break;
         if (!present.has(name) && !inFlight.has(name) && (missingUntil.get(name) ?? 0) < Date.now()) fetch(name);
       }
       await (inFlight.size > 0 ? Promise.race([...inFlight.values(), sleep(20)]) : sleep(20));
