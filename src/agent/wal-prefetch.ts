@@ -52,12 +52,22 @@ const WANTED = 'wanted';
 /** `<segment>.answer`: the prefetcher's `<nonce> missing|failed` for a segment archive-get asked it for. */
 const ANSWER = '.answer';
 /**
- * `<file>.missing`: a look at the archive that began at `t` found nothing; its mtime is
- * `t + MISS_VALID_MS`, until when restore_command's shell part answers "no such file" from it.
+ * `<file>.missing`: a look at the archive that began at `t` found nothing; its mtime is `t` plus
+ * the wait before the next look plus {@link MISS_MARGIN_MS}, until when restore_command's shell
+ * part answers "no such file" from it.
  */
 const MISSING = '.missing';
-/** Longer than a look again (1 s after the last one ends) takes on a healthy store, so the answer does not lapse between looks. */
-const MISS_VALID_MS = 2000;
+/** Longer than a look takes on a healthy store, so the answer does not lapse before the next look renews it. */
+const MISS_MARGIN_MS = 1000;
+/**
+ * How long after a look that found nothing (or failed) the same name is looked at again: 1 s, then
+ * 2 s and 4 s, then every 5 s while it stays missing. A standby at the end of the archive costs a
+ * few requests every 5 s instead of several a second, and a segment archived meanwhile is seen
+ * within 5 s: PostgreSQL's own wal_retrieve_retry_interval (5 s by default) between its asks.
+ */
+function lookAgainAfterMs(misses: number): number {
+  return Math.min(5000, 1000 * 2 ** Math.max(0, misses - 1));
+}
 /**
  * `<file>.fetching`: a look and download began at `t`; its mtime is `t + FETCH_VALID_MS`, until
  * when restore_command's shell part waits for the file rather than start archive-get.
@@ -214,8 +224,10 @@ const later = (a: string | undefined, b: string): string => (a === undefined || 
  * Recovery takes queued segments without asking (restore_command's shell part renames
  * `pg_wal/pgsb-prefetch/%f` when it is there): a queued segment that is gone, and that this
  * prefetcher did not remove, was taken, and moves the window like a request. A look that finds
- * nothing leaves `<file>.missing`, which the shell part answers "no such file" from for 2 s after
- * the look began; the window's misses are looked at again every second, so at the end of the
+ * nothing leaves `<file>.missing`, which the shell part answers "no such file" from until a second
+ * after the next look is due; misses are looked at again after 1, 2, 4, then every 5 s
+ * ({@link lookAgainAfterMs}), and of the window only up to its first miss (WAL is archived in
+ * order: what follows a missing segment is looked at once it is found), so at the end of the
  * archive (a standby waiting for its primary) the shell answers while this process lives. The
  * history files recovery asks for when it ends (the timeline's and the next one's) are looked at
  * like the window, and at the end of the archive the last segment is queued once more, since
@@ -248,7 +260,8 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
     /** Queued by us and not removed by us: gone from the directory means taken. */
     const queued = new Set<string>();
     const counts = { stored: 0, taken: 0, asked: 0 };
-    const missingUntil = new Map<string, number>(); // not in the archive yet: look again later
+    /** Names not in the archive (or not readable) at their last look: how many looks in a row, and when to look again. */
+    const misses = new Map<string, { count: number; lookAgainAt: number }>();
     const inFlight = new Map<string, Promise<void>>();
     const pacer = new FetchPacer(config.parallel);
     // The file archive-get is waiting for (it was not queued), and when we read that request.
@@ -260,6 +273,7 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
     const fetch = (name: string): void => {
       const startedAt = Date.now();
       pacer.started(startedAt);
+      const missCount = (misses.get(name)?.count ?? 0) + 1;
       const job = (async () => {
         let outcome: 'stored' | 'missing' | 'failed';
         try {
@@ -270,7 +284,7 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
           if (found !== undefined) await rm(join(queue, name + MISSING), { force: true });
           if (found === undefined) {
             outcome = 'missing';
-            await markUntil(queue, name + MISSING, startedAt + MISS_VALID_MS).catch((e: Error) => log(`${name}${MISSING}: ${e.message}`));
+            await markUntil(queue, name + MISSING, startedAt + lookAgainAfterMs(missCount) + MISS_MARGIN_MS).catch((e: Error) => log(`${name}${MISSING}: ${e.message}`));
           } else {
             const body = await decompressWal(found.body, found.compression, found.storedAs);
             if (segmentSize === undefined && SEGMENT.test(name) && isSegmentSize(body.length)) segmentSize = body.length;
@@ -287,8 +301,8 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
           await rm(join(queue, name + MISSING), { force: true }).catch(() => undefined);
         }
         await rm(join(queue, name + FETCHING), { force: true }).catch(() => undefined);
-        if (outcome === 'stored') missingUntil.delete(name);
-        else missingUntil.set(name, Date.now() + 1000);
+        if (outcome === 'stored') misses.delete(name);
+        else misses.set(name, { count: missCount, lookAgainAt: Date.now() + lookAgainAfterMs(missCount) });
         if (need?.name !== name) return;
         // "Not there" answers a request only from a look that began after it; else look again.
         if (outcome === 'stored') need = undefined;
@@ -343,7 +357,7 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
       const extras = position === undefined ? [] : endOfRecoveryFiles(position).filter((name) => !takenOnce.has(name));
       // At the end of the archive (the next segment known missing) recovery asks for its last one
       // again when it ends (to begin the new timeline): queued once more, that is a shell mv too.
-      if (position !== undefined && window[0] !== undefined && missingUntil.has(window[0]) && refetched !== position && !present.has(position) && !inFlight.has(position)) {
+      if (position !== undefined && window[0] !== undefined && misses.has(window[0]) && refetched !== position && !present.has(position) && !inFlight.has(position)) {
         refetched = position;
         extras.push(position);
       }
@@ -358,10 +372,12 @@ export async function runWalPrefetcher(config: PrefetcherConfig, log: (line: str
       // archive-get's at its next look.
       if (need && present.has(need.name)) need = undefined;
       if (need && !inFlight.has(need.name)) fetch(need.name);
-      // In order (the nearest first), and spaced so that they land in turn (FetchPacer).
-      for (const name of [...window, ...extras]) {
+      // In order (the nearest first), spaced so that they land in turn (FetchPacer), the window
+      // up to its first miss: the segments after a missing one are archived after it.
+      const firstMiss = window.findIndex((name) => misses.has(name));
+      for (const name of [...(firstMiss < 0 ? window : window.slice(0, firstMiss + 1)), ...extras]) {
         if (inFlight.size >= config.parallel || !pacer.mayStart(Date.now(), inFlight.size)) break;
-        if (!present.has(name) && !inFlight.has(name) && (missingUntil.get(name) ?? 0) < Date.now()) fetch(name);
+        if (!present.has(name) && !inFlight.has(name) && (misses.get(name)?.lookAgainAt ?? 0) < Date.now()) fetch(name);
       }
       await (inFlight.size > 0 ? Promise.race([...inFlight.values(), sleep(20)]) : sleep(20));
     }

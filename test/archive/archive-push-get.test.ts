@@ -449,8 +449,14 @@ describe('archive-get --prefetch', () => {
     assert.equal(await validUntil(), 0, 'the miss was withdrawn before the segment was fetched, not left to expire');
     assert.equal((await restore(seg(3))).code, 0);
     assert.ok((await readFile(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(bodies.get(seg(3))!));
-    await until('the window to move on: 4 and 5 marked missing', async () => (await readdir(queue)).filter((n) => n === `${seg(4)}.missing` || n === `${seg(5)}.missing`).length === 2);
+    // The end of the archive again: 4 is looked at less and less often, 5 (archived after 4) not at all.
+    const validFor = async (n: number): Promise<number> => ((await stat(join(queue, `${seg(n)}.missing`)).catch(() => undefined))?.mtimeMs ?? 0) - Date.now();
+    await until('the window to move on: 4 marked missing', async () => (await validFor(4)) > 0);
     assert.ok((await readdir(queue)).includes('00000001.history.missing'), "this timeline's history file, asked for as recovery ends, looked at too");
+    // Looks again after 1, 2, 4 s: the third look's answer lives 4 s plus a margin (the first's, 1 s plus it).
+    await until('a later look at 4 to answer for longer', async () => (await validFor(4)) > 3500);
+    assert.ok((await validFor(5)) <= 0, '5 is not looked at again while 4, before it, is missing');
+    assert.equal((await restore(seg(4))).code, 1, 'still a known miss: answered by the shell');
     await rm(join(pgdata, 'recovery.signal'));
     await until('the prefetcher to exit', async () => !(await readdir(queue)).includes('prefetcher.lock'));
     assert.deepEqual((await readdir(queue)).filter((n) => n !== 'prefetcher.log'), [], 'no marker, queued file or temp file left');
