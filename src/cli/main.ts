@@ -121,6 +121,10 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  // PostgreSQL logs archive_command's and restore_command's stderr: the AWS SDK's notice about its
+  // future Node versions (9 lines, on Node < 22) would repeat there for every WAL file. Said once in
+  // docs/hooks.md instead; an explicit setting of the variable wins.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const code = await runCli(process.argv.slice(2));
   // Let stdout drain (a pipe to a backup program), then exit: nothing else may keep us alive.
   process.stdout.write('', () => process.exit(code));

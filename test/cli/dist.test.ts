@@ -75,4 +75,17 @@ describe(`the compiled CLI under plain node (PostgreSQL ${MAJOR})`, () => {
     assert.match(post.stdout, new RegExp(`summary saved to:\\n  file://${box.sink()}/${id}/`));
     assert.ok(await waitFor(() => !alive(pid)));
   });
+
+  test('dist/cli/main.js: archive-get from an S3 store that does not answer writes one line to stderr (PostgreSQL logs it per WAL file)', async (t) => {
+    const box = await CliSandbox.create();
+    t.after(() => box.destroy());
+    const main = join(build, 'dist', 'cli', 'main.js');
+    const env: NodeJS.ProcessEnv = { ...box.env(), AWS_ACCESS_KEY_ID: 'pgsb-test', AWS_SECRET_ACCESS_KEY: 'pgsb-test' };
+    delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
+    const archive = 's3://pgsb-nowhere/wal?endpoint=http://127.0.0.1:1&region=us-east-1&forcePathStyle=true';
+    const run = await runDist(main, ['archive-get', '000000010000000000000001', join(box.base, 'RECOVERYXLOG'), '--archive', archive, '--prefetch', '0', '--runtime-dir', box.runtimeDir], env);
+    assert.equal(run.code, 1, explain(run));
+    // On Node 20 the AWS SDK adds a 9-line notice about its future Node versions unless the CLI silences it.
+    assert.match(run.stderr, /^pg-split-backup archive-get: ARCHIVE_FAILED: [^\n]*ECONNREFUSED[^\n]*\n$/, explain(run));
+  });
 });
