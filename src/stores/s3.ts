@@ -504,7 +504,7 @@ async function readBody(body: unknown, contentLength: number | undefined, where:
     else if (length + chunk.byteLength <= into.length) into.set(chunk, length);
     length += chunk.byteLength;
   }
-  // More or fewer bytes than announced: the MD5 may still match what came, so say it here.
+  // Fewer or more bytes than announced: without an MD5 ETag (multipart, SSE-KMS) nothing else would notice.
   if (into !== undefined && length !== into.length) {
     throw new BackupError('ARCHIVE_FAILED', `${where} came with ${length} bytes where its Content-Length said ${into.length}: the transfer is damaged.`, { details: { length, contentLength } });
   }
