@@ -7,7 +7,9 @@
 //    (one command at a time, in order, .ready renamed to .done after each exit 0; the pusher it
 //    starts pushes 4 at once ahead): the drain time per segment, to a directory and to s3rver;
 //  - archivePush in-process, the archive opened once (no Node start): to a directory (fsync
-//    included), with gzip, and to an archive in memory (the cipher cost alone, no I/O).
+//    included), with gzip, and to an archive in memory (the cipher cost alone, no I/O);
+//  - archiveGet in-process from s3rver (the read side: GET, the ETag's MD5 for plain objects, the
+//    tags for sealed ones, write + fsync of the destination).
 // Pairs alternate which side goes first. The note of the in-memory line gives seal() alone and
 // Node's bare AES-256-GCM over one segment. Uses the compiled CLI (dist/): what users run.
 // Alone: `PGSB_BENCH_ONLY=12 npm run bench`, or `npm run build && node --import tsx bench/rows/12-archive-encryption.ts`.
@@ -17,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { archivePush, EncryptedWalArchive, FilesystemWalArchive, isSealed, Keyring, openWritableWalArchive, readKeyFile, seal, writeNewKey } from '../../src/index.js';
+import { archiveGet, archivePush, EncryptedWalArchive, FilesystemWalArchive, isSealed, Keyring, openWritableWalArchive, readKeyFile, seal, writeNewKey } from '../../src/index.js';
 import { S3WalArchive } from '../../src/stores/s3.js';
 import type { ArchivePushResult, WalArchive, WritableWalArchive } from '../../src/index.js';
 import { run } from '../../test/harness/index.js';
@@ -185,6 +187,25 @@ async function inProcessPairs(setup: Setup, pairs: number, archives: Record<Side
   return { times, stored };
 }
 
+/** In-process archiveGet of segments stored once per side in s3rver (the archive opened once); each result checked against its source (not timed). */
+async function s3GetPairs(setup: Setup, pairs: number, server: TestS3Server, keyring: Keyring): Promise<Record<Side, number[]>> {
+  const archives: Record<Side, WritableWalArchive> = {
+    plain: new EncryptedWalArchive(new S3WalArchive(server.storeOptions('get-plain'))) as WritableWalArchive,
+    encrypted: new EncryptedWalArchive(new S3WalArchive(server.storeOptions('get-encrypted')), { keyring }) as WritableWalArchive,
+  };
+  for (const side of ['plain', 'encrypted'] as const) for (const name of setup.segments) await archivePush(join(setup.source, name), { archive: archives[side] });
+  const dest = join(setup.work, 'got');
+  return interleaved(pairs, async (side, i) => {
+    const name = setup.segments[i % setup.segments.length]!;
+    const t = performance.now();
+    await archiveGet(name, dest, { archive: archives[side] });
+    const ms = performance.now() - t;
+    if (!(await readFile(dest)).equals(await readFile(join(setup.source, name)))) throw new Error(`bench row 12: ${name} from s3rver (${side}) came back different`);
+    await rm(dest);
+    return ms;
+  });
+}
+
 /** seal() of one segment and Node's bare AES-256-GCM over it (one cipher, no chunks), median ms of `n`. */
 function cipherAlone(segment: Buffer, keyring: Keyring, n: number): { seal: number; aes: number; extraBytes: number } {
   const sealMs: number[] = [];
@@ -257,6 +278,8 @@ export async function archiveEncryption({ work: parent, env }: Pick<BenchContext
       rows.push(line(`archive-push (CLI, sync) per 16 MiB segment to s3rver, ${S3_PAIRS} pairs`, syncS3, 'one Node start, the AWS SDK load, three GETs (write-once check) and a conditional PUT with Content-MD5 per segment; s3rver on the same 2 cores'));
       const drainsS3 = await interleaved(S3_ROUNDS, (side, i) => asyncDrain(setup, side, S3_BACKLOG, s3Target(`async-${side}-${i}`)));
       rows.push(line(`archive-push --async (CLI): drain of a ${S3_BACKLOG}-segment .ready backlog to s3rver, per segment, ${S3_ROUNDS} pairs`, drainsS3, 'as the directory line, the pusher PUTs 4 at once'));
+      const getS3 = await s3GetPairs(setup, PAIRS, server, keyring);
+      rows.push(line(`archiveGet in-process per 16 MiB segment from s3rver (archive opened once), ${PAIRS} pairs`, getS3, 'GET (s3rver in this process), the MD5 of a plain object against its ETag or the tags of a sealed one, temp file + rename'));
     }
     for (const r of rows) console.error(`bench row 12: ${r.name}: encrypted ${spread(r.ours)}, plain ${spread(r.baseline!)}`);
     return rows;

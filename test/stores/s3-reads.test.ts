@@ -1,5 +1,6 @@
 // What the S3 store reads back is checked before anyone uses it: the MD5 ETag of a single-part
-// object, and Content-Length where there is no such ETag. Against a real S3-protocol server.
+// object, Content-Length where there is no such ETag, and a sealed object's own tags instead of
+// MD5. Against a real S3-protocol server.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -7,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { S3Client } from '@aws-sdk/client-s3';
-import { archiveGet, archivePush, isBackupError } from '../../src/index.js';
+import { archiveGet, archivePush, EncryptedWalArchive, isBackupError, isSealed, Keyring } from '../../src/index.js';
 import { S3WalArchive } from '../../src/stores/s3.js';
 import { TestS3Server } from '../harness/s3-server.js';
 
@@ -81,5 +82,22 @@ describe('what S3 sends back is checked before anything is written', () => {
     await archiveGet(SEGMENT, dest, { archive: new S3WalArchive({ ...options, client: whole }) });
     assert.ok((await readFile(dest)).equals(body));
     real.destroy();
+  });
+  test('a sealed object is left to its AES-GCM tags: whole, it opens byte for byte; rotted, it is DECRYPTION_FAILED (no MD5 was taken), with no file at the destination', async () => {
+    const archive = new EncryptedWalArchive(new S3WalArchive(s3.storeOptions('sealed')), { keyring: Keyring.fromKeys([randomBytes(32)]) });
+    const { path, body } = await walFile('sealed');
+    await archivePush(path, { archive });
+    const object = stored('sealed', SEGMENT);
+    const bytes = await readFile(object);
+    assert.ok(isSealed(bytes));
+    const dest = join(work, 'sealed-dest');
+    await archiveGet(SEGMENT, dest, { archive });
+    assert.ok((await readFile(dest)).equals(body));
+    await rm(dest);
+    // A payload byte, past the header: the ETag no longer matches either, so an MD5 check would say ARCHIVE_FAILED.
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 100) ^ 0xff, bytes.length - 100);
+    await writeFile(object, bytes);
+    await assert.rejects(archiveGet(SEGMENT, dest, { archive }), (e: unknown) => isBackupError(e, 'DECRYPTION_FAILED'));
+    await assert.rejects(stat(dest), { code: 'ENOENT' });
   });
 });
