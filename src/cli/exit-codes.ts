@@ -20,8 +20,10 @@ export const ExitCode = {
   DRILL_FAILED: 7,
   /**
    * `archive-get`: the stored file cannot be trusted (it fails decryption or authentication, its key
-   * is missing, it is plaintext where encryption is required). Above 125, so PostgreSQL stops
-   * recovery with FATAL instead of taking the file as missing and ending recovery early.
+   * is missing, it is plaintext where encryption is required), or, outside a standby, it could not
+   * be fetched for any reason but its absence (`details.stopsRecovery`: the archive down after the
+   * retries, a damaged file). Above 125, so PostgreSQL stops recovery with FATAL instead of taking
+   * the file as missing and ending recovery early.
    */
   STOP_RECOVERY: 126,
   /** `check`: at least one check failed (each is printed with its own code). */
@@ -73,7 +75,7 @@ const STOPS_RECOVERY = new Set(['DECRYPTION_FAILED', 'ENCRYPTION_KEY_MISSING', '
 /** The exit code for an error (1 for anything that is not a BackupError with a listed code). */
 export function exitCodeFor(error: unknown, command?: string): ExitCode {
   if (!isBackupError(error)) return ExitCode.FAILURE;
-  if (command === 'archive-get' && STOPS_RECOVERY.has(error.code)) return ExitCode.STOP_RECOVERY;
+  if (command === 'archive-get' && (STOPS_RECOVERY.has(error.code) || error.details.stopsRecovery === true)) return ExitCode.STOP_RECOVERY;
   return EXIT_CODE_BY_ERROR[error.code] ?? ExitCode.FAILURE;
 }
 
@@ -90,4 +92,5 @@ export const EXIT_CODE_HELP = `Exit codes:
   7  drill: the restored copy did not come up consistent, or a check failed (DRILL_FAILED)
   8  check: a check failed; each is printed with its own code (CHECK_FAILED)
   126 archive-get: the stored file fails decryption or authentication, or its key is missing
-     (PostgreSQL stops recovery instead of ending it at that file); other commands exit 2 for these`;
+     (other commands exit 2 for these); outside a standby also any failure to fetch a file that
+     is there (archive down, damaged file). PostgreSQL stops recovery instead of ending it there`;

@@ -47,4 +47,13 @@ describe('exit codes', () => {
     for (const c of ['CONNECTION_FAILED', 'SERVER_ERROR', 'ARCHIVE_TIMEOUT', 'HOLDER_FAILED', 'INVALID_STATE'] as const) assert.equal(code(c), 1, c);
     assert.equal(exitCodeFor(new Error('boom')), 1);
   });
+
+  test('archive-get: 126 for an untrusted file, and for a failure marked stopsRecovery (outside a standby); WAL_NOT_FOUND stays 1', () => {
+    assert.equal(exitCodeFor(new BackupError('DECRYPTION_FAILED', 'x'), 'archive-get'), 126);
+    assert.equal(exitCodeFor(new BackupError('DECRYPTION_FAILED', 'x'), 'verify'), 2);
+    assert.equal(exitCodeFor(new BackupError('ARCHIVE_FAILED', 'x'), 'archive-get'), 1, 'unmarked (a standby): PostgreSQL asks again');
+    assert.equal(exitCodeFor(new BackupError('ARCHIVE_FAILED', 'x', { details: { stopsRecovery: true } }), 'archive-get'), 126);
+    assert.equal(exitCodeFor(new BackupError('ARCHIVE_FAILED', 'x', { details: { stopsRecovery: true } }), 'archive-push'), 1, 'only archive-get answers a recovery');
+    assert.equal(exitCodeFor(new BackupError('WAL_NOT_FOUND', 'x'), 'archive-get'), 1);
+  });
 });
