@@ -1,7 +1,8 @@
 // A WAL file that is in the archive but cannot be fetched (here: a damaged .gz) after the restore
 // is consistent. PostgreSQL reads restore_command's exits 1-125 as "no such file": archive recovery
 // would end at that file and promote without the WAL after it. archive-get must stop recovery
-// instead (exit 126), and a standby must keep asking (exit 1) and catch up once the file is good.
+// instead (exit 126), a drill must fail rather than pass on the shorter history, and a standby must
+// keep asking (exit 1) and catch up once the file is good.
 // On 11 (recovery.conf, standby_mode) and 15 (signal files): how a standby is told apart differs.
 import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -9,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { archiveGetCommand, archivePushCommand, FilesystemSummaryStore, openWalArchive, prepareRestore, stopWalFileName } from '../../src/index.js';
+import { archiveGetCommand, archivePushCommand, drill, FilesystemSummaryStore, isBackupError, openWalArchive, prepareRestore, stopWalFileName } from '../../src/index.js';
 import { chownToServerUser, TestCluster, takeSplitBackup, testMajors, untarDataDirectory } from '../harness/index.js';
+import { binDirFor } from '../harness/majors.js';
 import { confString, pgsbProgramFor } from '../harness/wal-archive.js';
 
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -93,6 +95,16 @@ describe('archive-get when a file is there but cannot be fetched, after consiste
         // 126 reads "command not executable" in the server's words.
         assert.match(came.log, new RegExp(`could not restore file "${damagedSegment}" from archive: (child process exited with exit code 126|command not executable)`));
         assert.doesNotMatch(came.log, /selected new timeline ID|archive recovery complete|database system is ready to accept connections/);
+
+        // A drill of the same backup fails instead of proving a restore that lacks after_b.
+        const scratchDirectory = await mkdtemp(join(work, 'scratch-'));
+        await chmod(scratchDirectory, 0o755);
+        const copy = await untarDataDirectory(tarball, await mkdtemp(join(work, 'drill-')));
+        const binDir = binDirFor(major);
+        await assert.rejects(
+          drill({ id, store, dataCopy: copy, scratchDirectory, walArchive: url, archiveProgram: program, binDir, checkSql: ["SELECT to_regclass('after_b') IS NOT NULL"] }),
+          (error: unknown) => isBackupError(error, 'SERVER_ERROR') && /Recovery of backup .* failed/.test((error as Error).message) && /command not executable|exit code 126/.test((error as Error).message),
+        );
 
         // A standby asks again and goes on once the file is good.
         const standbyData = await untarDataDirectory(tarball, await mkdtemp(join(work, 'standby-')));
