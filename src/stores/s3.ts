@@ -306,12 +306,14 @@ export class S3SummaryStore implements SummarySink, LabelStore {
    * byte, and it is only ever used once `openObject` has checked them. Used by the WAL archive.
    */
   async readObject(key: string, options: CallOptions = {}): Promise<Buffer | undefined> {
+    const objectKey = joinKey(this.#prefix, key);
+    const where = `s3://${this.#bucket}/${objectKey}`;
     try {
-      const result: GetObjectCommandOutput = await this.#send(new GetObjectCommand({ Bucket: this.#bucket, Key: joinKey(this.#prefix, key) }), options);
+      const result: GetObjectCommandOutput = await this.#send(new GetObjectCommand({ Bucket: this.#bucket, Key: objectKey }), options);
       const etag = result.ETag?.replace(/"/g, '');
-      const { body, md5 } = await readBody(result.Body, result.ContentLength, `s3://${this.#bucket}/${joinKey(this.#prefix, key)}`);
+      const { body, md5 } = await readBody(result.Body, result.ContentLength, where);
       if (md5 !== undefined && etag !== undefined && /^[0-9a-f]{32}$/.test(etag) && md5 !== etag) {
-        throw new BackupError('ARCHIVE_FAILED', `s3://${this.#bucket}/${joinKey(this.#prefix, key)} does not match its ETag (MD5): the object or the transfer is damaged.`, {
+        throw new BackupError('ARCHIVE_FAILED', `${where} does not match its ETag (MD5): the object or the transfer is damaged.`, {
           details: { key },
         });
       }
